@@ -1,0 +1,42 @@
+// `rho bench`: training throughput and model FLOPs utilisation (MFU) on this machine.
+//
+// MFU = achieved model FLOP/s / peak FLOP/s, where
+//   model FLOPs per trained token = 6 * N + 12 * L * T * C       (PaLM, appendix B)
+//   N = parameters that take part in matmuls (all but the input embedding lookup; the LM head
+//       counts), 6N = forward (2N) + backward (4N) of the weight matmuls,
+//   12 * L * T * C = attention scores QK^T and their use AV: 2 * 2 * T * C per token per layer
+//       forward, times 3 with backward. Counted without the causal half-saving, as PaLM and
+//       nanoGPT do, so the figures compare with theirs.
+// Peak FLOP/s = the best median of fp32 square matmuls (n = 512, 1024, 2048) measured right
+// before, on the same threads: the machine's practical peak, not a datasheet number.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace rho {
+
+struct BenchOptions {
+  std::string preset = "debug";
+  int64_t vocab_size = 0;  // 0: the preset's
+  int64_t seq_len = 256;
+  int64_t micro_batch = 8;
+  int64_t steps = 10;      // timed steps (after `warmup` untimed ones)
+  int64_t warmup = 2;
+  uint64_t seed = 1;
+};
+
+struct BenchResult {
+  double peak_gflops = 0;       // measured fp32 matmul peak
+  double step_ms_median = 0;
+  double tokens_per_s = 0;
+  double flops_per_token = 0;
+  double mfu = 0;               // 0..1
+  int64_t params = 0;
+  int64_t peak_rss_bytes = 0;
+};
+
+double measure_matmul_peak_gflops();
+int64_t model_flops_per_token(int64_t matmul_params, int64_t layers, int64_t seq_len, int64_t hidden);
+BenchResult run_bench(const BenchOptions& o);
+
+}  // namespace rho

@@ -1,0 +1,142 @@
+// rho tokenizer train|encode, rho tokenize: text and JSONL in, tokenizers and token shards out.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "common/fileio.h"
+#include "data/documents.h"
+#include "data/tokenize.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rho::cli {
+namespace {
+
+// Shells pass `\n` through single quotes as two characters; templates and separators almost
+// always mean the newline, so the common escapes are decoded here.
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      const char c = s[i + 1];
+      if (c == 'n' || c == 't' || c == '\\') {
+        out += c == 'n' ? '\n' : c == 't' ? '\t' : '\\';
+        ++i;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// The document-format flags that tokenizer training and tokenization share.
+struct FormatFlags {
+  std::vector<std::string> fields = {"text"};
+  std::string template_;
+  std::string field_sep = "\\n";
+  bool split_blank_lines = false;
+
+  void add_to(CLI::App* sub) {
+    sub->add_option("--fields", fields, "JSONL: fields joined into each document")
+        ->delimiter(',')
+        ->capture_default_str();
+    sub->add_option("--template", template_,
+                    "JSONL: document text with {field} replaced, e.g. 'Question: {question}\\nAnswer: {answer}'");
+    sub->add_option("--field-sep", field_sep, "JSONL: separator between --fields")->capture_default_str();
+    sub->add_flag("--split-blank-lines", split_blank_lines,
+                  "plain text: each block between blank lines is a document (default: the whole file)");
+  }
+  DocFormat format() const {
+    DocFormat f;
+    f.fields = fields;
+    f.template_ = unescape(template_);
+    f.field_sep = unescape(field_sep);
+    f.split_blank_lines = split_blank_lines;
+    return f;
+  }
+};
+
+void register_tokenizer_train(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("train", "train a BPE tokenizer (byte fallback, digits split)");
+  struct Flags {
+    TokenizerTrainOptions opts;
+    FormatFlags format;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto& o = flags->opts;
+  sub->add_option("--input", o.inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
+  sub->add_option("--out", o.out_model, "tokenizer model to write (PATH.model; PATH.vocab is written beside it)")
+      ->required();
+  // 256 byte-fallback pieces and unk/bos/eos come first; a few hundred more make a usable vocabulary.
+  sub->add_option("--vocab-size", o.vocab_size, "vocabulary size")->required()->check(CLI::Range(260, 1000000));
+  sub->add_option("--max-sentences", o.max_sentences, "lines sampled for training")
+      ->check(CLI::Range(int64_t(1), int64_t(1'000'000'000)))
+      ->capture_default_str();
+  sub->add_option("--seed", o.seed, "sampling seed")->capture_default_str();
+  flags->format.add_to(sub);
+  sub->callback([flags] {
+    train_tokenizer(flags->opts, flags->format.format());
+    const Tokenizer tok = Tokenizer::load(flags->opts.out_model);
+    std::printf("wrote %s: %d pieces, fingerprint %s\n", flags->opts.out_model.c_str(), tok.vocab_size(),
+                hex64(tok.fingerprint()).c_str());
+  });
+}
+
+void register_tokenizer_encode(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("encode", "show how a tokenizer splits a text");
+  struct Flags {
+    std::string tokenizer, text;
+  };
+  auto flags = std::make_shared<Flags>();
+  sub->add_option("--tokenizer", flags->tokenizer, "sentencepiece .model")->required();
+  sub->add_option("--text", flags->text, "text to encode (\\n and \\t are decoded)")->required();
+  sub->callback([flags] {
+    const Tokenizer tok = Tokenizer::load(flags->tokenizer);
+    const auto ids = tok.encode(unescape(flags->text));
+    std::string id_line;
+    nlohmann::json pieces = nlohmann::json::array();
+    for (int32_t id : ids) {
+      id_line += (id_line.empty() ? "" : " ") + std::to_string(id);
+      pieces.push_back(tok.id_to_piece(id));
+    }
+    std::printf("%zu tokens\nids: %s\npieces: %s\n", ids.size(), id_line.c_str(), pieces.dump().c_str());
+  });
+}
+
+}  // namespace
+
+void register_tokenizer(CLI::App& app) {
+  auto* sub = app.add_subcommand("tokenizer", "train or inspect a sentencepiece tokenizer");
+  sub->require_subcommand(1);
+  register_tokenizer_train(*sub);
+  register_tokenizer_encode(*sub);
+}
+
+void register_tokenize(CLI::App& app) {
+  auto* sub = app.add_subcommand("tokenize", "turn text or JSONL files into token shards");
+  struct Flags {
+    TokenizeOptions opts;
+    FormatFlags format;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto& o = flags->opts;
+  sub->add_option("--tokenizer", o.tokenizer, "sentencepiece .model")->required();
+  sub->add_option("--input", o.inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
+  sub->add_option("--out-dir", o.out_dir, "directory for the shards")->required();
+  sub->add_option("--name", o.name, "shard file prefix: NAME_000000.bin, ...")->capture_default_str();
+  sub->add_option("--shard-tokens", o.shard_tokens, "tokens per shard (a shard ends with a whole document)")
+      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 40))
+      ->capture_default_str();
+  sub->add_flag("--bos", o.bos, "put BOS before every document (EOS always follows one)");
+  flags->format.add_to(sub);
+  sub->callback([flags] {
+    const TokenizeStats stats = tokenize_to_shards(flags->opts, flags->format.format());
+    for (const auto& path : stats.shards) std::printf("%s\n", path.c_str());
+  });
+}
+
+}  // namespace rho::cli

@@ -1,0 +1,33 @@
+// rho: one binary, a subcommand per pipeline stage.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/runtime.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"rho: Selective Language Modeling (Rho-1) for Llama-family models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "rho 0.1");
+  rho::cli::register_model(app);
+  rho::cli::register_tokenizer(app);
+  rho::cli::register_tokenize(app);
+  rho::cli::register_train(app);
+  rho::cli::register_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const rho::UserError& e) {
+    std::fprintf(stderr, "rho: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "rho: error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rho: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,67 @@
+#include "common/runtime.h"
+
+#include <link.h>
+#include <sys/resource.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <torch/torch.h>
+
+namespace rho {
+
+std::string loaded_blas_path() {
+  std::string found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        if (info->dlpi_name && std::strstr(info->dlpi_name, "libblas.so")) {
+          char real[PATH_MAX];
+          if (realpath(info->dlpi_name, real)) *static_cast<std::string*>(out) = real;
+        }
+        return 0;
+      },
+      &found);
+  return found;
+}
+
+void warn_if_reference_blas() {
+  const std::string blas = loaded_blas_path();
+  if (!blas.empty() && blas.find("openblas") == std::string::npos && blas.find("mkl") == std::string::npos &&
+      blas.find("blis") == std::string::npos)
+    std::fprintf(stderr,
+                 "rho: warning: running on the reference BLAS (%s), about 20x slower; install "
+                 "libopenblas0-pthread (scripts/setup.sh does)\n",
+                 blas.c_str());
+}
+
+void configure_threads(int torch_threads) {
+  if (torch_threads > 0) torch::set_num_threads(torch_threads);
+}
+
+int64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return int64_t(u.ru_maxrss) * 1024;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  if (s < 0 || s != s) return "?";
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%.0fs", s);
+  return buf;
+}
+
+std::string format_count(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+}  // namespace rho

@@ -1,0 +1,26 @@
+// Process-wide runtime concerns: which BLAS is loaded, thread counts, memory, progress text.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace rho {
+
+// The realpath of the libblas.so.3 this process loaded ("" if none is mapped).
+std::string loaded_blas_path();
+// Prints a warning on stderr when libtorch runs on Debian's reference BLAS (~20x slower than
+// OpenBLAS here). Called once at start-up by the CLI.
+void warn_if_reference_blas();
+
+// Intra-op threads for libtorch. Debian's libtorch defaults to 1 and OpenBLAS (pthreads) uses
+// every core by itself; also raising libtorch's count oversubscribes the cores (measured: half
+// the throughput on 2 cores). 0 keeps libtorch's default. OPENBLAS_NUM_THREADS is honoured by
+// OpenBLAS as usual.
+void configure_threads(int torch_threads);
+
+// Peak resident set size of this process, in bytes.
+int64_t peak_rss_bytes();
+
+std::string format_duration(double seconds);  // "1h02m", "3m20s", "42s"
+std::string format_count(double v);           // 12345 -> "12.3k", 1.5e6 -> "1.50M"
+
+}  // namespace rho

@@ -1,0 +1,84 @@
+// Packing shards into training sequences, deterministically, with every token's origin known.
+//
+// Legend: B = sequences per micro-batch, T = sequence length.
+// Each shard is cut into windows of T+1 tokens at stride T: window w of a shard covers tokens
+// [w*T, w*T + T]; its inputs are the first T, its targets the last T. So every shard position
+// p >= 1 inside a whole window is the target of exactly one window (position 0 never is): a
+// per-position score file (SLM's reference losses) aligns with training one-to-one.
+// Windows do not cross shard boundaries; a shard's tail shorter than T+1 is not used.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/shard.h"
+
+namespace rho {
+
+struct WindowRef {
+  uint32_t shard = 0;  // index into PackedDataset::shards()
+  uint64_t start = 0;  // first token of the window; targets are shard positions start+1 .. start+T
+};
+
+class PackedDataset {
+ public:
+  // UserError when a shard fails to open, shards disagree on tokenizer, or
+  // expected_tokenizer_fingerprint != 0 and differs from the shards' (message names the shard).
+  PackedDataset(const std::vector<std::string>& shard_paths, int64_t seq_len,
+                uint64_t expected_tokenizer_fingerprint = 0);
+  int64_t seq_len() const { return seq_len_; }
+  int64_t num_windows() const { return int64_t(windows_.size()); }
+  uint64_t tokenizer_fingerprint() const;
+  uint32_t vocab_size() const;
+  const std::vector<std::shared_ptr<Shard>>& shards() const { return shards_; }
+
+  // The i-th window of the endless training stream: epoch e = i / num_windows() visits every
+  // window once in an order that is a function of (seed, e) alone (Fisher-Yates driven by
+  // splitmix64, identical on every platform).
+  WindowRef window_at(int64_t i, uint64_t seed) const;
+  // Without shuffling: windows in shard order (validation sets, scoring).
+  WindowRef window_in_order(int64_t i) const { return windows_.at(size_t(i % num_windows())); }
+
+  // Fills one row: inputs[t] = token(start+t), targets[t] = token(start+t+1), t < T.
+  void read_window(const WindowRef& w, int64_t* inputs, int64_t* targets) const;
+
+ private:
+  const std::vector<int64_t>& permutation(int64_t epoch, uint64_t seed) const;
+  std::vector<std::shared_ptr<Shard>> shards_;
+  std::vector<WindowRef> windows_;
+  int64_t seq_len_;
+  mutable int64_t cached_epoch_ = -1;
+  mutable uint64_t cached_seed_ = 0;
+  mutable std::vector<int64_t> cached_perm_;
+};
+
+struct Batch {
+  torch::Tensor inputs;   // (B, T) int64
+  torch::Tensor targets;  // (B, T) int64
+  std::vector<WindowRef> windows;  // row b's targets are positions windows[b].start+1 .. +T
+};
+
+// Micro-batches for one data-parallel rank. Each next() consumes B*world windows of the stream:
+// rank r takes stream indices [cursor + r*B, cursor + (r+1)*B). One process with accumulation A
+// and A processes without accumulation therefore see the same global batch.
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const PackedDataset> data, int64_t micro_batch, uint64_t seed,
+             int rank = 0, int world = 1, bool shuffle = true);
+  Batch next();
+  int64_t cursor() const { return cursor_; }  // stream index of the next micro-batch (saved in checkpoints)
+  void set_cursor(int64_t c) { cursor_ = c; }
+
+ private:
+  std::shared_ptr<const PackedDataset> data_;
+  int64_t B_;
+  uint64_t seed_;
+  int rank_, world_;
+  bool shuffle_;
+  int64_t cursor_ = 0;
+};
+
+}  // namespace rho

@@ -1,0 +1,49 @@
+// sentencepiece tokenizers: train new ones (BPE with byte fallback) and load any existing
+// `tokenizer.model` (Llama, TinyLlama, Mistral).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct rho_spm;  // tokenizer/spm_c_api.h
+
+namespace rho {
+
+class Tokenizer {
+ public:
+  // UserError naming the file when it is missing or not a sentencepiece model.
+  static Tokenizer load(const std::string& model_path);
+
+  std::vector<int32_t> encode(const std::string& text) const;
+  std::string decode(const std::vector<int32_t>& ids) const;
+  std::string id_to_piece(int32_t id) const;
+  int32_t vocab_size() const;
+  int32_t bos_id() const;
+  int32_t eos_id() const;
+  // fnv1a64 of the serialized model proto: shards and checkpoints record it so a mismatched
+  // tokenizer is caught before training on garbage.
+  uint64_t fingerprint() const { return fingerprint_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::shared_ptr<rho_spm> sp_;
+  uint64_t fingerprint_ = 0;
+  std::string path_;
+};
+
+struct DocFormat;  // data/documents.h
+
+struct TokenizerTrainOptions {
+  std::vector<std::string> inputs;  // text or JSONL files (see data/documents.h)
+  std::string out_model;            // path of the .model written (a .vocab is written beside it)
+  int vocab_size = 4096;
+  int64_t max_sentences = 2000000;  // sentencepiece's input_sentence_size
+  uint64_t seed = 1;
+};
+
+// Trains a BPE tokenizer with byte fallback, digits split, whitespace kept as is (so "\n\n" in
+// few-shot prompts survives a round trip), ids unk=0 bos=1 eos=2 like Llama.
+void train_tokenizer(const TokenizerTrainOptions& opts, const DocFormat& format);
+
+}  // namespace rho

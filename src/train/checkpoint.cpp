@@ -1,0 +1,140 @@
+#include "train/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "model/io.h"
+#include "model/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace rho {
+namespace {
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step_%07lld", static_cast<long long>(step));
+  return buf;
+}
+
+void fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
+                            torch::optim::Optimizer& optimizer, const TrainerState& state,
+                            int keep_last) {
+  const std::string root = run_dir + "/checkpoints";
+  make_dirs(root);
+  const std::string final_dir = root + "/" + step_name(state.step);
+  const std::string tmp_dir = final_dir + ".tmp." + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp_dir, ec);
+  try {
+    save_model(tmp_dir, model);
+    std::ostringstream opt_bytes;
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    archive.save_to(opt_bytes);
+    write_file_atomic(tmp_dir + "/optimizer.pt", opt_bytes.str());
+    save_safetensors(tmp_dir + "/rng.safetensors",
+                     {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+    nlohmann::json j = {{"step", state.step},
+                        {"data_cursor", state.data_cursor},
+                        {"tokens_seen", state.tokens_seen},
+                        {"tokens_trained", state.tokens_trained},
+                        {"run", state.run}};
+    write_file_atomic(tmp_dir + "/trainer_state.json", j.dump(2) + "\n");
+    fsync_dir(tmp_dir);
+    fs::remove_all(final_dir, ec);  // a checkpoint of the same step from an earlier, abandoned try
+    fs::rename(tmp_dir, final_dir);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp_dir, ec);
+    fail_file(final_dir, std::string("cannot write checkpoint: ") + e.code().message());
+  } catch (...) {
+    fs::remove_all(tmp_dir, ec);
+    throw;
+  }
+  fsync_dir(root);
+  write_file_atomic(root + "/latest", step_name(state.step) + "\n");
+
+  if (keep_last > 0) {
+    std::vector<std::string> steps;
+    for (auto& e : fs::directory_iterator(root)) {
+      auto n = e.path().filename().string();
+      if (e.is_directory() && n.rfind("step_", 0) == 0 && n.find(".tmp") == std::string::npos) steps.push_back(n);
+    }
+    std::sort(steps.begin(), steps.end());
+    for (size_t i = 0; i + keep_last < steps.size(); ++i)
+      if (steps[i] != step_name(state.step)) fs::remove_all(root + "/" + steps[i], ec);
+  }
+  return final_dir;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+  const std::string latest = run_dir + "/checkpoints/latest";
+  if (!file_exists(latest)) return std::nullopt;
+  std::string name = read_file(latest);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const std::string dir = run_dir + "/checkpoints/" + name;
+  if (name.empty() || !file_exists(dir + "/trainer_state.json"))
+    fail_file(latest, "points at '" + name + "', which is not a complete checkpoint");
+  return dir;
+}
+
+TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& model,
+                             torch::optim::Optimizer& optimizer) {
+  const std::string state_path = ckpt_dir + "/trainer_state.json";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(state_path));
+  } catch (const nlohmann::json::exception& e) {
+    fail_file(state_path, std::string("invalid JSON: ") + e.what());
+  }
+  TrainerState s;
+  try {
+    s.step = j.at("step").get<int64_t>();
+    s.data_cursor = j.at("data_cursor").get<int64_t>();
+    s.tokens_seen = j.at("tokens_seen").get<int64_t>();
+    s.tokens_trained = j.at("tokens_trained").get<int64_t>();
+    s.run = j.value("run", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& e) {
+    fail_file(state_path, std::string("missing or mistyped field: ") + e.what());
+  }
+  const auto config = load_config(ckpt_dir + "/config.json");
+  if (to_json(config) != to_json(model->config))
+    fail_file(ckpt_dir + "/config.json", "model config differs from the run's");
+  const std::string weights = ckpt_dir + "/model.safetensors";
+  assign_parameters(model, load_safetensors(weights).tensors, weights);
+
+  const std::string opt_path = ckpt_dir + "/optimizer.pt";
+  try {
+    std::istringstream in(read_file(opt_path));
+    torch::serialize::InputArchive archive;
+    archive.load_from(in);
+    optimizer.load(archive);
+  } catch (const c10::Error& e) {
+    fail_file(opt_path, std::string("cannot load optimizer state: ") + e.what_without_backtrace());
+  }
+  const std::string rng_path = ckpt_dir + "/rng.safetensors";
+  auto rng = load_safetensors(rng_path);
+  if (!rng.tensors.count("cpu")) fail_file(rng_path, "missing tensor 'cpu'");
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(rng.tensors.at("cpu"));
+  return s;
+}
+
+}  // namespace rho

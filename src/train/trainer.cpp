@@ -1,0 +1,268 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/runtime.h"
+#include "compat/torch_compat.h"
+#include "model/io.h"
+#include "train/checkpoint.h"
+#include "train/schedule.h"
+
+namespace rho {
+
+using Clock = std::chrono::steady_clock;
+static double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"preset", preset}, {"init_from", init_from}, {"train_data", train_data},
+          {"val_data", val_data}, {"seq_len", seq_len}, {"micro_batch", micro_batch},
+          {"grad_accum", grad_accum}, {"seed", seed}, {"world", world},
+          {"lr", optim.lr}, {"min_lr", optim.min_lr}, {"warmup_steps", optim.warmup_steps},
+          {"max_steps", optim.max_steps}, {"weight_decay", optim.weight_decay},
+          {"beta1", optim.beta1}, {"beta2", optim.beta2}, {"grad_clip", optim.grad_clip}};
+}
+
+void TrainOptions::validate() const {
+  auto need = [](bool ok, const std::string& msg) { if (!ok) fail(msg); };
+  need(!train_data.empty(), "--data: at least one shard file or directory is needed");
+  need(!out_dir.empty(), "--out: an output directory is needed");
+  need(seq_len >= 1 && seq_len <= 1 << 20, "--seq-len must be in [1, 1048576]");
+  need(micro_batch >= 1, "--batch must be >= 1");
+  need(grad_accum >= 1, "--grad-accum must be >= 1");
+  need(optim.max_steps >= 1, "--steps must be >= 1");
+  need(optim.warmup_steps >= 0, "--warmup must be >= 0");
+  need(optim.lr > 0 && optim.lr < 1, "--lr must be in (0, 1)");
+  need(optim.min_lr >= 0 && optim.min_lr <= optim.lr, "--min-lr must be in [0, lr]");
+  need(optim.weight_decay >= 0, "--weight-decay must be >= 0");
+  need(optim.grad_clip >= 0, "--grad-clip must be >= 0 (0 disables)");
+  need(stop_after >= 0, "--stop-after must be >= 0");
+  need(world >= 1 && rank >= 0 && rank < world, "rank must be in [0, world)");
+}
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  auto opts = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, opts(o.weight_decay));
+  groups.emplace_back(no_decay, opts(0.0));
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+}
+
+StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
+                     const std::vector<Batch>& micro_batches, double lr, double grad_clip) {
+  StepStats s;
+  const double n = double(micro_batches.size());
+  for (const auto& b : micro_batches) {
+    auto hidden = model->hidden_states(b.inputs);              // (B, T, C)
+    auto losses = per_token_loss(model->logits(hidden), b.targets);  // (B, T)
+    auto loss = losses.mean();
+    (loss / n).backward();
+    s.loss += loss.item<double>() / n;
+    s.tokens_seen += losses.numel();
+    s.tokens_trained += losses.numel();
+  }
+  if (grad_clip > 0) {
+    s.grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), grad_clip);
+  } else {
+    double sq = 0;
+    for (auto& p : model->parameters())
+      if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+    s.grad_norm = std::sqrt(sq);
+  }
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  opt.step();
+  compat::zero_grad(opt);
+  return s;
+}
+
+double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
+                       int64_t micro_batch, int64_t batches) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  DataLoader loader(data, micro_batch, /*seed=*/0, 0, 1, /*shuffle=*/false);
+  const int64_t n = std::max<int64_t>(1, std::min(batches, data->num_windows() / micro_batch));
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    auto b = loader.next();
+    total += per_token_loss(model->forward(b.inputs), b.targets).mean().item<double>();
+  }
+  model->train();
+  return total / double(n);
+}
+
+namespace {
+
+// metrics.jsonl: one JSON object per logged step. On resume, lines past the resumed step are
+// dropped so the file reads as one uninterrupted run.
+class MetricsLog {
+ public:
+  MetricsLog(const std::string& path, int64_t resume_step) : path_(path) {
+    if (resume_step >= 0 && file_exists(path)) {
+      std::ifstream in(path);
+      std::string line, kept;
+      while (std::getline(in, line)) {
+        auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (!j.is_discarded() && j.value("step", int64_t(0)) <= resume_step) kept += line + "\n";
+      }
+      write_file_atomic(path, kept);
+    } else {
+      write_file_atomic(path, std::string());
+    }
+    f_ = std::fopen(path.c_str(), "a");
+    if (!f_) fail_file(path, "cannot open for appending");
+  }
+  ~MetricsLog() { if (f_) std::fclose(f_); }
+  void write(const nlohmann::json& j) {
+    const std::string line = j.dump() + "\n";
+    fwrite_checked(f_, line.data(), line.size(), path_);
+    std::fflush(f_);
+  }
+
+ private:
+  std::string path_;
+  std::FILE* f_ = nullptr;
+};
+
+}  // namespace
+
+TrainResult train(const TrainOptions& opts) {
+  opts.validate();
+  const bool rank0 = opts.rank == 0;
+  auto train_files = std::vector<std::string>{};
+  for (auto& p : opts.train_data) for (auto& f : list_shards(p)) train_files.push_back(f);
+  auto train_data = std::make_shared<const PackedDataset>(train_files, opts.seq_len);
+  std::shared_ptr<const PackedDataset> val_data;
+  if (!opts.val_data.empty()) {
+    std::vector<std::string> val_files;
+    for (auto& p : opts.val_data) for (auto& f : list_shards(p)) val_files.push_back(f);
+    val_data = std::make_shared<const PackedDataset>(val_files, opts.seq_len, train_data->tokenizer_fingerprint());
+  }
+
+  // Model: continue from a model directory, or a fresh preset sized to the shards' vocabulary.
+  torch::manual_seed(opts.seed);
+  LlamaForCausalLM model{nullptr};
+  if (!opts.init_from.empty()) {
+    model = load_model(opts.init_from);
+    if (model->config.vocab_size < int64_t(train_data->vocab_size()))
+      fail_file(opts.init_from, "model vocab_size " + std::to_string(model->config.vocab_size) +
+                                    " is smaller than the shards' tokenizer vocabulary " +
+                                    std::to_string(train_data->vocab_size()));
+  } else {
+    auto config = preset(opts.preset);
+    config.vocab_size = train_data->vocab_size();
+    config.max_position_embeddings = std::max(config.max_position_embeddings, opts.seq_len);
+    model = LlamaForCausalLM(config);
+  }
+  if (opts.seq_len > model->config.max_position_embeddings)
+    fail("--seq-len " + std::to_string(opts.seq_len) + " exceeds the model's max_position_embeddings " +
+         std::to_string(model->config.max_position_embeddings));
+  auto optimizer = make_optimizer(model, opts.optim);
+
+  TrainerState state;
+  state.run = opts.to_json();
+  const auto latest = latest_checkpoint(opts.out_dir);
+  if (latest && !opts.resume)
+    fail_file(opts.out_dir, "already holds checkpoints; pass --resume to continue it or choose another --out");
+  if (latest) {
+    state = load_checkpoint(*latest, model, *optimizer);
+    for (const char* k : {"seq_len", "micro_batch", "grad_accum", "seed", "world"})
+      if (state.run.value(k, nlohmann::json()) != opts.to_json()[k])
+        fail_file(*latest, std::string("was written with a different ") + k + " (" +
+                               state.run.value(k, nlohmann::json()).dump() + "); resume needs the same");
+    state.run = opts.to_json();
+    if (rank0) std::fprintf(stderr, "resuming from %s (step %lld)\n", latest->c_str(), (long long)state.step);
+  }
+  make_dirs(opts.out_dir);
+  std::unique_ptr<MetricsLog> metrics;
+  if (rank0) metrics = std::make_unique<MetricsLog>(opts.out_dir + "/metrics.jsonl", latest ? state.step : -1);
+
+  DataLoader loader(train_data, opts.micro_batch, opts.seed, opts.rank, opts.world);
+  loader.set_cursor(state.data_cursor);
+  const auto& o = opts.optim;
+  const int64_t tokens_per_step = opts.micro_batch * opts.seq_len * opts.grad_accum * opts.world;
+  if (rank0)
+    std::fprintf(stderr,
+                 "model: %s params (%lld layers, hidden %lld, vocab %lld) | data: %lld windows of %lld "
+                 "tokens | %s tokens/step | %lld steps\n",
+                 format_count(double(model->config.num_params())).c_str(),
+                 (long long)model->config.num_hidden_layers, (long long)model->config.hidden_size,
+                 (long long)model->config.vocab_size, (long long)train_data->num_windows(),
+                 (long long)opts.seq_len, format_count(double(tokens_per_step)).c_str(), (long long)o.max_steps);
+
+  TrainResult result;
+  const auto t_start = Clock::now();
+  auto t_window = Clock::now();
+  int64_t tokens_window = 0;
+  double last_val = std::nan("");
+  StepStats stats;
+  model->train();
+  while (state.step < o.max_steps && !(opts.stop_after > 0 && state.step >= opts.stop_after)) {
+    const double lr = lr_at(state.step, o.warmup_steps, o.max_steps, o.lr, o.min_lr);
+    std::vector<Batch> micro;
+    for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
+    stats = train_step(model, *optimizer, micro, lr, o.grad_clip);
+    state.step += 1;
+    state.data_cursor = loader.cursor();
+    state.tokens_seen += stats.tokens_seen * opts.world;
+    state.tokens_trained += stats.tokens_trained * opts.world;
+    tokens_window += stats.tokens_seen * opts.world;
+
+    const bool last = state.step == o.max_steps || state.step == opts.stop_after;
+    const bool do_val = val_data && ((opts.val_every > 0 && state.step % opts.val_every == 0) || last);
+    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches);
+    if (!rank0) continue;
+    nlohmann::json m = {{"step", state.step}, {"lr", lr}, {"loss", stats.loss},
+                        {"grad_norm", stats.grad_norm}, {"tokens_seen", state.tokens_seen},
+                        {"tokens_trained", state.tokens_trained}};
+    if (do_val) m["val_loss"] = last_val;
+    if (state.step % opts.log_every == 0 || last || do_val) {
+      const double dt = seconds_since(t_window);
+      const double tps = tokens_window / std::max(dt, 1e-9);
+      m["tokens_per_s"] = tps;
+      const double eta = double(o.max_steps - state.step) * tokens_per_step / std::max(tps, 1e-9);
+      std::fprintf(stderr, "step %5lld/%lld | loss %.4f | lr %.2e | grad %.2f | %s tok/s%s | ETA %s\n",
+                   (long long)state.step, (long long)o.max_steps, stats.loss, lr, stats.grad_norm,
+                   format_count(tps).c_str(),
+                   do_val ? (" | val " + std::to_string(last_val).substr(0, 6)).c_str() : "",
+                   format_duration(eta).c_str());
+      t_window = Clock::now();
+      tokens_window = 0;
+    }
+    metrics->write(m);
+    if ((opts.ckpt_every > 0 && state.step % opts.ckpt_every == 0) || last)
+      save_checkpoint(opts.out_dir, model, *optimizer, state, opts.keep_last);
+  }
+  result.steps = state.step;
+  result.final_train_loss = stats.loss;
+  result.final_val_loss = last_val;
+  result.tokens_seen = state.tokens_seen;
+  result.tokens_trained = state.tokens_trained;
+  result.seconds = seconds_since(t_start);
+  if (rank0) {
+    result.final_dir = opts.out_dir + "/final";
+    save_model(result.final_dir, model);
+    nlohmann::json summary = {{"steps", result.steps}, {"final_train_loss", result.final_train_loss},
+                              {"tokens_seen", result.tokens_seen}, {"tokens_trained", result.tokens_trained},
+                              {"seconds", result.seconds}, {"model", result.final_dir}};
+    if (!std::isnan(last_val)) summary["final_val_loss"] = last_val;
+    write_file_atomic(opts.out_dir + "/summary.json", summary.dump(2) + "\n");
+    std::fprintf(stderr, "done: %lld steps, %s tokens seen, %s trained on, in %s; model in %s\n",
+                 (long long)result.steps, format_count(double(result.tokens_seen)).c_str(),
+                 format_count(double(result.tokens_trained)).c_str(),
+                 format_duration(result.seconds).c_str(), result.final_dir.c_str());
+  }
+  return result;
+}
+
+}  // namespace rho

@@ -1,0 +1,76 @@
+// The training loop: data -> model -> loss -> AdamW, with validation, metrics, checkpoints and
+// exact resume. The model (model/), the data (data/) and the objective live elsewhere; this file
+// only sequences them.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "model/llama.h"
+
+namespace rho {
+
+struct OptimOptions {
+  double lr = 3e-4;        // peak learning rate
+  double min_lr = 3e-5;    // cosine floor
+  int64_t warmup_steps = 10;
+  int64_t max_steps = 100;
+  double weight_decay = 0.1;  // applied to matrices only, not to norm weights
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double grad_clip = 1.0;  // max global L2 norm; 0 disables
+};
+
+struct TrainOptions {
+  std::string preset = "debug";  // model shape when starting from scratch
+  std::string init_from;         // model directory to continue from (continual pretraining)
+  std::vector<std::string> train_data, val_data;  // shard files or directories
+  int64_t seq_len = 256;
+  int64_t micro_batch = 8;
+  int64_t grad_accum = 1;
+  uint64_t seed = 1;
+  OptimOptions optim;
+  int64_t val_every = 50;    // steps; 0 = only at the end
+  int64_t val_batches = 8;   // micro-batches of the validation set, in order
+  int64_t log_every = 10;
+  int64_t ckpt_every = 0;    // steps; 0 = only at the end
+  int keep_last = 2;
+  std::string out_dir;       // checkpoints/, metrics.jsonl, final/
+  bool resume = false;
+  int64_t stop_after = 0;    // stop (with a checkpoint) once this step is reached; 0 = run to the end
+  int rank = 0, world = 1;
+
+  nlohmann::json to_json() const;
+  void validate() const;  // UserError with the valid range of a bad setting
+};
+
+struct StepStats {
+  double loss = 0;       // mean training loss over the step's micro-batches
+  double grad_norm = 0;  // before clipping
+  int64_t tokens_seen = 0, tokens_trained = 0;
+};
+
+// AdamW with weight decay on matrices only.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o);
+
+// One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
+// backward per micro-batch; clip; AdamW at learning rate `lr`.
+StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
+                     const std::vector<Batch>& micro_batches, double lr, double grad_clip);
+
+// Mean per-token loss over the first `batches` micro-batches of `data` in order (no shuffle).
+double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
+                       int64_t micro_batch, int64_t batches);
+
+struct TrainResult {
+  int64_t steps = 0;
+  double final_train_loss = 0, final_val_loss = 0;
+  int64_t tokens_seen = 0, tokens_trained = 0;
+  double seconds = 0;
+  std::string final_dir;  // <out_dir>/final: the trained model in HF layout
+};
+
+TrainResult train(const TrainOptions& opts);
+
+}  // namespace rho

@@ -1,0 +1,162 @@
+// Training loop: exact resume, schedule, refusal to clobber a run, checkpoint contents.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "data/shard.h"
+#include "model/io.h"
+#include "model/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/schedule.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "rho-train-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// A shard of repeating, learnable patterns (counting sequences with noise) for vocab 97.
+std::string write_corpus(const std::string& dir, uint64_t n, uint32_t seed) {
+  fs::create_directories(dir);
+  const std::string path = dir + "/corpus_000000.bin";
+  rho::ShardWriter w(path, /*fingerprint=*/42, /*vocab=*/97, /*eos=*/2);
+  std::mt19937 rng(seed);
+  std::vector<int32_t> toks;
+  for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 8 == 0 ? int32_t(rng() % 97) : int32_t(3 + i % 50));
+  w.append(toks.data(), toks.size());
+  w.finish();
+  return dir;
+}
+
+rho::TrainOptions small_run(const std::string& data, const std::string& out) {
+  rho::TrainOptions o;
+  o.preset = "debug";
+  o.train_data = {data};
+  o.val_data = {data};
+  o.out_dir = out;
+  o.seq_len = 16;
+  o.micro_batch = 4;
+  o.grad_accum = 2;
+  o.optim.max_steps = 8;
+  o.optim.warmup_steps = 2;
+  o.optim.lr = 1e-2;
+  o.val_every = 4;
+  o.val_batches = 2;
+  o.log_every = 100;
+  o.keep_last = 0;
+  return o;
+}
+
+std::map<std::string, torch::Tensor> weights(const std::string& model_dir) {
+  return rho::load_safetensors(model_dir + "/model.safetensors").tensors;
+}
+
+TEST(Schedule, WarmupThenCosineToMinLr) {
+  EXPECT_DOUBLE_EQ(rho::lr_at(0, 10, 110, 1.0, 0.1), 0.1);
+  EXPECT_DOUBLE_EQ(rho::lr_at(9, 10, 110, 1.0, 0.1), 1.0);
+  EXPECT_DOUBLE_EQ(rho::lr_at(10, 10, 110, 1.0, 0.1), 1.0);
+  EXPECT_NEAR(rho::lr_at(60, 10, 110, 1.0, 0.1), 0.55, 1e-12);  // half-way: mean of lr and min_lr
+  EXPECT_NEAR(rho::lr_at(110, 10, 110, 1.0, 0.1), 0.1, 1e-12);
+  EXPECT_NEAR(rho::lr_at(500, 10, 110, 1.0, 0.1), 0.1, 1e-12);
+}
+
+TEST(Train, LossFallsOnLearnableData) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 20000, 1);
+  auto o = small_run(data, tmp.path + "/run");
+  o.optim.max_steps = 30;
+  o.val_every = 0;
+  auto r = rho::train(o);
+  auto metrics = rho::read_file(o.out_dir + "/metrics.jsonl");
+  auto first = nlohmann::json::parse(metrics.substr(0, metrics.find('\n')));
+  EXPECT_LT(r.final_train_loss, first["loss"].get<double>() - 1.0);
+  EXPECT_EQ(r.tokens_seen, 30 * 4 * 16 * 2);
+  EXPECT_EQ(r.tokens_trained, r.tokens_seen);  // CLM trains on every token
+}
+
+TEST(Train, ResumeIsExact) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 20000, 2);
+  // N steps straight.
+  auto straight = small_run(data, tmp.path + "/straight");
+  auto a = rho::train(straight);
+  // N/2, stop, resume, N/2.
+  auto halves = small_run(data, tmp.path + "/halves");
+  halves.stop_after = 4;
+  auto first_half = rho::train(halves);
+  EXPECT_EQ(first_half.steps, 4);
+  halves.stop_after = 0;
+  halves.resume = true;
+  auto b = rho::train(halves);
+  EXPECT_EQ(b.steps, 8);
+  EXPECT_EQ(a.final_train_loss, b.final_train_loss);  // bit-identical
+  EXPECT_EQ(a.final_val_loss, b.final_val_loss);
+  EXPECT_EQ(a.tokens_seen, b.tokens_seen);
+  auto wa = weights(a.final_dir), wb = weights(b.final_dir);
+  ASSERT_EQ(wa.size(), wb.size());
+  for (auto& [name, t] : wa) EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+  // The metrics file reads as one run: one line per step, steps 1..8 in order.
+  std::istringstream lines(rho::read_file(halves.out_dir + "/metrics.jsonl"));
+  std::string line;
+  int64_t expect = 1;
+  while (std::getline(lines, line)) EXPECT_EQ(nlohmann::json::parse(line)["step"].get<int64_t>(), expect++);
+  EXPECT_EQ(expect, 9);
+}
+
+TEST(Train, RefusesToOverwriteARunWithoutResume) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 5000, 3);
+  auto o = small_run(data, tmp.path + "/run");
+  o.optim.max_steps = 2;
+  rho::train(o);
+  try {
+    rho::train(o);
+    FAIL() << "expected UserError";
+  } catch (const rho::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Train, CheckpointIsAModelDirectoryAndLatestPointsAtIt) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 5000, 4);
+  auto o = small_run(data, tmp.path + "/run");
+  o.optim.max_steps = 4;
+  o.ckpt_every = 2;
+  o.keep_last = 1;
+  rho::train(o);
+  auto latest = rho::latest_checkpoint(o.out_dir);
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(fs::path(*latest).filename(), "step_0000004");
+  EXPECT_FALSE(fs::exists(o.out_dir + "/checkpoints/step_0000002"));  // keep_last = 1
+  auto model = rho::load_model(*latest);
+  EXPECT_EQ(model->config.vocab_size, 97);
+  for (auto& e : fs::directory_iterator(o.out_dir + "/checkpoints"))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
+}
+
+TEST(Train, BadSettingsNameTheRange) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 5000, 5);
+  auto o = small_run(data, tmp.path + "/run");
+  o.optim.lr = 2.0;
+  EXPECT_THROW(rho::train(o), rho::UserError);
+  o = small_run(data, tmp.path + "/run");
+  o.micro_batch = 0;
+  EXPECT_THROW(rho::train(o), rho::UserError);
+}
+
+}  // namespace
