@@ -7,6 +7,7 @@
 #include "common/runtime.h"
 #include "model/config.h"
 #include "model/io.h"
+#include "scoring/scorer.h"
 #include "train/trainer.h"
 
 namespace rho::cli {
@@ -33,6 +34,19 @@ void register_train(CLI::App& app) {
   sub->add_option("--out", o->out_dir, "Run directory (checkpoints, metrics.jsonl, final model)")->required();
   sub->add_option("--preset", o->preset, "Model shape when starting from scratch")->check(known_preset());
   sub->add_option("--init-from", o->init_from, "Model directory to continue training from");
+  sub->add_option("--objective", o->objective, "clm (every token) or slm (Selective Language Modeling)")
+      ->check(CLI::IsMember({"clm", "slm"}));
+  sub->add_option("--ratio", o->selection.ratio, "SLM: fraction of tokens kept (k%)")->check(CLI::Range(1e-9, 1.0));
+  auto scope = std::make_shared<std::string>("batch");
+  auto score = std::make_shared<std::string>("excess");
+  sub->add_option("--selection-scope", *scope, "SLM: where top-k% is taken: sequence, micro-batch, batch (default)")
+      ->check(CLI::IsMember({"sequence", "micro-batch", "batch"}));
+  sub->add_option("--score", *score, "SLM: token score: excess (default), ref-loss, current-loss, random")
+      ->check(CLI::IsMember({"excess", "ref-loss", "current-loss", "random"}));
+  sub->add_option("--ref-scores", o->selection.ref_scores, "SLM: directory of score files from `rho score`");
+  sub->add_option("--ref-model", o->selection.ref_model, "SLM: reference model run inside each step (online)");
+  sub->add_option("--slm-start", o->selection.start_fraction, "SLM: plain CLM for this fraction of steps first")
+      ->check(CLI::Range(0.0, 0.999999));
   sub->add_option("--seq-len", o->seq_len, "Tokens per sequence (T)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--batch", o->micro_batch, "Sequences per micro-batch (B)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--grad-accum", o->grad_accum, "Micro-batches per optimizer step")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
@@ -51,9 +65,11 @@ void register_train(CLI::App& app) {
   sub->add_flag("--resume", o->resume, "Continue from the run directory's latest checkpoint");
   sub->add_option("--stop-after", o->stop_after, "Stop with a checkpoint after this step (the schedule still spans --steps)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
-  sub->callback([o, threads] {
+  sub->callback([o, threads, scope, score] {
     warn_if_reference_blas();
     configure_threads(*threads);
+    o->selection.scope = parse_scope(*scope);
+    o->selection.score = parse_score_function(*score);
     train(*o);
   });
 }
@@ -85,17 +101,34 @@ void register_bench(CLI::App& app) {
   });
 }
 
+void register_score(CLI::App& app) {
+  auto* sub = app.add_subcommand("score", "Score token shards with a reference model (per-token losses)");
+  auto o = std::make_shared<ScoreOptions>();
+  auto threads = std::make_shared<int>(0);
+  sub->add_option("--model", o->model, "Reference model directory")->required();
+  sub->add_option("--data", o->data, "Shard files or directories")->required();
+  sub->add_option("--out", o->out_dir, "Directory for the score files")->required();
+  sub->add_option("--seq-len", o->seq_len, "Packing length: must equal training's --seq-len")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
+  sub->callback([o, threads] {
+    warn_if_reference_blas();
+    configure_threads(*threads);
+    score_shards(*o);
+  });
+}
+
 void register_model(CLI::App& app) {
   auto* sub = app.add_subcommand("model", "Model presets and configs");
   sub->require_subcommand(1);
   auto* presets = sub->add_subcommand("presets", "List the named model presets");
   presets->callback([] {
-    std::printf("%-16s %8s %6s %7s %6s %4s %12s\n", "preset", "hidden", "layers", "heads", "kv", "ffn", "params@vocab");
+    std::printf("%-16s %8s %6s %7s %6s %8s %14s\n", "preset", "hidden", "layers", "heads", "kv", "ffn", "params@vocab");
     for (auto& n : preset_names()) {
       auto c = preset(n);
-      std::printf("%-16s %8lld %6lld %7lld %6lld %4s %12s\n", n.c_str(), (long long)c.hidden_size,
+      std::printf("%-16s %8lld %6lld %7lld %6lld %8lld %14s\n", n.c_str(), (long long)c.hidden_size,
                   (long long)c.num_hidden_layers, (long long)c.num_attention_heads,
-                  (long long)c.num_key_value_heads, "", (format_count(double(c.num_params())) + "@" +
+                  (long long)c.num_key_value_heads, (long long)c.intermediate_size, (format_count(double(c.num_params())) + "@" +
                   std::to_string(c.vocab_size)).c_str());
     }
   });

@@ -6,6 +6,7 @@ namespace rho::cli {
 void register_tokenizer(CLI::App& app);  // rho tokenizer train|encode
 void register_tokenize(CLI::App& app);   // rho tokenize
 void register_train(CLI::App& app);      // rho train
+void register_score(CLI::App& app);      // rho score
 void register_bench(CLI::App& app);      // rho bench
 void register_model(CLI::App& app);      // rho model presets|info
 }  // namespace rho::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   rho::cli::register_model(app);
   rho::cli::register_tokenizer(app);
   rho::cli::register_tokenize(app);
+  rho::cli::register_score(app);
   rho::cli::register_train(app);
   rho::cli::register_bench(app);
   try {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -11,13 +12,25 @@
 #include <thread>
 #include <unordered_map>
 
-
 #include "common/error.h"
 #include "common/fileio.h"
 #include "data/documents.h"
 #include "tokenizer/spm_library.h"
 
 namespace rho {
+namespace {
+
+// sentencepiece errors read "Internal: src/file.cc(line) [failed condition] message"; only the
+// message (often empty) means anything to a user.
+std::string spm_reason(char* err) {
+  std::string why = err ? err : "";
+  spm_library().free_buf(err);
+  if (const auto cut = why.find("] "); cut != std::string::npos) why = why.substr(cut + 2);
+  while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+  return why;
+}
+
+}  // namespace
 
 Tokenizer Tokenizer::load(const std::string& model_path) {
   if (!std::filesystem::is_regular_file(model_path)) fail_file(model_path, "no such tokenizer model file");
@@ -27,9 +40,8 @@ Tokenizer Tokenizer::load(const std::string& model_path) {
   char* err = nullptr;
   rho_spm* handle = lib.load(bytes.data(), bytes.size(), &err);
   if (!handle) {
-    const std::string why = err ? err : "unknown error";
-    lib.free_buf(err);
-    fail_file(model_path, "not a sentencepiece model (" + why + ")");
+    const std::string why = spm_reason(err);
+    fail_file(model_path, "not a sentencepiece model" + (why.empty() ? "" : " (" + why + ")"));
   }
   Tokenizer t;
   t.sp_ = std::shared_ptr<rho_spm>(handle, lib.free);
@@ -202,12 +214,8 @@ void train_tokenizer(const TokenizerTrainOptions& opts, const DocFormat& format)
   char* err = nullptr;
   if (lib.train(keys.data(), values.data(), keys.size(), static_cast<unsigned>(opts.seed % 0xffffffffULL),
                 &proto, &proto_len, &err) != 0) {
-    std::string why = err ? err : "unknown error";
-    lib.free_buf(err);
-    // sentencepiece prefixes "Internal: src/file.cc(line) [failed condition] "; the sentence
-    // after it is the part a user can act on.
-    if (const auto cut = why.find("] "); cut != std::string::npos) why = why.substr(cut + 2);
-    fail("tokenizer training failed: " + why);
+    const std::string why = spm_reason(err);
+    fail("tokenizer training failed: " + (why.empty() ? "unknown sentencepiece error" : why));
   }
   const std::string model_proto(proto, proto_len);
   lib.free_buf(proto);

@@ -26,7 +26,10 @@ nlohmann::json TrainOptions::to_json() const {
           {"grad_accum", grad_accum}, {"seed", seed}, {"world", world},
           {"lr", optim.lr}, {"min_lr", optim.min_lr}, {"warmup_steps", optim.warmup_steps},
           {"max_steps", optim.max_steps}, {"weight_decay", optim.weight_decay},
-          {"beta1", optim.beta1}, {"beta2", optim.beta2}, {"grad_clip", optim.grad_clip}};
+          {"beta1", optim.beta1}, {"beta2", optim.beta2}, {"grad_clip", optim.grad_clip},
+          {"objective", objective}, {"ratio", selection.ratio}, {"scope", rho::to_string(selection.scope)},
+          {"score", rho::to_string(selection.score)}, {"ref_scores", selection.ref_scores},
+          {"ref_model", selection.ref_model}, {"slm_start", selection.start_fraction}};
 }
 
 void TrainOptions::validate() const {
@@ -42,6 +45,9 @@ void TrainOptions::validate() const {
   need(optim.min_lr >= 0 && optim.min_lr <= optim.lr, "--min-lr must be in [0, lr]");
   need(optim.weight_decay >= 0, "--weight-decay must be >= 0");
   need(optim.grad_clip >= 0, "--grad-clip must be >= 0 (0 disables)");
+  need(objective == "clm" || objective == "slm", "--objective must be clm or slm, got '" + objective + "'");
+  need(objective == "clm" || (selection.ratio > 0 && selection.ratio <= 1), "--ratio must be in (0, 1]");
+  need(selection.ref_scores.empty() || selection.ref_model.empty(), "pass --ref-scores or --ref-model, not both");
   need(stop_after >= 0, "--stop-after must be >= 0");
   need(world >= 1 && rank >= 0 && rank < world, "rank must be in [0, world)");
 }
@@ -59,19 +65,73 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
 }
 
-StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
-                     const std::vector<Batch>& micro_batches, double lr, double grad_clip) {
-  StepStats s;
-  const double n = double(micro_batches.size());
-  for (const auto& b : micro_batches) {
-    auto hidden = model->hidden_states(b.inputs);              // (B, T, C)
-    auto losses = per_token_loss(model->logits(hidden), b.targets);  // (B, T)
-    auto loss = losses.mean();
-    (loss / n).backward();
-    s.loss += loss.item<double>() / n;
+namespace {
+
+// Forward pass of one micro-batch: per-token losses (B, T), graph kept for backward.
+torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b) {
+  auto hidden = model->hidden_states(b.inputs);           // (B, T, C)
+  return per_token_loss(model->logits(hidden), b.targets);  // (B, T)
+}
+
+void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmObjective& slm, int64_t step,
+                  StepStats& s) {
+  const int64_t A = int64_t(micro.size());
+  auto account = [&](const torch::Tensor& losses) {
+    s.loss += losses.detach().mean().item<double>() / double(A);
     s.tokens_seen += losses.numel();
-    s.tokens_trained += losses.numel();
+  };
+  if (slm.options().scope == SelectionScope::Batch) {
+    // The threshold needs every micro-batch's scores: run all forwards, select, then one backward.
+    std::vector<torch::Tensor> losses, detached;
+    std::vector<const Batch*> batches;
+    for (const auto& b : micro) {
+      losses.push_back(forward_losses(model, b));
+      detached.push_back(losses.back().detach());
+      batches.push_back(&b);
+      account(losses.back());
+    }
+    auto w = slm.weights(detached, batches, step, 0, A, s.selection);
+    torch::Tensor total;
+    for (int64_t i = 0; i < A; ++i) {
+      auto part = (losses[i] * w[i]).sum();
+      total = total.defined() ? total + part : part;
+    }
+    total.backward();
+  } else {
+    for (int64_t i = 0; i < A; ++i) {
+      auto losses = forward_losses(model, micro[i]);
+      account(losses);
+      auto w = slm.weights({losses.detach()}, {&micro[i]}, step, i, A, s.selection);
+      (losses * w[0]).sum().backward();
+    }
   }
+  s.tokens_trained = s.selection.selected;
+}
+
+}  // namespace
+
+StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
+                               SlmObjective* slm, int64_t step) {
+  StepStats s;
+  if (slm) {
+    slm_backward(model, micro_batches, *slm, step, s);
+  } else {
+    const double n = double(micro_batches.size());
+    for (const auto& b : micro_batches) {
+      auto loss = forward_losses(model, b).mean();
+      (loss / n).backward();
+      s.loss += loss.item<double>() / n;
+      s.tokens_seen += b.targets.numel();
+    }
+    s.tokens_trained = s.tokens_seen;
+  }
+  return s;
+}
+
+StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
+                     const std::vector<Batch>& micro_batches, double lr, double grad_clip,
+                     SlmObjective* slm, int64_t step) {
+  StepStats s = accumulate_gradients(model, micro_batches, slm, step);
   if (grad_clip > 0) {
     s.grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), grad_clip);
   } else {
@@ -169,6 +229,14 @@ TrainResult train(const TrainOptions& opts) {
          std::to_string(model->config.max_position_embeddings));
   auto optimizer = make_optimizer(model, opts.optim);
 
+  std::unique_ptr<SlmObjective> slm;
+  if (opts.objective == "slm") {
+    std::unique_ptr<Reference> ref;
+    if (!opts.selection.ref_scores.empty()) ref = offline_reference(*train_data, opts.selection.ref_scores);
+    else if (!opts.selection.ref_model.empty()) ref = online_reference(opts.selection.ref_model, model->config.vocab_size);
+    slm = std::make_unique<SlmObjective>(opts.selection, std::move(ref), opts.seed);
+  }
+
   TrainerState state;
   state.run = opts.to_json();
   const auto latest = latest_checkpoint(opts.out_dir);
@@ -176,7 +244,7 @@ TrainResult train(const TrainOptions& opts) {
     fail_file(opts.out_dir, "already holds checkpoints; pass --resume to continue it or choose another --out");
   if (latest) {
     state = load_checkpoint(*latest, model, *optimizer);
-    for (const char* k : {"seq_len", "micro_batch", "grad_accum", "seed", "world"})
+    for (const char* k : {"seq_len", "micro_batch", "grad_accum", "seed", "world", "objective", "ratio", "scope", "score"})
       if (state.run.value(k, nlohmann::json()) != opts.to_json()[k])
         fail_file(*latest, std::string("was written with a different ") + k + " (" +
                                state.run.value(k, nlohmann::json()).dump() + "); resume needs the same");
@@ -211,7 +279,8 @@ TrainResult train(const TrainOptions& opts) {
     const double lr = lr_at(state.step, o.warmup_steps, o.max_steps, o.lr, o.min_lr);
     std::vector<Batch> micro;
     for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
-    stats = train_step(model, *optimizer, micro, lr, o.grad_clip);
+    SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
+    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step);
     state.step += 1;
     state.data_cursor = loader.cursor();
     state.tokens_seen += stats.tokens_seen * opts.world;
@@ -226,14 +295,26 @@ TrainResult train(const TrainOptions& opts) {
                         {"grad_norm", stats.grad_norm}, {"tokens_seen", state.tokens_seen},
                         {"tokens_trained", state.tokens_trained}};
     if (do_val) m["val_loss"] = last_val;
+    if (objective) {
+      const auto& sel = stats.selection;
+      m["selected"] = sel.selected;
+      m["loss_selected"] = sel.loss_selected_sum / std::max<int64_t>(1, sel.selected);
+      m["loss_unselected"] = sel.loss_unselected_sum / std::max<int64_t>(1, sel.candidates - sel.selected);
+      m["threshold"] = sel.threshold_sum / std::max<int64_t>(1, sel.thresholds);
+    }
     if (state.step % opts.log_every == 0 || last || do_val) {
       const double dt = seconds_since(t_window);
       const double tps = tokens_window / std::max(dt, 1e-9);
       m["tokens_per_s"] = tps;
       const double eta = double(o.max_steps - state.step) * tokens_per_step / std::max(tps, 1e-9);
-      std::fprintf(stderr, "step %5lld/%lld | loss %.4f | lr %.2e | grad %.2f | %s tok/s%s | ETA %s\n",
+      std::string slm_text;
+      if (objective)
+        slm_text = " | kept " + std::to_string(stats.selection.selected) + "/" +
+                   std::to_string(stats.selection.candidates) + " (sel loss " +
+                   std::to_string(m["loss_selected"].get<double>()).substr(0, 5) + ")";
+      std::fprintf(stderr, "step %5lld/%lld | loss %.4f | lr %.2e | grad %.2f%s | %s tok/s%s | ETA %s\n",
                    (long long)state.step, (long long)o.max_steps, stats.loss, lr, stats.grad_norm,
-                   format_count(tps).c_str(),
+                   slm_text.c_str(), format_count(tps).c_str(),
                    do_val ? (" | val " + std::to_string(last_val).substr(0, 6)).c_str() : "",
                    format_duration(eta).c_str());
       t_window = Clock::now();
@@ -252,7 +333,7 @@ TrainResult train(const TrainOptions& opts) {
   if (rank0) {
     result.final_dir = opts.out_dir + "/final";
     save_model(result.final_dir, model);
-    nlohmann::json summary = {{"steps", result.steps}, {"final_train_loss", result.final_train_loss},
+    nlohmann::json summary = {{"objective", opts.objective}, {"steps", result.steps}, {"final_train_loss", result.final_train_loss},
                               {"tokens_seen", result.tokens_seen}, {"tokens_trained", result.tokens_trained},
                               {"seconds", result.seconds}, {"model", result.final_dir}};
     if (!std::isnan(last_val)) summary["final_val_loss"] = last_val;

@@ -9,6 +9,7 @@
 
 #include "data/loader.h"
 #include "model/llama.h"
+#include "selection/objective.h"
 
 namespace rho {
 
@@ -26,6 +27,8 @@ struct TrainOptions {
   std::string preset = "debug";  // model shape when starting from scratch
   std::string init_from;         // model directory to continue from (continual pretraining)
   std::vector<std::string> train_data, val_data;  // shard files or directories
+  std::string objective = "clm";  // "clm" or "slm"
+  SelectionOptions selection;      // with objective "slm"
   int64_t seq_len = 256;
   int64_t micro_batch = 8;
   int64_t grad_accum = 1;
@@ -46,18 +49,26 @@ struct TrainOptions {
 };
 
 struct StepStats {
-  double loss = 0;       // mean training loss over the step's micro-batches
+  double loss = 0;       // mean per-token loss over all the step's tokens (comparable across objectives)
   double grad_norm = 0;  // before clipping
   int64_t tokens_seen = 0, tokens_trained = 0;
+  SelectionStats selection;  // SLM steps only
 };
 
 // AdamW with weight decay on matrices only.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o);
 
+// Forward and backward of one step's micro-batches, gradients left in the parameters (the part
+// of train_step that the objective decides; tests compare objectives here).
+StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
+                               SlmObjective* slm = nullptr, int64_t step = 0);
+
 // One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
-// backward per micro-batch; clip; AdamW at learning rate `lr`.
+// backward; clip; AdamW at learning rate `lr`. With `slm` the loss is the SLM objective's
+// (selected tokens only), else plain CLM (the mean over all tokens). `step` seeds random scores.
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
-                     const std::vector<Batch>& micro_batches, double lr, double grad_clip);
+                     const std::vector<Batch>& micro_batches, double lr, double grad_clip,
+                     SlmObjective* slm = nullptr, int64_t step = 0);
 
 // Mean per-token loss over the first `batches` micro-batches of `data` in order (no shuffle).
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,

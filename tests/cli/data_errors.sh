@@ -56,7 +56,7 @@ expect_error "tokenize: invalid JSON line" "$WORK/broken.jsonl" -- \
   --fields question,answer
 expect_error "tokenizer encode: missing tokenizer" "$WORK/none.model" -- \
   tokenizer encode --tokenizer "$WORK/none.model" --text hello
-if [ -n "$(ls -A "$WORK/shards4" "$WORK/shards5" 2>/dev/null)" ]; then
+if [ -n "$(find "$WORK/shards4" "$WORK/shards5" -type f 2>/dev/null)" ]; then
   failed=$((failed + 1))
   echo "FAIL: a failed tokenize left files behind"
 fi

@@ -1,0 +1,74 @@
+// Score files: per-token reference losses L_ref(x_p) = -log p_ref(x_p | x_<p) for every position p
+// of one token shard, computed once by `rho score` (the paper's offline scoring).
+//
+// One score file per shard: <scores_dir>/<shard file stem>.scores. Format, version 1, little-endian:
+//   offset  size  field
+//        0     8  magic "RHOSCOR1"
+//        8     4  version = 1
+//       12     4  dtype: 1 = float32
+//       16     8  n_scores (== the shard's n_tokens)
+//       24     8  shard fingerprint (shard_fingerprint())
+//       32     8  reference model fingerprint (model_fingerprint())
+//       40     4  seq_len T the shard was packed with (windows of T+1 at stride T, data/loader.h)
+//       44    20  reserved, zero
+//       64     .  n_scores float32
+// Positions that are the target of no window (position 0 of each window start, the shard's
+// tail) hold NaN: "not scored". Every targeted position must hold a finite loss >= 0.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/loader.h"
+#include "model/llama.h"
+
+namespace rho {
+
+struct ScoreHeader {
+  uint32_t version = 1;
+  uint32_t dtype = 1;
+  uint64_t n_scores = 0;
+  uint64_t shard_fingerprint = 0;
+  uint64_t model_fingerprint = 0;
+  uint32_t seq_len = 0;
+};
+constexpr size_t kScoreHeaderBytes = 64;
+
+// Content fingerprint of a shard: its header fields and every token.
+uint64_t shard_fingerprint(const Shard& shard);
+// Fingerprint of a model: its config and, per parameter, name, shape and 4,096 evenly strided
+// values (cheap for 7B models, and any retrained model differs in them).
+uint64_t model_fingerprint(LlamaForCausalLM& model);
+
+std::string score_path_for(const std::string& scores_dir, const std::string& shard_path);
+
+// Writes header + scores to `path` atomically.
+void write_score_file(const std::string& path, const ScoreHeader& h, const float* scores);
+
+// A score file read into memory, header checked (magic, version, dtype, exact size).
+// UserError "<path>: <problem>" otherwise.
+struct ScoreFile {
+  ScoreHeader header;
+  std::vector<float> scores;
+  static ScoreFile read(const std::string& path);
+};
+
+// The score files of every shard of a dataset, checked against it: same shard content, same
+// length, same seq_len, one reference model, and a finite loss >= 0 at every position training
+// reads (else UserError naming the file and the position).
+class ScoreSet {
+ public:
+  ScoreSet(const PackedDataset& data, const std::string& scores_dir);
+  // Reference losses of the targets of `windows`: (B, T) float32.
+  torch::Tensor lookup(const std::vector<WindowRef>& windows, int64_t T) const;
+  uint64_t model_fingerprint() const { return model_fp_; }
+
+ private:
+  std::vector<std::vector<float>> scores_;  // per shard
+  uint64_t model_fp_ = 0;
+};
+
+}  // namespace rho

@@ -1,0 +1,162 @@
+#include "selection/objective.h"
+
+#include "common/error.h"
+#include "model/io.h"
+
+namespace rho {
+namespace {
+
+class OfflineReference : public Reference {
+ public:
+  OfflineReference(const PackedDataset& data, const std::string& dir) : scores_(data, dir), T_(data.seq_len()) {}
+  torch::Tensor losses(const Batch& b) override { return scores_.lookup(b.windows, T_); }
+
+ private:
+  ScoreSet scores_;
+  int64_t T_;
+};
+
+class OnlineReference : public Reference {
+ public:
+  explicit OnlineReference(LlamaForCausalLM model) : model_(std::move(model)) { model_->eval(); }
+  torch::Tensor losses(const Batch& b) override {
+    torch::NoGradGuard no_grad;
+    return per_token_loss(model_->forward(b.inputs), b.targets);
+  }
+
+ private:
+  LlamaForCausalLM model_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir) {
+  return std::make_unique<OfflineReference>(data, scores_dir);
+}
+
+std::unique_ptr<Reference> online_reference(LlamaForCausalLM model) {
+  return std::make_unique<OnlineReference>(std::move(model));
+}
+
+std::unique_ptr<Reference> online_reference(const std::string& model_dir, int64_t expected_vocab) {
+  auto model = load_model(model_dir);
+  if (model->config.vocab_size != expected_vocab)
+    fail_file(model_dir, "reference model has vocab_size " + std::to_string(model->config.vocab_size) +
+                             ", the trained model " + std::to_string(expected_vocab) +
+                             "; both must use one tokenizer");
+  return online_reference(std::move(model));
+}
+
+void SelectionStats::add(const SelectionStats& o) {
+  candidates += o.candidates;
+  selected += o.selected;
+  loss_selected_sum += o.loss_selected_sum;
+  loss_unselected_sum += o.loss_unselected_sum;
+  threshold_sum += o.threshold_sum;
+  thresholds += o.thresholds;
+}
+
+SlmObjective::SlmObjective(SelectionOptions opts, std::unique_ptr<Reference> reference, uint64_t seed)
+    : opts_(std::move(opts)), reference_(std::move(reference)), seed_(seed) {
+  if (!(opts_.ratio > 0 && opts_.ratio <= 1)) fail("--ratio must be in (0, 1], got " + std::to_string(opts_.ratio));
+  if (!(opts_.start_fraction >= 0 && opts_.start_fraction < 1))
+    fail("--slm-start must be in [0, 1), got " + std::to_string(opts_.start_fraction));
+  const bool needs_ref = opts_.score == ScoreFunction::ExcessLoss || opts_.score == ScoreFunction::ReferenceLoss;
+  if (needs_ref && !reference_)
+    fail("score function '" + to_string(opts_.score) + "' needs reference losses: pass --ref-scores or --ref-model");
+}
+
+bool SlmObjective::active(int64_t step, int64_t max_steps) const {
+  return double(step) >= opts_.start_fraction * double(max_steps);
+}
+
+std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>& losses,
+                                                const std::vector<const Batch*>& batches, int64_t step,
+                                                int64_t micro_index, SelectionStats* stats) {
+  // Scores per micro-batch: (B, T) each.
+  std::vector<torch::Tensor> scores;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    torch::Tensor ref = reference_ ? reference_->losses(*batches[i]).to(losses[i].device()) : torch::Tensor();
+    // A seed per (run seed, step, micro-batch): resumed runs draw the same random scores.
+    const uint64_t rseed = seed_ * 0x9E3779B97F4A7C15ULL + uint64_t(step) * 1000003ULL + uint64_t(micro_index + int64_t(i));
+    scores.push_back(token_scores(opts_.score, losses[i], ref.defined() ? ref : losses[i], rseed));
+  }
+  std::vector<torch::Tensor> masks;
+  auto record = [&](const Selection& s, int64_t rows) {
+    if (!stats) return;
+    stats->threshold_sum += s.threshold.to(torch::kDouble).sum().item<double>();
+    stats->thresholds += rows;
+  };
+  switch (opts_.scope) {
+    case SelectionScope::Sequence:
+      for (auto& s : scores) {
+        auto sel = select_top_k(s, selected_count(s.size(-1), opts_.ratio));  // per row
+        record(sel, s.size(0));
+        masks.push_back(sel.mask);
+      }
+      break;
+    case SelectionScope::MicroBatch:
+      for (auto& s : scores) {
+        auto flat = s.reshape({1, -1});
+        auto sel = select_top_k(flat, selected_count(flat.size(1), opts_.ratio));
+        record(sel, 1);
+        masks.push_back(sel.mask.view(s.sizes()));
+      }
+      break;
+    case SelectionScope::Batch: {
+      std::vector<torch::Tensor> flat;
+      for (auto& s : scores) flat.push_back(s.reshape({-1}));
+      auto all = torch::cat(flat).unsqueeze(0);  // (1, N)
+      auto sel = select_top_k(all, selected_count(all.size(1), opts_.ratio));
+      record(sel, 1);
+      int64_t offset = 0;
+      for (auto& s : scores) {
+        masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
+        offset += s.numel();
+      }
+      break;
+    }
+  }
+  if (stats) {
+    for (size_t i = 0; i < masks.size(); ++i) {
+      auto l = losses[i].to(torch::kDouble);
+      auto m = masks[i];
+      stats->candidates += m.numel();
+      stats->selected += m.sum().item<int64_t>();
+      stats->loss_selected_sum += l.masked_select(m).sum().item<double>();
+      stats->loss_unselected_sum += l.masked_select(~m).sum().item<double>();
+    }
+  }
+  return masks;
+}
+
+std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor>& losses,
+                                                 const std::vector<const Batch*>& batches, int64_t step,
+                                                 int64_t micro_index, int64_t micro_per_step,
+                                                 SelectionStats& stats) {
+  auto masks = select(losses, batches, step, micro_index, &stats);
+  int64_t batch_k = 0;  // kept tokens in the whole step (scope Batch)
+  if (opts_.scope == SelectionScope::Batch)
+    for (auto& m : masks) batch_k += m.sum().item<int64_t>();
+  std::vector<torch::Tensor> w;
+  for (auto& m : masks) {
+    auto mf = m.to(torch::kFloat);
+    switch (opts_.scope) {
+      case SelectionScope::Batch: {
+        // One k over the whole step: every kept token weighs 1/k.
+        w.push_back(mf / double(batch_k));
+        break;
+      }
+      case SelectionScope::MicroBatch:
+        w.push_back(mf / (mf.sum() * double(micro_per_step)));
+        break;
+      case SelectionScope::Sequence:
+        // The mean over each sequence's kept tokens, averaged over sequences and micro-batches.
+        w.push_back(mf / (mf.sum(-1, /*keepdim=*/true) * double(mf.size(0) * micro_per_step)));
+        break;
+    }
+  }
+  return w;
+}
+
+}  // namespace rho

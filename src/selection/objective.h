@@ -1,0 +1,73 @@
+// The SLM objective: per-token losses of the model being trained, reference losses (offline
+// score files or an online reference model), scores, top-k% selection, and the loss weights
+// that make the step's loss the mean over the kept tokens:
+//   L_SLM = (1 / k) * sum_i I(x_i kept) * L_theta(x_i),   k = tokens kept in the scope.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/loader.h"
+#include "model/llama.h"
+#include "scoring/score_file.h"
+#include "selection/select.h"
+
+namespace rho {
+
+struct SelectionOptions {
+  double ratio = 0.6;  // k%: the paper's 1B setting
+  SelectionScope scope = SelectionScope::Batch;
+  ScoreFunction score = ScoreFunction::ExcessLoss;
+  std::string ref_scores;       // directory of score files (offline, the normal way)
+  std::string ref_model;        // model directory run inside each step (online)
+  double start_fraction = 0.0;  // plain CLM for this fraction of the steps, then SLM
+};
+
+// Reference losses for a batch's targets: (B, T) float32, no gradient.
+class Reference {
+ public:
+  virtual ~Reference() = default;
+  virtual torch::Tensor losses(const Batch& b) = 0;
+};
+std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir);
+// `expected_vocab`: the trained model's vocab_size; a reference with another one is refused.
+std::unique_ptr<Reference> online_reference(const std::string& model_dir, int64_t expected_vocab);
+std::unique_ptr<Reference> online_reference(LlamaForCausalLM model);
+
+struct SelectionStats {
+  int64_t candidates = 0, selected = 0;
+  double loss_selected_sum = 0, loss_unselected_sum = 0;
+  double threshold_sum = 0;  // of the k-th largest score, per selection row
+  int64_t thresholds = 0;
+  void add(const SelectionStats& o);
+};
+
+class SlmObjective {
+ public:
+  SlmObjective(SelectionOptions opts, std::unique_ptr<Reference> reference, uint64_t seed);
+  const SelectionOptions& options() const { return opts_; }
+  // False during the delayed start (the first start_fraction of max_steps).
+  bool active(int64_t step, int64_t max_steps) const;
+
+  // Loss weights (B, T) for `batches`: the whole optimizer batch when scope is Batch, else one
+  // micro-batch. `losses` are the model's per-token losses for them, detached. `micro_index` is
+  // the first batch's index within the step, `micro_per_step` the step's micro-batch count.
+  // sum over the step's micro-batches of sum(weights * losses) is the SLM loss.
+  std::vector<torch::Tensor> weights(const std::vector<torch::Tensor>& losses,
+                                     const std::vector<const Batch*>& batches, int64_t step,
+                                     int64_t micro_index, int64_t micro_per_step, SelectionStats& stats);
+
+  // The selection mask for `batches` (as weights() decides it, exposed for tests and analysis).
+  std::vector<torch::Tensor> select(const std::vector<torch::Tensor>& losses,
+                                    const std::vector<const Batch*>& batches, int64_t step,
+                                    int64_t micro_index, SelectionStats* stats = nullptr);
+
+ private:
+  SelectionOptions opts_;
+  std::unique_ptr<Reference> reference_;
+  uint64_t seed_;
+};
+
+}  // namespace rho
