@@ -60,24 +60,46 @@ BenchResult run_bench(const BenchOptions& o) {
   r.flops_per_token = double(model_flops_per_token(config.num_matmul_params(), config.num_hidden_layers,
                                                    o.seq_len, config.hidden_size));
 
-  // Synthetic tokens: throughput does not depend on their values.
+  // Synthetic tokens: throughput does not depend on their values. Each row is a window of a
+  // synthetic shard so offline scores can be looked up as in training.
   Batch b;
   auto ids = torch::randint(config.vocab_size, {o.micro_batch, o.seq_len + 1}, torch::kLong);
   b.inputs = ids.slice(1, 0, o.seq_len).contiguous();
   b.targets = ids.slice(1, 1, o.seq_len + 1).contiguous();
+  for (int64_t i = 0; i < o.micro_batch; ++i) b.windows.push_back({0, uint64_t(i * o.seq_len)});
   std::vector<Batch> micro{b};
 
-  std::vector<double> step_s;
-  for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
-    auto t0 = Clock::now();
-    train_step(model, *opt, micro, optim.lr, optim.grad_clip);
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (i >= o.warmup) step_s.push_back(s);
+  // Variants run in interleaved rounds (CLM, SLM offline, SLM online, CLM, ...) so that drift
+  // in the machine's speed hits them alike; each figure is the median of its own steps.
+  std::unique_ptr<SlmObjective> offline, online;
+  if (o.slm) {
+    SelectionOptions sel;
+    sel.ratio = o.ratio;
+    auto scores = torch::rand({o.micro_batch * o.seq_len + 1}) * 5;
+    std::vector<std::vector<float>> shard{std::vector<float>(scores.data_ptr<float>(), scores.data_ptr<float>() + scores.numel())};
+    offline = std::make_unique<SlmObjective>(sel, offline_reference(ScoreSet(shard), o.seq_len), o.seed);
+    torch::manual_seed(o.seed + 1);
+    online = std::make_unique<SlmObjective>(sel, online_reference(LlamaForCausalLM(config)), o.seed);
   }
-  const double med = median(step_s);
+  std::vector<SlmObjective*> variants{nullptr};
+  if (o.slm) variants = {nullptr, offline.get(), online.get()};
+  std::vector<std::vector<double>> step_s(variants.size());
+  for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
+    for (size_t v = 0; v < variants.size(); ++v) {
+      auto t0 = Clock::now();
+      train_step(model, *opt, micro, optim.lr, optim.grad_clip, variants[v], i);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (i >= o.warmup) step_s[v].push_back(s);
+    }
+  }
+  const double med = median(step_s[0]);
   r.step_ms_median = med * 1e3;
   r.tokens_per_s = double(o.micro_batch * o.seq_len) / med;
   r.mfu = r.tokens_per_s * r.flops_per_token / (r.peak_gflops * 1e9);
+  if (o.slm) {
+    r.slm_offline_step_ms = median(step_s[1]) * 1e3;
+    r.slm_online_step_ms = median(step_s[2]) * 1e3;
+  }
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
 }

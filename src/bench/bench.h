@@ -23,6 +23,8 @@ struct BenchOptions {
   int64_t steps = 10;      // timed steps (after `warmup` untimed ones)
   int64_t warmup = 2;
   uint64_t seed = 1;
+  bool slm = false;     // also time SLM steps: offline scores, and an online reference forward
+  double ratio = 0.6;
 };
 
 struct BenchResult {
@@ -33,6 +35,9 @@ struct BenchResult {
   double mfu = 0;               // 0..1
   int64_t params = 0;
   int64_t peak_rss_bytes = 0;
+  // With BenchOptions::slm: median step times of SLM with offline scores (a score-file lookup)
+  // and with an online reference model of the same shape run inside the step.
+  double slm_offline_step_ms = 0, slm_online_step_ms = 0;
 };
 
 double measure_matmul_peak_gflops();

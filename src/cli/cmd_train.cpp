@@ -85,9 +85,14 @@ void register_bench(CLI::App& app) {
   sub->add_option("--steps", o->steps, "Timed steps")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--warmup", o->warmup, "Untimed warm-up steps")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
-  sub->callback([o, threads] {
+  auto objective = std::make_shared<std::string>("clm");
+  sub->add_option("--objective", *objective, "clm, or slm to also time SLM steps (offline scores, online reference)")
+      ->check(CLI::IsMember({"clm", "slm"}));
+  sub->add_option("--ratio", o->ratio, "SLM: fraction of tokens kept")->check(CLI::Range(1e-9, 1.0));
+  sub->callback([o, threads, objective] {
     warn_if_reference_blas();
     configure_threads(*threads);
+    o->slm = *objective == "slm";
     auto r = run_bench(*o);
     std::printf("preset %s | params %s | B %lld x T %lld | torch threads %d\n", o->preset.c_str(),
                 format_count(double(r.params)).c_str(), (long long)o->micro_batch, (long long)o->seq_len,
@@ -97,6 +102,12 @@ void register_bench(CLI::App& app) {
     std::printf("tokens/s           %8.0f\n", r.tokens_per_s);
     std::printf("FLOPs/token        %8.3g (6N + 12LTC)\n", r.flops_per_token);
     std::printf("MFU                %8.1f %%\n", 100.0 * r.mfu);
+    if (o->slm) {
+      std::printf("SLM step, offline  %8.1f ms  (%.3fx CLM; ratio %.2f, scores looked up)\n", r.slm_offline_step_ms,
+                  r.slm_offline_step_ms / r.step_ms_median, o->ratio);
+      std::printf("SLM step, online   %8.1f ms  (%.3fx CLM; reference forward inside the step)\n",
+                  r.slm_online_step_ms, r.slm_online_step_ms / r.step_ms_median);
+    }
     std::printf("peak RSS           %8.1f MiB\n", double(r.peak_rss_bytes) / (1 << 20));
   });
 }

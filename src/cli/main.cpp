@@ -7,6 +7,7 @@
 #include "common/runtime.h"
 
 int main(int argc, char** argv) {
+  rho::tune_allocator();
   CLI::App app{"rho: Selective Language Modeling (Rho-1) for Llama-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "rho 0.1");

@@ -1,6 +1,7 @@
 #include "common/runtime.h"
 
 #include <link.h>
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <climits>
@@ -34,6 +35,15 @@ void warn_if_reference_blas() {
                  "rho: warning: running on the reference BLAS (%s), about 20x slower; install "
                  "libopenblas0-pthread (scripts/setup.sh does)\n",
                  blas.c_str());
+}
+
+bool tune_allocator() {
+  // glibc caps the mmap threshold at 32 MiB (64-bit); blocks above it are still mapped, but
+  // trimming is off, so freed heap memory is reused rather than faulted in again.
+  bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  ok &= mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  ok &= mallopt(M_TOP_PAD, 64 << 20) == 1;
+  return ok;
 }
 
 void configure_threads(int torch_threads) {

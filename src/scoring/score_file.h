@@ -62,6 +62,8 @@ struct ScoreFile {
 class ScoreSet {
  public:
   ScoreSet(const PackedDataset& data, const std::string& scores_dir);
+  // Scores already in memory, one vector per shard (benchmarks, tests).
+  explicit ScoreSet(std::vector<std::vector<float>> per_shard) : scores_(std::move(per_shard)) {}
   // Reference losses of the targets of `windows`: (B, T) float32.
   torch::Tensor lookup(const std::vector<WindowRef>& windows, int64_t T) const;
   uint64_t model_fingerprint() const { return model_fp_; }

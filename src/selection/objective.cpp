@@ -8,7 +8,7 @@ namespace {
 
 class OfflineReference : public Reference {
  public:
-  OfflineReference(const PackedDataset& data, const std::string& dir) : scores_(data, dir), T_(data.seq_len()) {}
+  OfflineReference(ScoreSet scores, int64_t T) : scores_(std::move(scores)), T_(T) {}
   torch::Tensor losses(const Batch& b) override { return scores_.lookup(b.windows, T_); }
 
  private:
@@ -31,7 +31,11 @@ class OnlineReference : public Reference {
 }  // namespace
 
 std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir) {
-  return std::make_unique<OfflineReference>(data, scores_dir);
+  return std::make_unique<OfflineReference>(ScoreSet(data, scores_dir), data.seq_len());
+}
+
+std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len) {
+  return std::make_unique<OfflineReference>(std::move(scores), seq_len);
 }
 
 std::unique_ptr<Reference> online_reference(LlamaForCausalLM model) {

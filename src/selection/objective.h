@@ -32,6 +32,7 @@ class Reference {
   virtual torch::Tensor losses(const Batch& b) = 0;
 };
 std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir);
+std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len);
 // `expected_vocab`: the trained model's vocab_size; a reference with another one is refused.
 std::unique_ptr<Reference> online_reference(const std::string& model_dir, int64_t expected_vocab);
 std::unique_ptr<Reference> online_reference(LlamaForCausalLM model);
