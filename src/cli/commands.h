@@ -9,4 +9,7 @@ void register_train(CLI::App& app);      // rho train
 void register_score(CLI::App& app);      // rho score
 void register_bench(CLI::App& app);      // rho bench
 void register_model(CLI::App& app);      // rho model presets|info
+void register_generate(CLI::App& app);   // rho generate
+void register_eval(CLI::App& app);       // rho eval loss|fewshot
+void register_analyze(CLI::App& app);    // rho analyze dynamics|select|plot
 }  // namespace rho::cli

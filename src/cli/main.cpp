@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   rho::cli::register_score(app);
   rho::cli::register_train(app);
   rho::cli::register_bench(app);
+  rho::cli::register_generate(app);
+  rho::cli::register_eval(app);
+  rho::cli::register_analyze(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
