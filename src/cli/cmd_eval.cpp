@@ -1,8 +1,250 @@
-// rho generate / rho eval / rho analyze: placeholders until the evaluation stage lands.
+// rho generate / rho eval loss|fewshot / rho analyze dynamics|select|plot: the CLI over eval/
+// and analysis/.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analysis/dynamics.h"
+#include "analysis/plot.h"
+#include "analysis/select_view.h"
 #include "cli/commands.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/runtime.h"
+#include "eval/generate.h"
+#include "eval/loss_eval.h"
+#include "eval/math.h"
 
 namespace rho::cli {
-void register_generate(CLI::App&) {}
-void register_eval(CLI::App&) {}
-void register_analyze(CLI::App&) {}
+namespace {
+
+// Shells pass `\n` through single quotes as two characters; prompts, stop strings and templates
+// almost always mean the newline, so the common escapes are decoded.
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == 'n' || s[i + 1] == 't' || s[i + 1] == '\\')) {
+      out += s[i + 1] == 'n' ? '\n' : s[i + 1] == 't' ? '\t' : '\\';
+      ++i;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// JSONL document flags, as `rho tokenize` takes them.
+struct FormatFlags {
+  std::vector<std::string> fields = {"text"};
+  std::string template_;
+  void add_to(CLI::App* sub) {
+    sub->add_option("--fields", fields, "JSONL: fields joined (by newlines) into each document")
+        ->delimiter(',')
+        ->capture_default_str();
+    sub->add_option("--template", template_, "JSONL: document text with {field} replaced, e.g. 'Question: {question}\\nAnswer: {answer}'");
+  }
+  DocFormat format() const {
+    DocFormat f;
+    f.fields = fields;
+    f.template_ = unescape(template_);
+    return f;
+  }
+};
+
+void add_threads(CLI::App* sub, const std::shared_ptr<int>& threads) {
+  sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
+}
+
+void start_model_command(int threads) {
+  warn_if_reference_blas();
+  configure_threads(threads);
+}
+
+void register_eval_loss(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("loss", "Mean per-token loss and perplexity on held-out sets (one table)");
+  auto o = std::make_shared<LossEvalOptions>();
+  auto fmt = std::make_shared<FormatFlags>();
+  auto threads = std::make_shared<int>(0);
+  o->set.seq_len = 0;
+  sub->add_option("--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model the model was trained with")->required();
+  sub->add_option("--data", o->data, "Evaluation set: shard directory or .bin file, text, or JSONL (repeatable)")
+      ->required()->expected(1, -1);
+  fmt->add_to(sub);
+  sub->add_flag("--answer-only", o->set.answer_only, "JSONL: score only the answer of `Question: {q}\\nAnswer: {a}`");
+  sub->add_option("--question-field", o->set.question_field, "--answer-only: question field")->capture_default_str();
+  sub->add_option("--answer-field", o->set.answer_field, "--answer-only: answer field")->capture_default_str();
+  sub->add_option("--seq-len", o->set.seq_len, "Tokens predicted per window (0: the model's max positions)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  sub->add_option("--max-tokens", o->set.max_tokens, "Score at most this many tokens per set (0: all)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 50));
+  sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  sub->add_option("--json", o->json_out, "Also write the table as JSON to this file");
+  add_threads(sub, threads);
+  sub->callback([o, fmt, threads] {
+    start_model_command(*threads);
+    o->set.format = fmt->format();
+    run_loss_eval(*o);
+  });
+}
+
+void register_eval_fewshot(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("fewshot", "k-shot chain-of-thought math accuracy (GSM8K format), greedy decoding");
+  auto o = std::make_shared<FewShotOptions>();
+  auto threads = std::make_shared<int>(0);
+  sub->add_option("--model", o->model, "Model directory")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model the model was trained with")->required();
+  sub->add_option("--train", o->train, "JSONL the exemplars are taken from")->required();
+  sub->add_option("--test", o->test, "JSONL of test problems")->required();
+  sub->add_option("--question-field", o->question_field, "Question field")->capture_default_str();
+  sub->add_option("--answer-field", o->answer_field, "Answer field (GSM8K: solution ending in `#### n`)")->capture_default_str();
+  sub->add_option("--shots", o->shots, "Exemplars per prompt")->check(CLI::Range(0, 64))->capture_default_str();
+  sub->add_option("--shot-seed", o->shot_seed, "0: the first k train records; else k drawn with this seed")->capture_default_str();
+  sub->add_flag("--raw-shots", o->raw_shots, "Keep exemplars' `#### n` ending (default: rewrite it as `The answer is n.`)");
+  sub->add_option("--limit", o->limit, "Evaluate only the first N test problems (0: all)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  sub->add_option("--max-new-tokens", o->max_new_tokens, "Generation budget per problem")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  sub->add_option("--out", o->out_dir, "Directory for records.jsonl, summary.json, results.md")->required();
+  add_threads(sub, threads);
+  sub->callback([o, threads] {
+    start_model_command(*threads);
+    auto r = run_fewshot(*o);
+    std::printf("%s: accuracy %.1f%% (%lld/%lld), 95%% CI %.1f-%.1f%%, %.2f problems/s -> %s\n", o->test.c_str(),
+                100 * r.accuracy, (long long)r.correct, (long long)r.problems, 100 * r.ci.lo, 100 * r.ci.hi,
+                double(r.problems) / std::max(r.seconds, 1e-9), o->out_dir.c_str());
+  });
+}
+
+void register_analyze_dynamics(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("dynamics", "Token loss dynamics across checkpoints (H->H, L->H, H->L, L->L)");
+  auto o = std::make_shared<DynamicsOptions>();
+  auto fmt = std::make_shared<FormatFlags>();
+  auto threads = std::make_shared<int>(0);
+  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model of the checkpoints")->required();
+  sub->add_option("--data", o->data, "Fixed set: shard directory or .bin, text, or JSONL")->required();
+  fmt->add_to(sub);
+  sub->add_option("--max-tokens", o->max_tokens, "Tokens analysed (the first N of the set)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40))->capture_default_str();
+  sub->add_option("--seq-len", o->seq_len, "Tokens predicted per window (0: the checkpoints' max positions)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  sub->add_option("--out", o->out_dir, "Directory for tokens.csv, shares.md, summary.json, curves.png")->required();
+  sub->add_option("checkpoints", o->checkpoints, "Model/checkpoint directories, oldest first")->required()->expected(2, -1);
+  add_threads(sub, threads);
+  sub->callback([o, fmt, threads] {
+    start_model_command(*threads);
+    o->format = fmt->format();
+    run_dynamics(*o);
+  });
+}
+
+void register_analyze_select(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("select", "HTML page colouring a text's tokens by excess loss, marking the selected ones");
+  auto o = std::make_shared<SelectViewOptions>();
+  auto threads = std::make_shared<int>(0);
+  sub->add_option("--model", o->model, "Model being trained (L_theta)")->required();
+  sub->add_option("--ref", o->ref, "Reference model (L_ref)")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model of both models")->required();
+  auto* text = sub->add_option("--text", o->text, "The text (\\n and \\t decoded)");
+  auto* file = sub->add_option("--text-file", o->text_file, "File holding the text");
+  text->excludes(file);
+  sub->add_option("--ratio", o->ratio, "Fraction of tokens selected (k%)")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  sub->add_option("--out", o->out, "HTML file to write")->required();
+  add_threads(sub, threads);
+  sub->callback([o, threads] {
+    start_model_command(*threads);
+    o->text = unescape(o->text);
+    run_select_view(*o);
+  });
+}
+
+void register_analyze_plot(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("plot", "Loss-versus-tokens curves of several runs (gnuplot)");
+  auto o = std::make_shared<LossPlotOptions>();
+  sub->add_option("--out", o->out, "Image to write (.png; .svg for SVG)")->required();
+  sub->add_option("--metric", o->metric, "metrics.jsonl key on the y axis (val_loss, loss, loss_selected, ...)")->capture_default_str();
+  sub->add_option("--x", o->x, "x axis")->check(CLI::IsMember({"tokens_seen", "tokens_trained", "step"}))->capture_default_str();
+  sub->add_option("runs", o->runs, "LABEL=RUN_DIR/metrics.jsonl (or LABEL=RUN_DIR), one per curve")->required()->expected(1, -1);
+  sub->callback([o] {
+    const std::string written = run_loss_plot(*o);
+    std::printf("wrote %s\n", written.c_str());
+  });
+}
+
+}  // namespace
+
+void register_generate(CLI::App& app) {
+  auto* sub = app.add_subcommand("generate", "Generate text from a prompt (greedy or sampled, KV cache)");
+  struct Flags {
+    std::string model, tokenizer;
+    std::vector<std::string> prompts, prompt_files, stops;
+    GenerateOptions g;
+    bool no_cache = false, show_prompt = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto threads = std::make_shared<int>(0);
+  sub->add_option("--model", f->model, "Model directory")->required();
+  sub->add_option("--tokenizer", f->tokenizer, "sentencepiece .model the model was trained with")->required();
+  auto* p = sub->add_option("--prompt", f->prompts, "Prompt text (\\n decoded; repeat for several prompts)");
+  auto* pf = sub->add_option("--prompt-file", f->prompt_files, "File whose whole content is one prompt (repeatable)");
+  sub->add_option("--max-new-tokens", f->g.max_new_tokens, "Most new tokens per prompt")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  sub->add_option("--temperature", f->g.temperature, "0: greedy; > 0: sample")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  sub->add_option("--top-p", f->g.top_p, "Sampling: nucleus mass kept")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  sub->add_option("--stop", f->stops, "Stop strings (\\n decoded), cut from the output")->expected(1, -1);
+  sub->add_option("--seed", f->g.seed, "Sampling seed")->capture_default_str();
+  sub->add_option("--batch", f->g.batch_size, "Prompts of equal token length run together, up to this many")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
+  sub->add_flag_function("--no-eos-stop", [f](int64_t) { f->g.stop_at_eos = false; }, "Keep generating past EOS");
+  sub->add_flag("--no-cache", f->no_cache, "Re-run the whole sequence each step (slow; for checking the cache)");
+  sub->add_flag("--show-prompt", f->show_prompt, "Print the prompt before its continuation");
+  add_threads(sub, threads);
+  sub->callback([f, threads, p, pf] {
+    if (p->count() + pf->count() == 0) fail("give --prompt or --prompt-file");
+    start_model_command(*threads);
+    const Tokenizer tok = Tokenizer::load(f->tokenizer);
+    auto model = load_model_for(f->model, tok);
+    std::vector<std::string> texts;
+    for (auto& s : f->prompts) texts.push_back(unescape(s));
+    for (auto& file : f->prompt_files) texts.push_back(read_file(file));
+    std::vector<std::vector<int32_t>> ids;
+    for (auto& t : texts) ids.push_back(tok.encode(t));
+    GenerateOptions g = f->g;
+    g.use_cache = !f->no_cache;
+    for (auto& s : f->stops) g.stop.push_back(unescape(s));
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto out = generate_batch(model, tok, ids, g);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int64_t new_tokens = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out.size() > 1) std::printf("%s=== %zu ===\n", i ? "\n" : "", i);
+      if (f->show_prompt) std::printf("%s", texts[i].c_str());
+      std::printf("%s\n", out[i].text.c_str());
+      std::fprintf(stderr, "generate: prompt %zu: %lld prompt tokens%s, %zu new, finish: %s\n", i,
+                   (long long)out[i].prompt_tokens, out[i].prompt_truncated ? " (start cut)" : "",
+                   out[i].tokens.size(), out[i].finish.c_str());
+      new_tokens += int64_t(out[i].tokens.size());
+    }
+    std::fprintf(stderr, "generate: %lld tokens in %s (%.1f tok/s)\n", (long long)new_tokens,
+                 format_duration(dt).c_str(), double(new_tokens) / std::max(dt, 1e-9));
+  });
+}
+
+void register_eval(CLI::App& app) {
+  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy");
+  sub->require_subcommand(1);
+  register_eval_loss(*sub);
+  register_eval_fewshot(*sub);
+}
+
+void register_analyze(CLI::App& app) {
+  auto* sub = app.add_subcommand("analyze", "Analyses: token loss dynamics, selection view, loss curves");
+  sub->require_subcommand(1);
+  register_analyze_dynamics(*sub);
+  register_analyze_select(*sub);
+  register_analyze_plot(*sub);
+}
+
 }  // namespace rho::cli

@@ -1,0 +1,199 @@
+#include "eval/generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "common/error.h"
+#include "model/io.h"
+
+namespace rho {
+namespace {
+
+// The next token of one row from its logits (V): argmax, or a draw from the tempered softmax
+// restricted to the top-p nucleus. Done on the CPU in double so a seed gives the same draws
+// whatever libtorch's kernels do.
+int32_t choose_token(const torch::Tensor& row_logits, const GenerateOptions& opts, std::mt19937_64& rng) {
+  if (opts.temperature <= 0) return int32_t(row_logits.argmax().item<int64_t>());
+  auto logits = row_logits.to(torch::kDouble).contiguous();
+  const double* l = logits.data_ptr<double>();
+  const int64_t V = logits.numel();
+  const double top = *std::max_element(l, l + V);
+  std::vector<double> p(V);
+  double total = 0;
+  for (int64_t i = 0; i < V; ++i) total += p[i] = std::exp((l[i] - top) / opts.temperature);
+  std::vector<int32_t> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  // Highest probability first; equal ones by id so the order is fully determined.
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
+  // The nucleus: the smallest prefix of `order` whose mass reaches top_p (at least one token).
+  double kept_mass = 0;
+  int64_t kept = 0;
+  while (kept < V && (kept == 0 || kept_mass < opts.top_p * total)) kept_mass += p[order[kept++]];
+  double u = std::uniform_real_distribution<double>(0.0, kept_mass)(rng);
+  for (int64_t i = 0; i < kept; ++i) {
+    u -= p[order[i]];
+    if (u < 0) return order[i];
+  }
+  return order[kept - 1];  // u landed on the rounding edge
+}
+
+// The decoded text of `new_tokens`, as it reads after the prompt. A few prompt tokens are decoded
+// with them and their text removed again: sentencepiece drops the leading space of a text's
+// first piece, which would glue "Answer:" to the answer.
+std::string decode_continuation(const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                                const std::vector<int32_t>& new_tokens) {
+  const size_t ctx = std::min<size_t>(8, prompt.size());
+  std::vector<int32_t> head(prompt.end() - ctx, prompt.end());
+  const std::string head_text = tok.decode(head);
+  head.insert(head.end(), new_tokens.begin(), new_tokens.end());
+  std::string all = tok.decode(head);
+  if (all.compare(0, head_text.size(), head_text) == 0) return all.substr(head_text.size());
+  return tok.decode(new_tokens);  // the boundary split a character: fall back to the plain text
+}
+
+// Position of the first stop string in `text`, or npos.
+size_t find_stop(const std::string& text, const std::vector<std::string>& stops) {
+  size_t best = std::string::npos;
+  for (const auto& s : stops)
+    if (!s.empty()) best = std::min(best, text.find(s));
+  return best;
+}
+
+// Generates for prompts of equal length together (see the header for why equal length).
+std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer& tok,
+                                       std::vector<std::vector<int32_t>> prompts,
+                                       const std::vector<uint64_t>& seeds, const GenerateOptions& opts) {
+  torch::NoGradGuard no_grad;
+  const int64_t B = int64_t(prompts.size());
+  const int64_t max_pos = model->config.max_position_embeddings;
+  std::vector<Generation> out(B);
+  std::vector<std::mt19937_64> rngs;
+  for (int64_t b = 0; b < B; ++b) {
+    rngs.emplace_back(seeds[b]);
+    auto& p = prompts[b];
+    // Keep room for at least one new token within the model's positions.
+    if (int64_t(p.size()) > max_pos - 1) {
+      p.erase(p.begin(), p.end() - (max_pos - 1));
+      out[b].prompt_truncated = true;
+    }
+    out[b].prompt_tokens = int64_t(p.size());
+  }
+  const int64_t L = int64_t(prompts[0].size());
+
+  std::vector<int64_t> flat;
+  for (auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
+  auto ids = torch::tensor(flat, torch::kInt64).view({B, L});  // (B, L): prompt, then each new token
+
+  KVCache cache;
+  // Logits of the last position only (B, V): the LM head over all positions would cost a
+  // (B, L, V) matmul for nothing.
+  auto last_logits = [&](const torch::Tensor& hidden) {  // hidden (B, t, C)
+    return model->logits(hidden.select(1, hidden.size(1) - 1));
+  };
+  torch::Tensor logits = last_logits(model->hidden_states(ids, opts.use_cache ? &cache : nullptr));
+
+  std::vector<bool> done(B, false);
+  int64_t active = B;
+  for (int64_t step = 0; step < opts.max_new_tokens && active > 0; ++step) {
+    std::vector<int64_t> next(B, tok.eos_id() >= 0 ? tok.eos_id() : 0);
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[b]) continue;  // a finished row still feeds a token; its results are frozen
+      auto& g = out[b];
+      const int32_t t = choose_token(logits[b], opts, rngs[b]);
+      g.tokens.push_back(t);
+      next[b] = t;
+      auto finish = [&](const char* why) {
+        g.finish = why;
+        done[b] = true;
+        --active;
+      };
+      if (opts.stop_at_eos && t == tok.eos_id()) {
+        finish("eos");
+        continue;
+      }
+      if (!opts.stop.empty()) {
+        const std::string text = decode_continuation(tok, prompts[b], g.tokens);
+        const size_t at = find_stop(text, opts.stop);
+        if (at != std::string::npos) {
+          g.text = text.substr(0, at);
+          finish("stop");
+          continue;
+        }
+      }
+      if (g.prompt_tokens + int64_t(g.tokens.size()) >= max_pos) finish("context");
+    }
+    if (active == 0 || step + 1 == opts.max_new_tokens) break;
+    auto next_ids = torch::tensor(next, torch::kInt64).view({B, 1});  // (B, 1)
+    if (opts.use_cache) {
+      logits = last_logits(model->hidden_states(next_ids, &cache));
+    } else {
+      ids = torch::cat({ids, next_ids}, 1);  // (B, L + step + 1): the reference path re-runs all
+      logits = last_logits(model->hidden_states(ids));
+    }
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    auto& g = out[b];
+    if (g.finish == "stop") continue;
+    if (g.finish.empty()) g.finish = "length";
+    std::vector<int32_t> text_tokens = g.tokens;
+    if (g.finish == "eos") text_tokens.pop_back();
+    g.text = decode_continuation(tok, prompts[b], text_tokens);
+  }
+  return out;
+}
+
+std::vector<int32_t> nonempty_prompt(const Tokenizer& tok, const std::vector<int32_t>& prompt) {
+  if (!prompt.empty()) return prompt;
+  // Nothing to condition on: start from BOS, as a model trained with BOS would.
+  if (tok.bos_id() < 0) fail("empty prompt, and the tokenizer " + tok.path() + " has no BOS token to start from");
+  return {tok.bos_id()};
+}
+
+}  // namespace
+
+Generation generate(LlamaForCausalLM& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                    const GenerateOptions& opts) {
+  return generate_group(model, tok, {nonempty_prompt(tok, prompt)}, {opts.seed}, opts)[0];
+}
+
+std::vector<Generation> generate_batch(LlamaForCausalLM& model, const Tokenizer& tok,
+                                       const std::vector<std::vector<int32_t>>& prompts,
+                                       const GenerateOptions& opts) {
+  std::vector<Generation> out(prompts.size());
+  // Prompts by token length, in input order within a length.
+  std::map<size_t, std::vector<size_t>> by_length;
+  std::vector<std::vector<int32_t>> fixed(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    fixed[i] = nonempty_prompt(tok, prompts[i]);
+    by_length[fixed[i].size()].push_back(i);
+  }
+  const size_t cap = size_t(std::max<int64_t>(1, opts.batch_size));
+  for (auto& [len, idx] : by_length) {
+    for (size_t s = 0; s < idx.size(); s += cap) {
+      std::vector<std::vector<int32_t>> group;
+      std::vector<uint64_t> seeds;
+      for (size_t j = s; j < std::min(idx.size(), s + cap); ++j) {
+        group.push_back(fixed[idx[j]]);
+        seeds.push_back(opts.seed + idx[j]);
+      }
+      auto res = generate_group(model, tok, group, seeds, opts);
+      for (size_t j = 0; j < res.size(); ++j) out[idx[s + j]] = std::move(res[j]);
+    }
+  }
+  return out;
+}
+
+LlamaForCausalLM load_model_for(const std::string& model_dir, const Tokenizer& tok) {
+  auto model = load_model(model_dir);
+  if (model->config.vocab_size != tok.vocab_size())
+    fail(model_dir + "/config.json: vocab_size " + std::to_string(model->config.vocab_size) +
+         " does not match tokenizer " + tok.path() + " (vocab_size " + std::to_string(tok.vocab_size()) +
+         "): the model was trained with another tokenizer");
+  model->eval();
+  return model;
+}
+
+}  // namespace rho

@@ -1,0 +1,52 @@
+// Text generation with the KV cache: greedy or sampled (temperature, nucleus top-p), stop
+// strings, EOS, a new-token budget and the model's position limit.
+//
+// Batches: our attention is causal with no padding mask, so prompts of different lengths cannot
+// share a batch (left padding would be attended to). generate_batch() therefore groups prompts
+// of *equal token length* into one batch and runs every other prompt alone. Rows of a group that
+// finish early keep being computed (their output is frozen) until the whole group is done.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/llama.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rho {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 256;
+  double temperature = 0.0;  // 0: greedy (argmax); > 0: sample from softmax(logits / T)
+  double top_p = 1.0;        // sampling only: keep the smallest set of tokens with mass >= top_p
+  std::vector<std::string> stop;  // stop when the decoded new text contains one; it is cut off
+  bool stop_at_eos = true;
+  uint64_t seed = 0;         // sampling draws; the same seed gives the same text
+  bool use_cache = true;     // false: re-run the whole sequence every step (the reference path)
+  int64_t batch_size = 8;    // generate_batch: most prompts of equal length run together
+};
+
+struct Generation {
+  std::vector<int32_t> tokens;  // every new token generated (the stop string's tokens included)
+  std::string text;             // decoded new text, cut before the first stop string
+  std::string finish;           // "stop" | "eos" | "length" (max_new_tokens) | "context" (positions)
+  int64_t prompt_tokens = 0;    // after truncation
+  bool prompt_truncated = false;  // prompt longer than the model's positions: its start was cut
+};
+
+// Generates after `prompt` (token ids; kept whole unless longer than max_position_embeddings - 1,
+// in which case only its last tokens are used). The model is run without gradients.
+Generation generate(LlamaForCausalLM& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                    const GenerateOptions& opts);
+
+// Several prompts; results in the order given. Each prompt's sampling stream is seeded with
+// opts.seed + its index, so its text does not depend on how prompts were grouped.
+std::vector<Generation> generate_batch(LlamaForCausalLM& model, const Tokenizer& tok,
+                                       const std::vector<std::vector<int32_t>>& prompts,
+                                       const GenerateOptions& opts);
+
+// Loads a model directory for use with `tok`: UserError naming both files when the vocabulary
+// sizes differ (checkpoints do not record their tokenizer, so this is the check we can make).
+LlamaForCausalLM load_model_for(const std::string& model_dir, const Tokenizer& tok);
+
+}  // namespace rho

@@ -1,0 +1,72 @@
+// Held-out loss: mean per-token loss (nats) and perplexity of a model on evaluation sets, and
+// the token sequences those sets are made of (shared with the token-dynamics analysis).
+//
+// A set is one of
+//   - token shards (a directory of .bin files or one .bin file): cut into windows exactly as
+//     training's validation does (T+1 tokens at stride T, tails dropped), so the loss is
+//     comparable with metrics.jsonl's val_loss at the same --seq-len;
+//   - text or JSONL documents: tokenized like `rho tokenize` (no BOS, EOS after each document),
+//     concatenated, and cut the same way, except that the last, shorter window is kept too;
+//   - JSONL question/answer records (answer_only): each record is its own sequence
+//     `Question: {q}\nAnswer: {a}`, and only the answer's tokens are scored, given the question.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/documents.h"
+#include "model/llama.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rho {
+
+// One model input: the model reads tokens[0 .. n-2] and predicts tokens[1 .. n-1]; the losses of
+// targets at positions >= first_scored count.
+struct EvalSequence {
+  std::vector<int32_t> tokens;
+  int64_t first_scored = 1;
+  int64_t scored() const { return int64_t(tokens.size()) - first_scored; }
+};
+
+struct EvalSetOptions {
+  DocFormat format;  // text / JSONL documents (fields or template)
+  bool answer_only = false;
+  std::string question_field = "question", answer_field = "answer";
+  int64_t seq_len = 256;   // T: predictions per window; answer-only records are cut to T + 1 tokens
+  int64_t max_tokens = 0;  // stop once this many tokens are scored (0: the whole set)
+};
+
+struct EvalSet {
+  std::string path;
+  std::string kind;  // "shards" | "text" | "jsonl" | "qa"
+  std::vector<EvalSequence> sequences;
+  int64_t scored_tokens = 0;
+  int64_t truncated = 0;  // answer-only records longer than T + 1 tokens (their start was cut)
+};
+
+// UserError naming the file for a missing/empty file, an unknown JSONL field, shards made with
+// another tokenizer, or a set with nothing to score.
+EvalSet load_eval_set(const std::string& path, const Tokenizer& tok, const EvalSetOptions& opts);
+
+// Losses of every scored target of `seqs`, in order (sequence by sequence, position by position).
+// Sequences of equal length run together, up to `batch` at a time.
+std::vector<float> scored_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs, int64_t batch = 8);
+
+struct LossEvalOptions {
+  std::string model, tokenizer;
+  std::vector<std::string> data;
+  EvalSetOptions set;  // seq_len 0: the model's max_position_embeddings
+  int64_t batch = 8;
+  std::string json_out;  // also write the table as JSON here ("" = no)
+};
+
+struct LossRow {
+  std::string path, kind;
+  int64_t sequences = 0, tokens = 0;
+  double loss = 0, perplexity = 0;
+};
+
+// Evaluates every set and prints one table on stdout.
+std::vector<LossRow> run_loss_eval(const LossEvalOptions& opts);
+
+}  // namespace rho

@@ -1,0 +1,369 @@
+// Evaluation: answer extraction and grading, Wilson intervals, generation (KV cache against the
+// no-cache reference path, batching, stop strings, the position limit), loss evaluation sets.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "data/documents.h"
+#include "eval/generate.h"
+#include "eval/loss_eval.h"
+#include "eval/math.h"
+#include "model/config.h"
+#include "model/io.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+// ---------------------------------------------------------------- answer extraction
+
+struct Case {
+  const char* text;
+  const char* answer;
+  const char* rule;
+};
+
+TEST(MathExtraction, FollowsThePapersOrder) {
+  const Case cases[] = {
+      // 1. final answer is $...$ wins over everything after it.
+      {"So the final answer is $42$. I hope it is correct. \\boxed{7} The answer is 9", "42", "final-answer-dollar"},
+      // 2. the last \boxed{}, nested braces, over "the answer is".
+      {"\\boxed{1} then \\boxed{\\frac{3}{4}} and the answer is 9", "0.75", "boxed"},
+      {"we get \\boxed{{12}}.", "12", "boxed"},
+      // 3. the answer is ... (case-insensitive, last occurrence, first number after it)
+      {"The answer is 5. Wait, no. The answer is 18 dollars.", "18", "the-answer-is"},
+      {"Janet sells 16 - 3 - 4 = 9 duck eggs.\nThe answer is $18.", "18", "the-answer-is"},
+      // 4. final answer is ... without dollars
+      {"My final answer is 1,234 apples", "1234", "final-answer-is"},
+      // 5. the last number
+      {"She has 3 apples and buys 4 more, so 7.", "7", "last-number"},
+      {"#### 72", "72", "last-number"},
+      // nothing at all
+      {"I do not know.", "", "none"},
+      {"", "", "none"},
+  };
+  for (const auto& c : cases) {
+    const auto e = rho::extract_answer(c.text);
+    EXPECT_EQ(e.answer, c.answer) << c.text;
+    EXPECT_EQ(e.rule, c.rule) << c.text;
+  }
+}
+
+TEST(MathExtraction, NormalizesNumbers) {
+  const Case cases[] = {
+      {"The answer is 1,234,567.", "1234567", ""},
+      {"The answer is $1,234.50", "1234.5", ""},
+      {"The answer is 25%", "25", ""},
+      {"The answer is -7", "-7", ""},
+      {"The answer is \u22123", "-3", ""},  // U+2212 minus sign
+      {"The answer is 0.125", "0.125", ""},
+      {"The answer is .5", "0.5", ""},
+      {"The answer is 3/4", "0.75", ""},
+      {"The answer is 10.00.", "10", ""},
+      // A list is not a thousands group: "1,2" is two numbers, the first is taken.
+      {"The answer is 1,2 or 3", "1", ""},
+      // Subtraction is not a sign; the last number is 6.
+      {"10-4=6", "6", ""},
+      {"x = -3 and y = 2, so x*y = -6", "-6", ""},
+      // Digits glued to a word are not numbers (x2 is a name); 5 is.
+      {"x2 plus 5", "5", ""},
+  };
+  for (const auto& c : cases) EXPECT_EQ(rho::extract_answer(c.text).answer, c.answer) << c.text;
+}
+
+TEST(MathExtraction, FallsThroughAnEmptyPhrase) {
+  // "The answer is" with nothing after it: the next rules decide (here the last number).
+  const auto e = rho::extract_answer("3 + 4 = 7\nThe answer is");
+  EXPECT_EQ(e.answer, "7");
+  EXPECT_EQ(e.rule, "last-number");
+}
+
+TEST(MathGrading, NumericMatchWithinRelativeTolerance) {
+  EXPECT_TRUE(rho::answers_match("1234", "1,234"));
+  EXPECT_TRUE(rho::answers_match("$18", "18"));
+  EXPECT_TRUE(rho::answers_match("18.00", "18"));
+  EXPECT_TRUE(rho::answers_match("50%", "50"));
+  EXPECT_TRUE(rho::answers_match("100000", "100005"));  // rel diff 5e-5 < 1e-4
+  EXPECT_FALSE(rho::answers_match("100000", "100020"));  // 2e-4
+  EXPECT_TRUE(rho::answers_match("-3", "-3.0"));
+  EXPECT_FALSE(rho::answers_match("-3", "3"));
+  EXPECT_TRUE(rho::answers_match("0", "0"));
+  EXPECT_TRUE(rho::answers_match("0.75", "3/4"));
+  EXPECT_FALSE(rho::answers_match("", "5"));
+  EXPECT_TRUE(rho::answers_match("x+1", "x+1"));  // no number: text equality
+  EXPECT_FALSE(rho::answers_match("x+1", "y"));
+}
+
+TEST(MathGrading, Gsm8kGoldAndExemplars) {
+  const std::string sol = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
+                          "Natalia sold 48+24 = <<48+24=72>>72 clips altogether.\n#### 1,072";
+  EXPECT_EQ(rho::gold_answer(sol), "1072");
+  EXPECT_EQ(rho::gold_answer("#### -5"), "-5");
+  EXPECT_EQ(rho::gold_answer("so it is \\boxed{12}"), "12");  // no ####: extracted like a completion
+  EXPECT_EQ(rho::strip_calculator(sol).find("<<"), std::string::npos);
+  EXPECT_EQ(rho::strip_calculator("a <<b"), "a <<b");  // unclosed: left alone
+  const std::string ex = rho::exemplar_answer(sol);
+  EXPECT_EQ(ex, "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether.\nThe answer is 1,072.");
+  EXPECT_TRUE(rho::answers_match(rho::extract_answer(ex).answer, rho::gold_answer(sol)));
+}
+
+TEST(MathGrading, FewShotPromptLayout) {
+  const std::string p = rho::fewshot_prompt({{"q1", "a1"}, {"q2", "a2"}}, "q3");
+  EXPECT_EQ(p, "Question: q1\nAnswer: a1\n\nQuestion: q2\nAnswer: a2\n\nQuestion: q3\nAnswer:");
+}
+
+TEST(MathGrading, WilsonInterval) {
+  auto ci = rho::wilson_interval(5, 10);
+  EXPECT_NEAR(ci.lo, 0.2366, 1e-4);
+  EXPECT_NEAR(ci.hi, 0.7634, 1e-4);
+  ci = rho::wilson_interval(0, 20);
+  EXPECT_DOUBLE_EQ(ci.lo, 0.0);
+  EXPECT_NEAR(ci.hi, 0.1611, 1e-4);
+  ci = rho::wilson_interval(20, 20);
+  EXPECT_NEAR(ci.lo, 0.8389, 1e-4);
+  EXPECT_DOUBLE_EQ(ci.hi, 1.0);
+}
+
+// ---------------------------------------------------------------- models and tokenizers
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/rho-test-eval-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string write(const std::string& name, const std::string& contents) const {
+    const std::string p = path + "/" + name;
+    std::ofstream(p, std::ios::binary) << contents;
+    return p;
+  }
+};
+
+std::string word_problems(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    const int a = 10 + (i * 7) % 80, b = 2 + i % 9;
+    out += "{\"question\": \"Betty has " + std::to_string(a) + " apples and gives away " + std::to_string(b) +
+           ". How many are left?\", \"answer\": \"She has " + std::to_string(a) + " - " + std::to_string(b) + " = <<" +
+           std::to_string(a) + "-" + std::to_string(b) + "=" + std::to_string(a - b) + ">>" + std::to_string(a - b) +
+           " left.\\n#### " + std::to_string(a - b) + "\"}\n";
+  }
+  return out;
+}
+
+class EvalModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    rho::TokenizerTrainOptions opts;
+    opts.inputs = {dir_->write("train.jsonl", word_problems(60))};
+    opts.out_model = dir_->path + "/tok.model";
+    opts.vocab_size = 320;
+    rho::DocFormat f;
+    f.template_ = "Question: {question}\nAnswer: {answer}";
+    rho::train_tokenizer(opts, f);
+    tok_ = new rho::Tokenizer(rho::Tokenizer::load(opts.out_model));
+  }
+  static void TearDownTestSuite() {
+    delete tok_;
+    delete dir_;
+  }
+  // A random debug-preset model over the test tokenizer's vocabulary.
+  static rho::LlamaForCausalLM random_model(uint64_t seed, int64_t max_positions = 256) {
+    auto c = rho::preset("debug");
+    c.vocab_size = tok_->vocab_size();
+    c.max_position_embeddings = max_positions;
+    torch::manual_seed(seed);
+    rho::LlamaForCausalLM m(c);
+    m->init_weights();
+    m->eval();
+    return m;
+  }
+  static TempDir* dir_;
+  static rho::Tokenizer* tok_;
+};
+TempDir* EvalModelTest::dir_ = nullptr;
+rho::Tokenizer* EvalModelTest::tok_ = nullptr;
+
+TEST_F(EvalModelTest, KVCacheGreedyEqualsNoCacheGreedy) {
+  auto model = random_model(1);
+  rho::GenerateOptions g;
+  g.max_new_tokens = 40;
+  g.stop_at_eos = false;  // a random model may draw EOS early; compare all 40 tokens
+  for (const char* prompt : {"Question: Betty has 12 apples", "Answer:", "7"}) {
+    const auto ids = tok_->encode(prompt);
+    g.use_cache = true;
+    const auto cached = rho::generate(model, *tok_, ids, g);
+    g.use_cache = false;
+    const auto reference = rho::generate(model, *tok_, ids, g);
+    EXPECT_EQ(cached.tokens, reference.tokens) << prompt;
+    EXPECT_EQ(cached.text, reference.text) << prompt;
+    EXPECT_EQ(cached.tokens.size(), 40u);
+    EXPECT_EQ(cached.finish, "length");
+  }
+}
+
+TEST_F(EvalModelTest, BatchedGenerationEqualsOneByOne) {
+  auto model = random_model(2);
+  rho::GenerateOptions g;
+  g.max_new_tokens = 16;
+  g.stop_at_eos = false;
+  // Two prompts of equal token length (batched together) and one of another length.
+  std::vector<std::vector<int32_t>> prompts = {tok_->encode("Question: 12"), tok_->encode("Question: 34"),
+                                               tok_->encode("Answer: She has")};
+  ASSERT_EQ(prompts[0].size(), prompts[1].size());
+  for (double temperature : {0.0, 0.8}) {
+    g.temperature = temperature;
+    g.seed = 5;
+    const auto batched = rho::generate_batch(model, *tok_, prompts, g);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      auto one = g;
+      one.seed = g.seed + i;  // generate_batch seeds prompt i with seed + i
+      EXPECT_EQ(batched[i].tokens, rho::generate(model, *tok_, prompts[i], one).tokens) << i << " T=" << temperature;
+    }
+  }
+}
+
+TEST_F(EvalModelTest, SamplingIsSeededAndTopPOfTinyMassIsGreedy) {
+  auto model = random_model(3);
+  rho::GenerateOptions g;
+  g.max_new_tokens = 24;
+  g.stop_at_eos = false;
+  g.temperature = 1.0;
+  g.seed = 11;
+  const auto ids = tok_->encode("Question:");
+  const auto a = rho::generate(model, *tok_, ids, g), b = rho::generate(model, *tok_, ids, g);
+  EXPECT_EQ(a.tokens, b.tokens);
+  g.seed = 12;
+  EXPECT_NE(rho::generate(model, *tok_, ids, g).tokens, a.tokens);
+  // A nucleus of (almost) no mass keeps only the most likely token: the greedy path.
+  g.top_p = 1e-9;
+  const auto nucleus = rho::generate(model, *tok_, ids, g);
+  g.temperature = 0;
+  EXPECT_EQ(nucleus.tokens, rho::generate(model, *tok_, ids, g).tokens);
+}
+
+TEST_F(EvalModelTest, StopStringsCutTheText) {
+  auto model = random_model(4);
+  rho::GenerateOptions g;
+  g.max_new_tokens = 40;
+  g.stop_at_eos = false;
+  const auto ids = tok_->encode("Betty has");
+  const auto full = rho::generate(model, *tok_, ids, g);
+  ASSERT_GE(full.text.size(), 8u);
+  // A stop string taken from the middle of the unconstrained output.
+  const std::string stop = full.text.substr(full.text.size() / 2, 3);
+  g.stop = {"never appears \x01", stop};
+  const auto cut = rho::generate(model, *tok_, ids, g);
+  EXPECT_EQ(cut.finish, "stop");
+  EXPECT_EQ(cut.text, full.text.substr(0, full.text.find(stop)));
+  EXPECT_LE(cut.tokens.size(), full.tokens.size());
+}
+
+TEST_F(EvalModelTest, PositionLimitTruncatesPromptAndStops) {
+  auto model = random_model(5, /*max_positions=*/16);
+  rho::GenerateOptions g;
+  g.max_new_tokens = 100;
+  g.stop_at_eos = false;
+  std::vector<int32_t> long_prompt = tok_->encode(std::string(200, 'a') + " Question: Betty has 12 apples and 3 pears");
+  ASSERT_GT(long_prompt.size(), 16u);
+  const auto r = rho::generate(model, *tok_, long_prompt, g);
+  EXPECT_TRUE(r.prompt_truncated);
+  EXPECT_EQ(r.prompt_tokens, 15);
+  EXPECT_EQ(r.tokens.size(), 1u);
+  EXPECT_EQ(r.finish, "context");
+  const auto short_prompt = tok_->encode("Betty");
+  const auto s = rho::generate(model, *tok_, short_prompt, g);
+  EXPECT_EQ(int64_t(s.tokens.size()) + s.prompt_tokens, 16);
+  EXPECT_EQ(s.finish, "context");
+}
+
+TEST_F(EvalModelTest, ModelAndTokenizerMustMatch) {
+  auto c = rho::preset("debug");
+  c.vocab_size = tok_->vocab_size() + 8;
+  torch::manual_seed(0);
+  rho::LlamaForCausalLM m(c);
+  const std::string dir = dir_->path + "/mismatch";
+  rho::save_model(dir, m);
+  try {
+    rho::load_model_for(dir, *tok_);
+    FAIL() << "expected a UserError";
+  } catch (const rho::UserError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(dir + "/config.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(tok_->path()), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+}
+
+TEST_F(EvalModelTest, TextSetsScoreEveryTokenAfterTheFirstOnce) {
+  const std::string text = "Question: Betty has 12 apples and gives away 3. How many are left?\nAnswer: 9";
+  const std::string path = dir_->write("doc.txt", text);
+  rho::EvalSetOptions o;
+  o.seq_len = 7;
+  const auto set = rho::load_eval_set(path, *tok_, o);
+  const int64_t stream = int64_t(tok_->encode(text).size()) + 1;  // + EOS
+  EXPECT_EQ(set.scored_tokens, stream - 1);
+  auto model = random_model(6);
+  EXPECT_EQ(int64_t(rho::scored_losses(model, set.sequences, 3).size()), stream - 1);
+  // Windows of 8 tokens at stride 7: the same losses as one pass over positions inside each window.
+  o.seq_len = 256;
+  const auto whole = rho::load_eval_set(path, *tok_, o);
+  ASSERT_EQ(whole.sequences.size(), 1u);
+  const auto l_whole = rho::scored_losses(model, whole.sequences);
+  const auto l_windows = rho::scored_losses(model, set.sequences);
+  EXPECT_NEAR(l_whole[0], l_windows[0], 1e-5);  // the first window's predictions see the same prefix
+}
+
+TEST_F(EvalModelTest, AnswerOnlyScoresTheAnswerTokens) {
+  const std::string path = dir_->write("qa.jsonl", "{\"question\": \"Betty has 12 apples.\", \"answer\": \"She has 12.\"}\n");
+  rho::EvalSetOptions o;
+  o.answer_only = true;
+  o.seq_len = 256;
+  const auto set = rho::load_eval_set(path, *tok_, o);
+  ASSERT_EQ(set.sequences.size(), 1u);
+  const auto& s = set.sequences[0];
+  const auto prefix = tok_->encode("Question: Betty has 12 apples.\nAnswer:");
+  EXPECT_EQ(s.tokens, tok_->encode("Question: Betty has 12 apples.\nAnswer: She has 12."));
+  EXPECT_LE(s.first_scored, int64_t(prefix.size()));
+  EXPECT_GE(s.first_scored, int64_t(prefix.size()) - 1);
+  // The decoded scored part is the answer (a piece straddling the boundary may bring the colon).
+  std::vector<int32_t> scored(s.tokens.begin() + s.first_scored, s.tokens.end());
+  const std::string answer_text = tok_->decode(scored);
+  EXPECT_NE(answer_text.find("She has 12."), std::string::npos) << answer_text;
+  EXPECT_EQ(answer_text.find("Betty"), std::string::npos) << answer_text;
+  // Manual check of the numbers: the losses are those of a full forward at the answer positions.
+  auto model = random_model(7);
+  const auto losses = rho::scored_losses(model, set.sequences);
+  ASSERT_EQ(int64_t(losses.size()), s.scored());
+  std::vector<int64_t> all(s.tokens.begin(), s.tokens.end());
+  auto ids = torch::tensor(all).view({1, -1});
+  auto full = rho::per_token_loss(model->forward(ids.slice(1, 0, -1)), ids.slice(1, 1));  // (1, n-1)
+  EXPECT_NEAR(losses.back(), full[0][-1].item<float>(), 1e-5);
+  EXPECT_NEAR(losses.front(), full[0][s.first_scored - 1].item<float>(), 1e-5);
+  // Records longer than the positions keep the answer and lose the question's start.
+  o.seq_len = 5;
+  const auto cut = rho::load_eval_set(path, *tok_, o);
+  EXPECT_EQ(cut.truncated, 1);
+  EXPECT_EQ(int64_t(cut.sequences[0].tokens.size()), 6);
+}
+
+TEST_F(EvalModelTest, BadSetsGiveOneLineErrors) {
+  rho::EvalSetOptions o;
+  o.format.fields = {"nope"};
+  const std::string jsonl = dir_->write("f.jsonl", "{\"text\": \"hello\"}\n");
+  try {
+    rho::load_eval_set(jsonl, *tok_, o);
+    FAIL();
+  } catch (const rho::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(jsonl + ": line 1: no field \"nope\""), std::string::npos) << e.what();
+  }
+  const std::string empty = dir_->write("empty.txt", "");
+  EXPECT_THROW(rho::load_eval_set(empty, *tok_, rho::EvalSetOptions{}), rho::UserError);
+}
+
+}  // namespace
