@@ -272,10 +272,14 @@ TEST_F(EvalModelTest, PositionLimitTruncatesPromptAndStops) {
   std::vector<int32_t> long_prompt = tok_->encode(std::string(200, 'a') + " Question: Betty has 12 apples and 3 pears");
   ASSERT_GT(long_prompt.size(), 16u);
   const auto r = rho::generate(model, *tok_, long_prompt, g);
+  // 100 new tokens cannot fit in 16 positions: the prompt keeps half of them.
   EXPECT_TRUE(r.prompt_truncated);
-  EXPECT_EQ(r.prompt_tokens, 15);
-  EXPECT_EQ(r.tokens.size(), 1u);
+  EXPECT_EQ(r.prompt_tokens, 8);
+  EXPECT_EQ(r.tokens.size(), 8u);
   EXPECT_EQ(r.finish, "context");
+  EXPECT_EQ(rho::prompt_budget(16, 4), 12);
+  EXPECT_EQ(rho::prompt_budget(16, 1), 15);
+  EXPECT_EQ(rho::prompt_budget(2048, 256), 1792);
   const auto short_prompt = tok_->encode("Betty");
   const auto s = rho::generate(model, *tok_, short_prompt, g);
   EXPECT_EQ(int64_t(s.tokens.size()) + s.prompt_tokens, 16);

@@ -22,8 +22,16 @@ int main(int argc, char** argv) {
   rho::cli::register_analyze(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like every other error (CLI11 would add a "Run with --help" line).
+    std::fprintf(stderr, "rho: error: %s (see --help)\n", e.what());
+    return e.get_exit_code() ? e.get_exit_code() : 2;
   } catch (const rho::UserError& e) {
     std::fprintf(stderr, "rho: error: %s\n", e.what());
     return 1;

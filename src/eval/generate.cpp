@@ -74,9 +74,9 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
   for (int64_t b = 0; b < B; ++b) {
     rngs.emplace_back(seeds[b]);
     auto& p = prompts[b];
-    // Keep room for at least one new token within the model's positions.
-    if (int64_t(p.size()) > max_pos - 1) {
-      p.erase(p.begin(), p.end() - (max_pos - 1));
+    const int64_t budget = prompt_budget(max_pos, opts.max_new_tokens);
+    if (int64_t(p.size()) > budget) {
+      p.erase(p.begin(), p.end() - budget);
       out[b].prompt_truncated = true;
     }
     out[b].prompt_tokens = int64_t(p.size());
@@ -153,6 +153,10 @@ std::vector<int32_t> nonempty_prompt(const Tokenizer& tok, const std::vector<int
 }
 
 }  // namespace
+
+int64_t prompt_budget(int64_t max_positions, int64_t max_new_tokens) {
+  return std::max<int64_t>(1, std::min(max_positions - 1, std::max(max_positions - max_new_tokens, max_positions / 2)));
+}
 
 Generation generate(LlamaForCausalLM& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                     const GenerateOptions& opts) {

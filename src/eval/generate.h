@@ -34,8 +34,14 @@ struct Generation {
   bool prompt_truncated = false;  // prompt longer than the model's positions: its start was cut
 };
 
-// Generates after `prompt` (token ids; kept whole unless longer than max_position_embeddings - 1,
-// in which case only its last tokens are used). The model is run without gradients.
+// The most prompt tokens kept so that max_new_tokens still fit in the model's positions, but
+// never fewer than half the positions (a long prompt is worth more than an unused budget):
+// max(P - max_new_tokens, P / 2), at most P - 1, with P = max_position_embeddings.
+int64_t prompt_budget(int64_t max_positions, int64_t max_new_tokens);
+
+// Generates after `prompt` (token ids). A prompt longer than prompt_budget() loses its start.
+// Generation ends at max_new_tokens, EOS, a stop string, or the model's last position. The model
+// is run without gradients.
 Generation generate(LlamaForCausalLM& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                     const GenerateOptions& opts);
 

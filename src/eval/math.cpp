@@ -359,9 +359,24 @@ FewShotResult run_fewshot(const FewShotOptions& o) {
   const auto t0 = Clock::now();
   auto last_report = t0;
   auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  // A prompt that would not leave room for max_new_tokens within the model's positions loses
+  // exemplars from the end (it stays well-formed); only a prompt still too long with no shots
+  // at all is cut on the left by generate().
+  const int64_t budget = prompt_budget(model->config.max_position_embeddings, o.max_new_tokens);
+  int64_t shots_used_sum = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const std::string prompt = fewshot_prompt(shots, test_q[size_t(i)]);
-    const Generation gen = generate(model, tok, tok.encode(prompt), g);
+    size_t k = shots.size();
+    std::vector<std::pair<std::string, std::string>> used(shots.begin(), shots.end());
+    std::string prompt = fewshot_prompt(used, test_q[size_t(i)]);
+    std::vector<int32_t> ids = tok.encode(prompt);
+    while (int64_t(ids.size()) > budget && k > 0) {
+      used.resize(--k);
+      prompt = fewshot_prompt(used, test_q[size_t(i)]);
+      ids = tok.encode(prompt);
+    }
+    res.reduced_shots += k < shots.size();
+    shots_used_sum += int64_t(k);
+    const Generation gen = generate(model, tok, ids, g);
     const Extraction ex = extract_answer(gen.text);
     const std::string gold = gold_answer(test_a[size_t(i)]);
     const bool correct = !ex.answer.empty() && answers_match(ex.answer, gold);
@@ -378,6 +393,7 @@ FewShotResult run_fewshot(const FewShotOptions& o) {
                         {"correct", correct},
                         {"finish", gen.finish},
                         {"prompt_tokens", gen.prompt_tokens},
+                        {"shots_used", int64_t(k)},
                         {"prompt_truncated", gen.prompt_truncated},
                         {"new_tokens", int64_t(gen.tokens.size())}};
     records.push_back(r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -394,9 +410,14 @@ FewShotResult run_fewshot(const FewShotOptions& o) {
   res.seconds = seconds_since(t0);
   res.accuracy = n > 0 ? double(res.correct) / double(n) : 0;
   res.ci = wilson_interval(res.correct, n);
+  res.mean_shots = n > 0 ? double(shots_used_sum) / double(n) : 0;
+  if (res.reduced_shots > 0)
+    std::fprintf(stderr, "fewshot: warning: %lld of %lld prompts held fewer than %d shots (mean %.1f) to leave %lld new tokens "
+                 "within the model's %lld positions\n", (long long)res.reduced_shots, (long long)n, o.shots, res.mean_shots,
+                 (long long)o.max_new_tokens, (long long)model->config.max_position_embeddings);
   if (res.truncated_prompts > 0)
-    std::fprintf(stderr, "fewshot: warning: %lld prompts were longer than the model's %lld positions and lost their start\n",
-                 (long long)res.truncated_prompts, (long long)model->config.max_position_embeddings);
+    std::fprintf(stderr, "fewshot: warning: %lld prompts were too long even without shots and lost their start\n",
+                 (long long)res.truncated_prompts);
 
   write_file_atomic(o.out_dir + "/records.jsonl", [&](std::FILE* f) {
     for (const auto& line : records) {
@@ -417,13 +438,17 @@ FewShotResult run_fewshot(const FewShotOptions& o) {
                             {"accuracy", res.accuracy},
                             {"ci95", {res.ci.lo, res.ci.hi}},
                             {"extraction_rules", rules},
+                            {"prompts_with_fewer_shots", res.reduced_shots},
+                            {"mean_shots_used", res.mean_shots},
                             {"truncated_prompts", res.truncated_prompts},
                             {"seconds", res.seconds},
                             {"problems_per_s", double(n) / std::max(res.seconds, 1e-9)}};
   write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
+  char shots_text[48];
+  std::snprintf(shots_text, sizeof shots_text, res.reduced_shots ? "%d (mean %.1f used)" : "%d", o.shots, res.mean_shots);
   std::string md = "| model | test set | shots | problems | correct | accuracy (%) | 95% CI (Wilson) |\n"
                    "|---|---|---:|---:|---:|---:|---|\n";
-  md += "| " + o.model + " | " + o.test + " | " + std::to_string(o.shots) + " | " + std::to_string(n) + " | " +
+  md += "| " + o.model + " | " + o.test + " | " + shots_text + " | " + std::to_string(n) + " | " +
         std::to_string(res.correct) + " | " + percent(res.accuracy) + " | " + percent(res.ci.lo) + " - " +
         percent(res.ci.hi) + " |\n";
   write_file_atomic(o.out_dir + "/results.md", md);

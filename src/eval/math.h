@@ -76,10 +76,15 @@ struct FewShotResult {
   int64_t problems = 0, correct = 0;
   double accuracy = 0;
   Interval ci;
-  int64_t truncated_prompts = 0;  // prompts longer than the model's positions, cut on the left
+  int64_t reduced_shots = 0;      // prompts that dropped exemplars to fit the model's positions
+  double mean_shots = 0;          // exemplars per prompt actually used
+  int64_t truncated_prompts = 0;  // prompts too long even with no exemplars, cut on the left
   double seconds = 0;
 };
 
+// Prompts must leave max_new_tokens within the model's positions (see prompt_budget in
+// eval/generate.h): a prompt that does not drops its last exemplars until it fits.
+//
 // The k-shot prompt for `question`: exemplars `Question: q\nAnswer: a` separated by blank lines,
 // then `Question: {question}\nAnswer:`.
 std::string fewshot_prompt(const std::vector<std::pair<std::string, std::string>>& shots,

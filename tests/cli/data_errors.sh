@@ -6,24 +6,7 @@ RHO=$1
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-passed=0
-failed=0
-
-# expect_error NAME FILE_NAMED -- rho ARGS...
-expect_error() {
-  local name=$1 named=$2
-  shift 3
-  "$RHO" "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$? lines
-  lines=$(wc -l <"$WORK/err")
-  if [ "$rc" -ne 0 ] && [ "$lines" -eq 1 ] && grep -qF -- "$named" "$WORK/err"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name (exit $rc, $lines stderr lines, expected one naming $named):"
-    sed 's/^/  | /' "$WORK/err"
-  fi
-}
+source "$(dirname "$0")/lib/expect.sh"
 
 # A small GSM8K-like corpus and a tokenizer trained on it.
 for i in $(seq 1 40); do
@@ -80,5 +63,4 @@ else
   passed=$((passed + 1))
 fi
 
-echo "data_errors: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,0 +1,43 @@
+# Bad inputs to train / score / model: nonzero exit and one stderr line naming the file or the
+# flag with its valid range.
+# Usage: bash train_errors.sh RHO_BINARY SOURCE_DIR
+set -u
+RHO=$1
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/expect.sh"
+
+# Shards and a tokenizer to train on.
+for i in $(seq 1 60); do echo "{\"text\": \"line $i: the cat sat on mat number $((i * 7)) and counted $((i * 3)) birds.\"}"; done >"$WORK/c.jsonl"
+"$RHO" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
+"$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
+"$RHO" train --data "$WORK/shards" --out "$WORK/run" --preset debug --steps 2 --seq-len 16 --batch 2 >/dev/null 2>&1 || { echo "FAIL: train"; exit 1; }
+MODEL=$WORK/run/final
+
+# Configs that make no sense.
+mkdir -p "$WORK/bad1" "$WORK/bad2" "$WORK/bad3"
+cp "$MODEL/model.safetensors" "$WORK/bad1/"; cp "$MODEL/model.safetensors" "$WORK/bad2/"; cp "$MODEL/model.safetensors" "$WORK/bad3/"
+sed 's/"num_attention_heads": 4/"num_attention_heads": 5/' "$MODEL/config.json" >"$WORK/bad1/config.json"
+expect_error "config: hidden not divisible by heads" "$WORK/bad1/config.json" -- model info "$WORK/bad1"
+printf '{"hidden_size": 64,' >"$WORK/bad2/config.json"
+expect_error "config: invalid JSON" "$WORK/bad2/config.json" -- model info "$WORK/bad2"
+sed 's/"hidden_size": 64/"hidden_size": -64/' "$MODEL/config.json" >"$WORK/bad3/config.json"
+expect_error "config: negative size" "$WORK/bad3/config.json" -- train --data "$WORK/shards" --out "$WORK/r3" --init-from "$WORK/bad3" --steps 1 --seq-len 16
+# Weights that do not fit the config.
+mkdir -p "$WORK/bad4"; cp "$MODEL/model.safetensors" "$WORK/bad4/"
+sed 's/"intermediate_size": 176/"intermediate_size": 180/' "$MODEL/config.json" >"$WORK/bad4/config.json"
+expect_error "weights: shape mismatch" "$WORK/bad4/model.safetensors" -- model info "$WORK/bad4"
+expect_error "model: missing directory" "$WORK/nowhere" -- model info "$WORK/nowhere"
+
+# Flags out of range name the range.
+expect_error "train: ratio above 1" "--ratio" -- train --data "$WORK/shards" --out "$WORK/r4" --objective slm --ratio 1.5
+expect_error "train: unknown preset" "debug" -- train --data "$WORK/shards" --out "$WORK/r5" --preset huge
+expect_error "train: zero batch" "--batch" -- train --data "$WORK/shards" --out "$WORK/r6" --batch 0
+# SLM inputs.
+expect_error "train: scores missing" "$WORK/noscores" -- train --data "$WORK/shards" --out "$WORK/r7" --preset debug \
+  --steps 1 --seq-len 16 --objective slm --ref-scores "$WORK/noscores"
+"$RHO" score --model "$MODEL" --data "$WORK/shards" --out "$WORK/scores" --seq-len 16 >/dev/null 2>&1 || { echo "FAIL: score"; exit 1; }
+expect_error "train: scores from another seq-len" "$WORK/scores/" -- train --data "$WORK/shards" --out "$WORK/r8" --preset debug \
+  --steps 1 --seq-len 8 --objective slm --ref-scores "$WORK/scores"
+expect_error "train: an existing run without --resume" "$WORK/run" -- train --data "$WORK/shards" --out "$WORK/run" --preset debug --steps 2 --seq-len 16
+finish
