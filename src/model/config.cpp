@@ -80,6 +80,16 @@ LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) 
   get_int("num_key_value_heads", c.num_key_value_heads);
   get_num("rms_norm_eps", c.rms_norm_eps);
   get_num("rope_theta", c.rope_theta);
+  // transformers >= 5 nests the rotary settings: {"rope_parameters": {"rope_type": "default", "rope_theta": ...}}.
+  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
+    const auto& rp = j["rope_parameters"];
+    if (rp.contains("rope_type") && rp["rope_type"] != "default")
+      fail_file(where, "rope_parameters.rope_type " + rp["rope_type"].dump() + " is not supported (only default)");
+    if (rp.contains("rope_theta")) {
+      if (!rp["rope_theta"].is_number()) fail_file(where, "rope_parameters.rope_theta must be a number");
+      c.rope_theta = rp["rope_theta"].get<double>();
+    }
+  }
   get_int("max_position_embeddings", c.max_position_embeddings);
   get_num("initializer_range", c.initializer_range);
   if (j.contains("tie_word_embeddings") && !j["tie_word_embeddings"].is_null()) {
@@ -88,8 +98,17 @@ LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) 
   }
   if (j.contains("hidden_act") && j["hidden_act"] != "silu")
     fail_file(where, "hidden_act must be \"silu\" for Llama");
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null() &&
+      !(j["rope_scaling"].is_object() && j["rope_scaling"].value("rope_type", "") == "default"))
     fail_file(where, "rope_scaling is not supported");
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
+    if (!j["head_dim"].is_number_integer()) fail_file(where, "head_dim must be an integer");
+    if (c.num_attention_heads > 0 && j["head_dim"].get<int64_t>() * c.num_attention_heads != c.hidden_size)
+      fail_file(where, "head_dim " + j["head_dim"].dump() + " times num_attention_heads is not hidden_size (not supported)");
+  }
+  for (const char* k : {"attention_bias", "mlp_bias"})
+    if (j.contains(k) && j[k].is_boolean() && j[k].get<bool>())
+      fail_file(where, std::string(k) + " = true is not supported (Llama has no biases)");
   c.validate(where);
   return c;
 }

@@ -55,7 +55,7 @@ setup() {
   "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/other.model" --vocab-size 300 \
     --template 'Question: {question}\nAnswer: {answer}' &&
   "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/same-size.model" --vocab-size 384 \
-    --fields answer &&
+    --template 'Answer: {answer}\nQuestion: {question}' --seed 7 &&
   "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/gsm.jsonl" --out-dir "$WORK/shards" \
     --template 'Question: {question}\nAnswer: {answer}' &&
   "$RHO" train --data "$WORK/shards" --val-data "$WORK/shards" --out "$WORK/run" --preset debug --steps 2 \

@@ -58,7 +58,8 @@ if grep -E "Uncaught|:CONSOLE" "$WORK/chromium.err"; then
 fi
 
 # Reads the PNG with the standard library only (zlib + the five PNG row filters) and checks it is
-# not blank: enough non-white pixels and enough distinct colours (the diverging scale).
+# not blank: enough non-white pixels, enough distinct colours, and enough saturated (token
+# background) pixels, i.e. the excess-loss colouring was drawn and not just black text.
 python3 - "$WORK/shot.png" <<'EOF'
 import struct, sys, zlib
 data = open(sys.argv[1], "rb").read()
@@ -77,7 +78,7 @@ while pos < len(data):
 raw = zlib.decompress(idat)
 stride = width * bpp
 prev = bytearray(stride)
-non_white, colours, total = 0, set(), 0
+non_white, saturated, colours, total = 0, 0, set(), 0
 for y in range(height):
     f = raw[y * (stride + 1)]
     line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
@@ -99,10 +100,11 @@ for y in range(height):
         total += 1
         colours.add(px)
         if px != b"\xff\xff\xff": non_white += 1
+        if max(px) - min(px) > 40: saturated += 1
     prev = line
-share = non_white / total
-print(f"screenshot {width}x{height}: {share:.1%} non-white, {len(colours)} distinct colours")
-if share < 0.02 or len(colours) < 20:
+share, coloured = non_white / total, saturated / total
+print(f"screenshot {width}x{height}: {share:.1%} non-white, {coloured:.1%} coloured, {len(colours)} distinct colours")
+if share < 0.02 or coloured < 0.005 or len(colours) < 20:
     print("FAIL: the screenshot looks blank")
     sys.exit(1)
 EOF
