@@ -32,7 +32,7 @@ CORPUS_ARGS=${CORPUS_ARGS:-}
 SKIP_SETUP=${SKIP_SETUP:-0}
 
 [ "$SKIP_SETUP" = 1 ] || bash scripts/setup.sh build
-RHO=$ROOT/build/rho
+RHO=${RHO:-$ROOT/build/rho}
 [ "${FRESH:-0}" = 1 ] && rm -rf "$RUN"
 mkdir -p "$RUN"
 log() { printf '\n== %s ==\n' "$*" >&2; }
@@ -95,27 +95,24 @@ done
 REPORT=$RUN/report
 mkdir -p "$REPORT"
 first=${SEEDS%% *}
-if $RHO eval --help >/dev/null 2>&1 && $RHO eval fewshot --help >/dev/null 2>&1; then
-  for m in ref clm-s$first slm-s$first; do
-    [ -f "$REPORT/fewshot-$m/summary.json" ] && continue
-    log "few-shot accuracy: $m ($FEWSHOT_SHOTS-shot, $FEWSHOT_LIMIT problems)"
-    model=$RUN/$m/final
-    $RHO eval fewshot --model "$model" --tokenizer "$RUN/tok.model" --train "$RUN/data/fewshot_train.jsonl" \
-      --test "$RUN/data/test.jsonl" --shots "$FEWSHOT_SHOTS" --limit "$FEWSHOT_LIMIT" --max-new-tokens 160 --out "$REPORT/fewshot-$m"
-  done
-fi
-if $RHO analyze plot --help >/dev/null 2>&1; then
-  log "plot, dynamics, selected-token page"
-  $RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
-    "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (k=$RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
-  ckpts=$(ls -d "$RUN/slm-s$first"/checkpoints/step_* | sort)
-  $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-slm" $ckpts
-  ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)
-  $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-clm" $ckpts
-  python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(next(x["text"] for x in r if x["kind"]=="math-in-email")[:2500])' \
+for m in base ref clm-s$first slm-s$first; do
+  [ -f "$REPORT/fewshot-$m/summary.json" ] && continue
+  log "few-shot accuracy: $m ($FEWSHOT_SHOTS-shot, $FEWSHOT_LIMIT problems)"
+  $RHO eval fewshot --model "$RUN/$m/final" --tokenizer "$RUN/tok.model" --train "$RUN/data/fewshot_train.jsonl" \
+    --test "$RUN/data/test.jsonl" --shots "$FEWSHOT_SHOTS" --limit "$FEWSHOT_LIMIT" --max-new-tokens 160 --out "$REPORT/fewshot-$m"
+done
+log "plot, dynamics, selected-token page"
+$RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
+  "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (top $RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
+ckpts=$(ls -d "$RUN/slm-s$first"/checkpoints/step_* | sort)
+$RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-slm" $ckpts
+ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)
+$RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-clm" $ckpts
+python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(next(x["text"] for x in r if x["kind"]=="math-in-email")[:2500])' \
     "$RUN/data/corpus.jsonl" > "$REPORT/sample.txt"
-  $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
+$RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
     --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html"
-fi
+mkdir -p "$REPORT/metrics"
+for r in base ref $(for s in $SEEDS; do echo clm-s$s slm-s$s; done); do cp "$RUN/$r/metrics.jsonl" "$REPORT/metrics/$r.jsonl"; done
 python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" > "$REPORT/summary.md"
 cat "$REPORT/summary.md"

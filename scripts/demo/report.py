@@ -98,8 +98,9 @@ def main():
             j = json.load(open(p))
             name = os.path.basename(os.path.dirname(p)).replace("fewshot-", "")
             acc = j.get("accuracy", float("nan"))
-            lo, hi = j.get("ci_low", float("nan")), j.get("ci_high", float("nan"))
-            out.append(f"| {name} | {100 * acc:.1f}% | {100 * lo:.1f}-{100 * hi:.1f}% | {j.get('n', j.get('problems', '?'))} |")
+            lo, hi = j.get("ci95", [float("nan"), float("nan")])
+            out.append(f"| {name} | {100 * acc:.1f}% ({j.get('correct', '?')}/{j.get('problems', '?')}) | "
+                       f"{100 * lo:.1f}-{100 * hi:.1f}% (Wilson) | {j.get('problems', '?')} |")
         out.append("")
     for d in sorted(glob.glob(os.path.join(run, "report", "dynamics-*"))):
         md = sorted(glob.glob(os.path.join(d, "*.md")))
