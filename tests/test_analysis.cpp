@@ -1,6 +1,8 @@
 // Analysis: token-dynamics categories (boundaries included) and the end-to-end dynamics run, the
 // selection view's HTML and token texts, gnuplot plots and metrics.jsonl reading.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -20,19 +22,7 @@ namespace {
 
 using rho::TokenCategory;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rho-test-analysis-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const std::string p = path + "/" + name;
-    std::ofstream(p, std::ios::binary) << contents;
-    return p;
-  }
-};
+using rho_test::TempDir;
 
 // ---------------------------------------------------------------- token dynamics
 

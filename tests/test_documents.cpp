@@ -1,5 +1,7 @@
 // Documents from JSONL and plain text: field joining, templates, and file:line errors.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -10,19 +12,7 @@
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rho-test-docs-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const std::string p = path + "/" + name;
-    std::ofstream(p, std::ios::binary) << contents;
-    return p;
-  }
-};
+using rho_test::TempDir;
 
 std::vector<std::string> documents(const std::string& path, const rho::DocFormat& format) {
   std::vector<std::string> docs;

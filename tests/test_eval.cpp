@@ -1,6 +1,8 @@
 // Evaluation: answer extraction and grading, Wilson intervals, generation (KV cache against the
 // no-cache reference path, batching, stop strings, the position limit), loss evaluation sets.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <cmath>
@@ -129,19 +131,7 @@ TEST(MathGrading, WilsonInterval) {
 
 // ---------------------------------------------------------------- models and tokenizers
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rho-test-eval-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const std::string p = path + "/" + name;
-    std::ofstream(p, std::ios::binary) << contents;
-    return p;
-  }
-};
+using rho_test::TempDir;
 
 std::string word_problems(int n) {
   std::string out;

@@ -1,5 +1,7 @@
 // Packing and batching: window alignment, epoch coverage, determinism, rank split, resume.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -10,14 +12,7 @@
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rho-test-loader-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using rho_test::TempDir;
 
 template <class F>
 std::string error_of(F&& fn) {

@@ -1,5 +1,7 @@
 // Token shards: round trips at both token widths and one clear error per kind of bad file.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <cstring>
@@ -14,14 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rho-test-shard-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using rho_test::TempDir;
 
 template <class F>
 std::string error_of(F&& fn) {

@@ -1,6 +1,8 @@
 // Selective Language Modeling: selection exactness, k = 1 equals CLM, unselected tokens carry no
 // gradient, offline scores select what an online reference selects, score-file errors.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,14 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rho-slm-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using rho_test::TempDir;
 
 constexpr int64_t kVocab = 61, kT = 12, kB = 3;
 
@@ -48,6 +43,19 @@ rho::LlamaForCausalLM tiny_model(uint64_t seed) {
   auto c = rho::preset("debug");
   c.vocab_size = kVocab;
   return rho::LlamaForCausalLM(c);
+}
+
+// Saves a random reference model under `dir`/ref and scores `shards` with it into `dir`/scores.
+rho::ScoreOptions score_with_reference(const std::string& dir, const std::vector<std::string>& shards) {
+  auto ref = tiny_model(9);
+  rho::save_model(dir + "/ref", ref);
+  rho::ScoreOptions so;
+  so.model = dir + "/ref";
+  so.data = shards;
+  so.out_dir = dir + "/scores";
+  so.seq_len = kT;
+  rho::score_shards(so);
+  return so;
 }
 
 // Brute force: indices of the k largest of `v`, ties to the lower index.
@@ -267,14 +275,7 @@ TEST(Slm, OfflineScoresSelectWhatAnOnlineReferenceSelects) {
 TEST(Slm, ScoreFileErrorsNameTheFileAndPosition) {
   TempDir tmp;
   auto a = write_shard(tmp.path + "/data/a.bin", 400, 1);
-  auto ref = tiny_model(9);
-  rho::save_model(tmp.path + "/ref", ref);
-  rho::ScoreOptions so;
-  so.model = tmp.path + "/ref";
-  so.data = {a};
-  so.out_dir = tmp.path + "/scores";
-  so.seq_len = kT;
-  rho::score_shards(so);
+  auto so = score_with_reference(tmp.path, {a});
   const std::string scores_dir = so.out_dir, score_path = rho::score_path_for(scores_dir, a);
   auto expect_error = [&](const std::string& needle) {
     rho::PackedDataset data({a}, kT);
@@ -332,14 +333,7 @@ TEST(Slm, ReferenceWithAnotherVocabularyIsRefused) {
 TEST(Slm, TrainingRecordsSelectedTokenCounts) {
   TempDir tmp;
   auto a = write_shard(tmp.path + "/data/a.bin", 4000, 1);
-  auto ref = tiny_model(9);
-  rho::save_model(tmp.path + "/ref", ref);
-  rho::ScoreOptions so;
-  so.model = tmp.path + "/ref";
-  so.data = {a};
-  so.out_dir = tmp.path + "/scores";
-  so.seq_len = kT;
-  rho::score_shards(so);
+  auto so = score_with_reference(tmp.path, {a});
   rho::TrainOptions o;
   o.train_data = {a};
   o.out_dir = tmp.path + "/run";

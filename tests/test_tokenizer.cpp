@@ -1,5 +1,7 @@
 // Tokenizer training and loading: lossless round trips, byte fallback, fingerprints, errors.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -13,19 +15,7 @@
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/rho-test-tok-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const std::string p = path + "/" + name;
-    std::ofstream(p, std::ios::binary) << contents;
-    return p;
-  }
-};
+using rho_test::TempDir;
 
 template <class F>
 std::string error_of(F&& fn) {

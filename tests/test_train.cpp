@@ -1,6 +1,8 @@
 // Training loop: exact resume, schedule, refusal to clobber a run, checkpoint contents.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -19,14 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rho-train-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using rho_test::TempDir;
 
 // A shard of repeating, learnable patterns (counting sequences with noise) for vocab 97.
 std::string write_corpus(const std::string& dir, uint64_t n, uint32_t seed) {

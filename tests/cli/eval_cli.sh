@@ -7,8 +7,7 @@ RHO=$1
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-passed=0
-failed=0
+source "$(dirname "$0")/lib/expect.sh"
 
 # expect_ok NAME -- rho ARGS...
 expect_ok() {
@@ -19,22 +18,6 @@ expect_ok() {
   else
     failed=$((failed + 1))
     echo "FAIL: $name (exit $?):"
-    sed 's/^/  | /' "$WORK/err"
-  fi
-}
-
-# expect_error NAME TEXT_NAMED -- rho ARGS...
-expect_error() {
-  local name=$1 named=$2
-  shift 3
-  "$RHO" "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$? lines
-  lines=$(wc -l <"$WORK/err")
-  if [ "$rc" -ne 0 ] && [ "$lines" -eq 1 ] && grep -qF -- "$named" "$WORK/err"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name (exit $rc, $lines stderr lines, expected one naming $named):"
     sed 's/^/  | /' "$WORK/err"
   fi
 }
@@ -147,5 +130,4 @@ expect_error "analyze plot: metric absent" "$WORK/run/metrics.jsonl" -- \
 expect_error "analyze plot: missing metrics" "$WORK/none/metrics.jsonl" -- \
   analyze plot --out "$WORK/p.png" "a=$WORK/none/metrics.jsonl"
 
-echo "eval_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -19,7 +19,7 @@ cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 >"$WO
 need=$((i / 2))
 
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
-  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=300 \
+  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 \
   FEWSHOT_LIMIT=2 FEWSHOT_SHOTS=1 \
   CORPUS_ARGS="--ref-problems 120 --hidden-problems 40 --corpus-emails $need --base-emails $need --corpus-metamath-chars 15000 --base-metamath-chars 15000" \
   bash "$SRC/scripts/demo.sh" "$WORK/run" >"$WORK/log" 2>&1
@@ -39,7 +39,7 @@ check "report compares CLM and SLM" grep -q "| 1 | 8 |" "$WORK/run/report/summar
 check "SLM trained on fewer tokens than it saw" python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if s['tokens_trained'] < s['tokens_seen'] else 1)" "$WORK/run/slm-s1/summary.json"
 # A rerun reuses every finished stage.
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
-  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=300 FEWSHOT_LIMIT=2 FEWSHOT_SHOTS=1 \
+  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 FEWSHOT_LIMIT=2 FEWSHOT_SHOTS=1 \
   bash "$SRC/scripts/demo.sh" "$WORK/run" >"$WORK/log2" 2>&1
 check "rerun succeeds" test $? -eq 0
 check "rerun skips finished training" test "$(grep -c 'skip: ' "$WORK/log2")" -eq 4
