@@ -14,8 +14,8 @@ void warn_if_reference_blas();
 // Keeps freed tensor memory in the heap instead of returning it to the kernel. glibc's default
 // maps every large block (a logits or activation tensor) with mmap and unmaps it on free, so
 // each step page-faults its whole working set again: measured on the debug preset, an SLM step
-// with an online reference took 333 ms with the defaults and 106 ms with this. Returns false
-// if glibc refused a setting.
+// with an online reference took 333 ms with the defaults and 106 ms with equivalent MALLOC_*_
+// environment settings. Returns false if glibc refused a setting.
 bool tune_allocator();
 
 // Intra-op threads for libtorch. Debian's libtorch defaults to 1 and OpenBLAS (pthreads) uses
