@@ -10,6 +10,7 @@
 #include "analysis/plot.h"
 #include "analysis/select_view.h"
 #include "cli/commands.h"
+#include "cli/format_flags.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/runtime.h"
@@ -19,39 +20,6 @@
 
 namespace rho::cli {
 namespace {
-
-// Shells pass `\n` through single quotes as two characters; prompts, stop strings and templates
-// almost always mean the newline, so the common escapes are decoded.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == 'n' || s[i + 1] == 't' || s[i + 1] == '\\')) {
-      out += s[i + 1] == 'n' ? '\n' : s[i + 1] == 't' ? '\t' : '\\';
-      ++i;
-      continue;
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-// JSONL document flags, as `rho tokenize` takes them.
-struct FormatFlags {
-  std::vector<std::string> fields = {"text"};
-  std::string template_;
-  void add_to(CLI::App* sub) {
-    sub->add_option("--fields", fields, "JSONL: fields joined (by newlines) into each document")
-        ->delimiter(',')
-        ->capture_default_str();
-    sub->add_option("--template", template_, "JSONL: document text with {field} replaced, e.g. 'Question: {question}\\nAnswer: {answer}'");
-  }
-  DocFormat format() const {
-    DocFormat f;
-    f.fields = fields;
-    f.template_ = unescape(template_);
-    return f;
-  }
-};
 
 void add_threads(CLI::App* sub, const std::shared_ptr<int>& threads) {
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
