@@ -221,4 +221,11 @@ std::vector<std::string> list_shards(const std::string& path_or_dir) {
   fail_file(path_or_dir, "no such shard file or directory");
 }
 
+std::vector<std::string> list_shards(const std::vector<std::string>& paths_or_dirs) {
+  std::vector<std::string> files;
+  for (const auto& p : paths_or_dirs)
+    for (auto& f : list_shards(p)) files.push_back(std::move(f));
+  return files;
+}
+
 }  // namespace rho

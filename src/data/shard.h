@@ -72,5 +72,7 @@ class Shard {
 // Expands a shard argument: a directory (its *.bin files, sorted), or a file.
 // UserError when nothing is found.
 std::vector<std::string> list_shards(const std::string& path_or_dir);
+// The shard files of several such arguments, in argument order.
+std::vector<std::string> list_shards(const std::vector<std::string>& paths_or_dirs);
 
 }  // namespace rho

@@ -15,8 +15,7 @@ namespace rho {
 ScoreStats score_shards(const ScoreOptions& opts) {
   if (opts.seq_len < 1) fail("--seq-len must be >= 1");
   if (opts.batch < 1) fail("--batch must be >= 1");
-  std::vector<std::string> files;
-  for (auto& d : opts.data) for (auto& f : list_shards(d)) files.push_back(f);
+  const std::vector<std::string> files = list_shards(opts.data);
   auto model = load_model(opts.model);
   model->eval();
   torch::NoGradGuard no_grad;

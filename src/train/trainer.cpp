@@ -199,15 +199,11 @@ class MetricsLog {
 TrainResult train(const TrainOptions& opts) {
   opts.validate();
   const bool rank0 = opts.rank == 0;
-  auto train_files = std::vector<std::string>{};
-  for (auto& p : opts.train_data) for (auto& f : list_shards(p)) train_files.push_back(f);
-  auto train_data = std::make_shared<const PackedDataset>(train_files, opts.seq_len);
+  auto train_data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
   std::shared_ptr<const PackedDataset> val_data;
-  if (!opts.val_data.empty()) {
-    std::vector<std::string> val_files;
-    for (auto& p : opts.val_data) for (auto& f : list_shards(p)) val_files.push_back(f);
-    val_data = std::make_shared<const PackedDataset>(val_files, opts.seq_len, train_data->tokenizer_fingerprint());
-  }
+  if (!opts.val_data.empty())
+    val_data = std::make_shared<const PackedDataset>(list_shards(opts.val_data), opts.seq_len,
+                                                     train_data->tokenizer_fingerprint());
 
   // Model: continue from a model directory, or a fresh preset sized to the shards' vocabulary.
   torch::manual_seed(opts.seed);
