@@ -17,21 +17,25 @@ GSM8K=${GSM8K_DIR:-../shared/data/gsm8k}
 PRESET=${PRESET:-demo-s}
 SEQ=${SEQ:-256}
 BATCH=${BATCH:-8}
-BASE_STEPS=${BASE_STEPS:-300}
-REF_STEPS=${REF_STEPS:-200}
-STEPS=${STEPS:-300}
+BASE_STEPS=${BASE_STEPS:-200}
+REF_STEPS=${REF_STEPS:-150}
+STEPS=${STEPS:-200}
 RATIO=${RATIO:-0.6}
 SEEDS=${SEEDS:-1}
 VOCAB=${VOCAB:-4096}
-FEWSHOT_LIMIT=${FEWSHOT_LIMIT:-100}
+FEWSHOT_LIMIT=${FEWSHOT_LIMIT:-50}
 FEWSHOT_SHOTS=${FEWSHOT_SHOTS:-2}
-VAL_EVERY=${VAL_EVERY:-25}
+VAL_EVERY=${VAL_EVERY:-20}
+VAL_BATCHES=${VAL_BATCHES:-8}
+SWEEP_RATIOS=${SWEEP_RATIOS:-}      # e.g. "0.4 0.6 0.8 1.0": extra SLM runs (seed = first of SEEDS)
+CLM_LONG_STEPS=${CLM_LONG_STEPS:-0}  # >0: one more CLM run this long, to find where CLM reaches SLM
 EMAILS_DIR=${EMAILS_DIR:-}
 METAMATH=${METAMATH:-/usr/share/metamath/databases/set.mm}
 CORPUS_ARGS=${CORPUS_ARGS:-}
 SKIP_SETUP=${SKIP_SETUP:-0}
 
-[ "$SKIP_SETUP" = 1 ] || bash scripts/setup.sh build
+# Only the binary is built here (the tests build with the test command).
+[ "$SKIP_SETUP" = 1 ] || bash scripts/setup.sh build rho
 RHO=${RHO:-$ROOT/build/rho}
 [ "${FRESH:-0}" = 1 ] && rm -rf "$RUN"
 mkdir -p "$RUN"
@@ -73,7 +77,7 @@ train() {  # out_dir, then rho train flags; skipped when finished, resumed when 
   local out=$1; shift
   [ -f "$out/summary.json" ] && { echo "skip: $out done" >&2; return 0; }
   local resume=(); [ -f "$out/checkpoints/latest" ] && resume=(--resume)
-  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "$RUN/shards/test" --val-batches 16 --log-every 25 "${resume[@]}" "$@"
+  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "$RUN/shards/test" --val-batches "$VAL_BATCHES" --log-every 25 "${resume[@]}" "$@"
 }
 log "base model: $PRESET, CLM on noisy text (no math), $BASE_STEPS steps"
 train "$RUN/base" --data "$RUN/shards/base" --preset "$PRESET" --steps "$BASE_STEPS" --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
@@ -91,10 +95,24 @@ for seed in $SEEDS; do
     --objective slm --ratio "$RATIO" --ref-scores "$RUN/scores"
 done
 
+# --- the ratio sweep and CLM run longer (scripts/ratio-sweep.sh sets these) -----------------
+first=${SEEDS%% *}
+for r in $SWEEP_RATIOS; do
+  pct=$(python3 -c "print(round(100 * $r))")
+  [ "$r" = "$RATIO" ] && continue  # that run is slm-s$first
+  log "ratio sweep: SLM with k = $pct%, seed $first"
+  train "$RUN/slm-k$pct-s$first" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$STEPS" --warmup 20 \
+    --lr 1e-3 --min-lr 1e-4 --seed "$first" --val-every "$VAL_EVERY" --objective slm --ratio "$r" --ref-scores "$RUN/scores"
+done
+if [ "$CLM_LONG_STEPS" -gt 0 ]; then
+  log "CLM for $CLM_LONG_STEPS steps: how many steps CLM needs to reach SLM's loss"
+  train "$RUN/clm-long-s$first" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$CLM_LONG_STEPS" --warmup 20 \
+    --lr 1e-3 --min-lr 1e-4 --seed "$first" --val-every "$VAL_EVERY"
+fi
+
 # --- evaluation and report ------------------------------------------------------------------
 REPORT=$RUN/report
 mkdir -p "$REPORT"
-first=${SEEDS%% *}
 for m in base ref clm-s$first slm-s$first; do
   [ -f "$REPORT/fewshot-$m/summary.json" ] && continue
   log "few-shot accuracy: $m ($FEWSHOT_SHOTS-shot, $FEWSHOT_LIMIT problems)"
@@ -113,6 +131,8 @@ python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print
 $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
     --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html"
 mkdir -p "$REPORT/metrics"
-for r in base ref $(for s in $SEEDS; do echo clm-s$s slm-s$s; done); do cp "$RUN/$r/metrics.jsonl" "$REPORT/metrics/$r.jsonl"; done
-python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" > "$REPORT/summary.md"
+for d in "$RUN"/base "$RUN"/ref "$RUN"/clm-* "$RUN"/slm-*; do
+  [ -f "$d/metrics.jsonl" ] && cp "$d/metrics.jsonl" "$REPORT/metrics/$(basename "$d").jsonl"
+done
+python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" --sweep "$SWEEP_RATIOS" > "$REPORT/summary.md"
 cat "$REPORT/summary.md"

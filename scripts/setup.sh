@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what rho needs from Debian's registry (only what is missing), then configures and builds.
-# Usage: scripts/setup.sh [build-dir]   (default: build)
+# Usage: scripts/setup.sh [build-dir [target...]]   (default: build, every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
+shift || true
+TARGETS=("$@")
 
 PKGS=(build-essential cmake ninja-build ccache pkg-config
       libtorch-dev libopenblas0-pthread libopenblas-dev
@@ -39,4 +41,5 @@ LAUNCHER=(); command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUN
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" "${GEN[@]}" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release
 fi
-cmake --build "$BUILD_DIR" -j"$(nproc)"
+TARGET_ARGS=(); ((${#TARGETS[@]})) && TARGET_ARGS=(--target "${TARGETS[@]}")
+cmake --build "$BUILD_DIR" -j"$(nproc)" "${TARGET_ARGS[@]}"

@@ -44,12 +44,44 @@ def mean_spread(xs):
     return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f} (n={len(xs)}, ± = sample std)"
 
 
+def sweep_section(run, seed, ratio, ratios):
+    """The ratio sweep (one seed) and, when run, where a longer CLM run reaches each final loss."""
+    if not ratios:
+        return []
+    clm = val_curve(metrics(os.path.join(run, f"clm-s{seed}", "metrics.jsonl")))
+    long_path = os.path.join(run, f"clm-long-s{seed}", "metrics.jsonl")
+    long_curve = val_curve(metrics(long_path)) if os.path.exists(long_path) else []
+    out = [f"## Ratio sweep (seed {seed})", "",
+           "| k | final test loss | vs CLM | tokens trained | steps to reach CLM's final loss |"
+           + (" steps the long CLM run needs to reach it |" if long_curve else ""),
+           "|---|---|---|---|---|" + ("---|" if long_curve else "")]
+    for r in ratios:
+        name = f"slm-s{seed}" if r == ratio else f"slm-k{round(100 * float(r))}-s{seed}"
+        rows = metrics(os.path.join(run, name, "metrics.jsonl"))
+        curve = val_curve(rows)
+        n, last = curve[-1]
+        reach = steps_to_reach(curve, clm[-1][1])
+        line = (f"| {100 * float(r):.0f}% | {last:.4f} | {last - clm[-1][1]:+.4f} | {rows[-1]['tokens_trained']:,} | "
+                + (f"{reach:.0f} ({n / reach:.2f}x fewer)" if reach else f"not within {n}") + " |")
+        if long_curve:
+            lr = steps_to_reach(long_curve, last)
+            line += (f" {lr:.0f} ({lr / n:.2f}x more) |" if lr else f" not within {long_curve[-1][0]} |")
+        out.append(line)
+    out.append(f"| CLM | {clm[-1][1]:.4f} | 0 | | |" + (" |" if long_curve else ""))
+    if long_curve:
+        out += ["", f"The long CLM run ({long_curve[-1][0]} steps, its own cosine schedule, the same data order "
+                "and so more than one pass over the corpus) ends at "
+                f"{long_curve[-1][1]:.4f}."]
+    return out + [""]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
     ap.add_argument("--seeds", required=True)
     ap.add_argument("--ratio", required=True)
     ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--sweep", default="", help="ratios of the sweep runs (slm-k<pct>-s<first seed>)")
     a = ap.parse_args()
     run, seeds = a.run, a.seeds.split()
     out = ["# Rho-1 demo: SLM vs CLM", ""]
@@ -91,6 +123,7 @@ def main():
     base = val_curve(metrics(os.path.join(run, "base", "metrics.jsonl")))
     out += [f"- base model (before continual training): {base[-1][1]:.4f}; reference model: {ref[-1][1]:.4f}", ""]
 
+    out += sweep_section(run, seeds[0], a.ratio, a.sweep.split())
     fs = sorted(glob.glob(os.path.join(run, "report", "fewshot-*", "summary.json")))
     if fs:
         out += ["## Few-shot accuracy (greedy, GSM8K test subset)", "", "| model | accuracy | 95% interval | problems |", "|---|---|---|---|"]

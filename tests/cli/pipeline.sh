@@ -20,7 +20,7 @@ need=$((i / 2))
 
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
   PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 \
-  FEWSHOT_LIMIT=2 FEWSHOT_SHOTS=1 \
+  FEWSHOT_LIMIT=2 FEWSHOT_SHOTS=1 SWEEP_RATIOS="0.6 1.0" CLM_LONG_STEPS=12 \
   CORPUS_ARGS="--ref-problems 120 --hidden-problems 40 --corpus-emails $need --base-emails $need --corpus-metamath-chars 15000 --base-metamath-chars 15000" \
   bash "$SRC/scripts/demo.sh" "$WORK/run" >"$WORK/log" 2>&1
 rc=$?
@@ -36,6 +36,8 @@ for f in report/summary.md report/val_loss.png report/selected_tokens.html repor
   check "produces $f" test -e "$WORK/run/$f"
 done
 check "report compares CLM and SLM" grep -q "| 1 | 8 |" "$WORK/run/report/summary.md"
+check "report has the ratio sweep with the long CLM run" grep -q "| 100% | .* | .* | .* | .* | .* |" "$WORK/run/report/summary.md"
+check "sweep run at k = 100% trains every token" python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if s['tokens_trained'] == s['tokens_seen'] else 1)" "$WORK/run/slm-k100-s1/summary.json"
 check "SLM trained on fewer tokens than it saw" python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if s['tokens_trained'] < s['tokens_seen'] else 1)" "$WORK/run/slm-s1/summary.json"
 # A rerun reuses every finished stage.
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
