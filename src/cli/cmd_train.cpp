@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/runtime.h"
+#include "dist/distributed.h"
 #include "model/config.h"
 #include "model/io.h"
 #include "scoring/scorer.h"
@@ -70,7 +71,15 @@ void register_train(CLI::App& app) {
     configure_threads(*threads);
     o->selection.scope = parse_scope(*scope);
     o->selection.score = parse_score_function(*score);
-    train(*o);
+    // Data parallel when launched as several processes (rho launch, torchrun, Slurm, mpirun).
+    const DistEnv env = dist_env_from_environment();
+    std::unique_ptr<Distributed> dist;
+    if (env.world > 1) {
+      dist = Distributed::connect(env, torch::kCPU);
+      o->rank = env.rank;
+      o->world = env.world;
+    }
+    train(*o, dist.get());
   });
 }
 

@@ -12,4 +12,6 @@ void register_model(CLI::App& app);      // rho model presets|info
 void register_generate(CLI::App& app);   // rho generate
 void register_eval(CLI::App& app);       // rho eval loss|fewshot
 void register_analyze(CLI::App& app);    // rho analyze dynamics|select|plot
+void register_launch(CLI::App& app);     // rho launch -n N -- <command>
+void register_hf(CLI::App& app);         // rho import / rho export (Hugging Face directories)
 }  // namespace rho::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   rho::cli::register_generate(app);
   rho::cli::register_eval(app);
   rho::cli::register_analyze(app);
+  rho::cli::register_launch(app);
+  rho::cli::register_hf(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -80,4 +80,9 @@ void make_dirs(const std::string& path) {
   if (ec) fail_file(path, "cannot create directory: " + ec.message());
 }
 
+void remove_file_if_exists(const std::string& path) {
+  if (std::remove(path.c_str()) != 0 && errno != ENOENT)
+    fail_file(path, std::string("cannot remove: ") + std::strerror(errno));
+}
+
 }  // namespace rho

@@ -26,5 +26,7 @@ std::string hex64(uint64_t v);
 
 bool file_exists(const std::string& path);
 void make_dirs(const std::string& path);
+// Removes a file if it is there; UserError when it exists and cannot be removed.
+void remove_file_if_exists(const std::string& path);
 
 }  // namespace rho

@@ -52,3 +52,17 @@ inline std::string version_string() {
 }
 
 }  // namespace rho::compat
+
+// c10d (only for files that include the c10d headers and define RHO_C10D_INCLUDED first):
+// in 1.13 ProcessGroupGloo / ProcessGroupNCCL implement the collectives as ProcessGroups;
+// from 2.0 they derive from c10d::Backend, which a ProcessGroup wraps.
+#if defined(RHO_C10D_INCLUDED) && !defined(RHO_COMPAT_C10D_DONE)
+#define RHO_COMPAT_C10D_DONE
+namespace rho::compat {
+#if RHO_TORCH_AT_LEAST(2, 0)
+using CommBackend = c10d::Backend;
+#else
+using CommBackend = c10d::ProcessGroup;
+#endif
+}  // namespace rho::compat
+#endif

@@ -1,10 +1,40 @@
 #include "model/io.h"
 
+#include <cstdio>
+#include <set>
+
 #include "common/error.h"
 #include "common/fileio.h"
 #include "model/safetensors.h"
 
 namespace rho {
+
+namespace {
+const char* kSingle = "model.safetensors";
+const char* kIndex = "model.safetensors.index.json";
+
+std::string hf_dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat: return "float32";
+    case torch::kHalf: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    default: fail("weights can be saved as float32, float16 or bfloat16 only");
+  }
+}
+
+std::string shard_name(size_t i, size_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "model-%05zu-of-%05zu.safetensors", i + 1, n);
+  return buf;
+}
+}  // namespace
+
+torch::ScalarType parse_weight_dtype(const std::string& s) {
+  if (s == "F32" || s == "fp32" || s == "float32") return torch::kFloat;
+  if (s == "F16" || s == "fp16" || s == "float16") return torch::kHalf;
+  if (s == "BF16" || s == "bf16" || s == "bfloat16") return torch::kBFloat16;
+  fail("unknown weight dtype '" + s + "' (known: fp32, fp16, bf16)");
+}
 
 void assign_parameters(LlamaForCausalLM& model, const std::map<std::string, torch::Tensor>& tensors,
                        const std::string& where, const std::vector<std::string>& ignore_prefixes) {
@@ -25,26 +55,105 @@ void assign_parameters(LlamaForCausalLM& model, const std::map<std::string, torc
     if (params.contains(name)) continue;
     bool ignored = false;
     for (auto& pre : ignore_prefixes) ignored |= name.rfind(pre, 0) == 0;
-    // HF writes rotary inv_freq buffers in some versions: derived state, safe to skip.
+    // HF writes rotary inv_freq buffers in some versions: derived state, safe to skip. With
+    // tied embeddings some checkpoints also store the head, a copy of the embedding table.
     ignored |= name.find("rotary_emb.inv_freq") != std::string::npos;
+    ignored |= model->config.tie_word_embeddings && name == "lm_head.weight";
     if (!ignored) fail_file(where, "unexpected tensor '" + name + "' (not a parameter of this config)");
   }
 }
 
-void save_model(const std::string& dir, LlamaForCausalLM& model) {
+void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptions& opts) {
   make_dirs(dir);
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (auto& p : model->named_parameters()) tensors.emplace_back(p.key(), p.value().to(torch::kFloat));
-  save_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
-  write_file_atomic(dir + "/config.json", to_json(model->config).dump(2) + "\n");
+  int64_t total = 0;
+  for (auto& p : model->named_parameters()) {
+    tensors.emplace_back(p.key(), p.value().detach().to(torch::kCPU, opts.dtype).contiguous());
+    total += tensors.back().second.numel() * int64_t(tensors.back().second.element_size());
+  }
+  auto config = to_json(model->config);
+  config["torch_dtype"] = hf_dtype_name(opts.dtype);
+  const std::map<std::string, std::string> meta{{"format", "pt"}};
+  if (opts.max_shard_bytes <= 0 || total <= opts.max_shard_bytes) {
+    save_safetensors(dir + "/" + kSingle, tensors, meta);
+    remove_file_if_exists(dir + "/" + kIndex);
+  } else {
+    // Greedy packing in parameter order, as HF's save_pretrained does; a tensor larger than the
+    // limit gets a shard of its own.
+    std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
+    int64_t in_shard = 0;
+    for (auto& t : tensors) {
+      const int64_t bytes = t.second.numel() * int64_t(t.second.element_size());
+      if (in_shard > 0 && in_shard + bytes > opts.max_shard_bytes) {
+        shards.emplace_back();
+        in_shard = 0;
+      }
+      shards.back().push_back(t);
+      in_shard += bytes;
+    }
+    nlohmann::json weight_map = nlohmann::json::object();
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const std::string name = shard_name(i, shards.size());
+      save_safetensors(dir + "/" + name, shards[i], meta);
+      for (auto& t : shards[i]) weight_map[t.first] = name;
+    }
+    nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    write_file_atomic(dir + "/" + kIndex, index.dump(2) + "\n");
+    remove_file_if_exists(dir + "/" + kSingle);
+  }
+  write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
+}
+
+std::map<std::string, torch::Tensor> load_weights(const std::string& dir) {
+  const std::string index_path = dir + "/" + kIndex;
+  if (!file_exists(index_path)) {
+    const std::string single = dir + "/" + kSingle;
+    if (!file_exists(single)) {
+      if (file_exists(dir + "/pytorch_model.bin"))
+        fail_file(dir, "holds pytorch_model.bin only; rho reads safetensors (convert with transformers: "
+                       "save_pretrained(..., safe_serialization=True))");
+      fail_file(single, "not found (a model directory needs model.safetensors or " + std::string(kIndex) + ")");
+    }
+    return load_safetensors(single).tensors;
+  }
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(read_file(index_path));
+  } catch (const nlohmann::json::exception& e) {
+    fail_file(index_path, std::string("invalid JSON: ") + e.what());
+  }
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    fail_file(index_path, "no \"weight_map\" object");
+  std::map<std::string, std::set<std::string>> by_file;  // shard -> tensor names it must hold
+  for (auto& [name, file] : index["weight_map"].items()) {
+    if (!file.is_string()) fail_file(index_path, "weight_map[\"" + name + "\"] is not a file name");
+    const auto f = file.get<std::string>();
+    if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
+      fail_file(index_path, "weight_map[\"" + name + "\"] names '" + f + "', not a file in the directory");
+    by_file[f].insert(name);
+  }
+  if (by_file.empty()) fail_file(index_path, "weight_map is empty");
+  std::map<std::string, torch::Tensor> all;
+  for (auto& [file, names] : by_file) {
+    const std::string path = dir + "/" + file;
+    if (!file_exists(path)) fail_file(index_path, "lists shard '" + file + "', which does not exist");
+    auto shard = load_safetensors(path);
+    for (auto& n : names)
+      if (!shard.tensors.count(n)) fail_file(path, "lacks tensor '" + n + "' that " + kIndex + " places in it");
+    for (auto& [n, t] : shard.tensors) {
+      if (!names.count(n)) continue;  // HF ignores tensors the index does not list; so do we
+      all.emplace(n, t);
+    }
+  }
+  return all;
 }
 
 LlamaForCausalLM load_model(const std::string& dir) {
   if (!file_exists(dir)) fail_file(dir, "model directory does not exist");
   auto config = load_config(dir + "/config.json");
   LlamaForCausalLM model(config);
-  const std::string weights = dir + "/model.safetensors";
-  assign_parameters(model, load_safetensors(weights).tensors, weights);
+  const std::string where = file_exists(dir + "/" + kIndex) ? dir + "/" + kIndex : dir + "/" + kSingle;
+  assign_parameters(model, load_weights(dir), where);
   return model;
 }
 

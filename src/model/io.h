@@ -1,4 +1,7 @@
-// Model directories in Hugging Face layout: config.json + model.safetensors.
+// Model directories in Hugging Face layout: config.json plus model.safetensors, or shards
+// model-0000i-of-0000n.safetensors listed by model.safetensors.index.json (HF's names and
+// [out, in] weight layouts; fp32, fp16 or bf16). What HF transformers writes, rho loads, and
+// what rho writes, transformers loads (checked on the GPU machine, scripts/gpu/hf_parity.py).
 #pragma once
 #include <map>
 #include <string>
@@ -13,9 +16,23 @@ namespace rho {
 void assign_parameters(LlamaForCausalLM& model, const std::map<std::string, torch::Tensor>& tensors,
                        const std::string& where, const std::vector<std::string>& ignore_prefixes = {});
 
-// Writes <dir>/config.json and <dir>/model.safetensors (fp32), each atomically.
-void save_model(const std::string& dir, LlamaForCausalLM& model);
-// Loads a model directory written by save_model (or a single-file HF fp32/fp16/bf16 checkpoint).
+struct SaveOptions {
+  torch::ScalarType dtype = torch::kFloat;  // kFloat, kHalf or kBFloat16
+  int64_t max_shard_bytes = 0;              // 0: one model.safetensors; else shards + index
+};
+// Writes <dir>/config.json and the weights, each file atomically. Weight files of another
+// layout left in `dir` (a single file when writing shards, or the reverse) are removed so the
+// directory never holds two disagreeing copies.
+void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptions& opts = {});
+
+// Every tensor of a model directory, single-file or sharded (CPU, in the files' dtypes).
+// UserError when the index names a missing shard, a shard lacks a tensor the index promises,
+// or a tensor appears twice.
+std::map<std::string, torch::Tensor> load_weights(const std::string& dir);
+// Loads a model directory (rho's or a Hugging Face Llama checkpoint) as fp32.
 LlamaForCausalLM load_model(const std::string& dir);
+
+// "F32" / "F16" / "BF16" (also "fp32", "float16", "bf16", ...) -> dtype; UserError otherwise.
+torch::ScalarType parse_weight_dtype(const std::string& s);
 
 }  // namespace rho

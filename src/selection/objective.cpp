@@ -1,5 +1,7 @@
 #include "selection/objective.h"
 
+#include "dist/distributed.h"
+
 #include "common/error.h"
 #include "model/io.h"
 
@@ -58,6 +60,24 @@ void SelectionStats::add(const SelectionStats& o) {
   loss_unselected_sum += o.loss_unselected_sum;
   threshold_sum += o.threshold_sum;
   thresholds += o.thresholds;
+  selected_checksum += o.selected_checksum;
+}
+
+// A sum over the kept tokens of a 20-bit hash of (shard, position): equal sets give equal sums
+// (and any process split gives the same total), different sets almost surely differ.
+static double selection_checksum(const torch::Tensor& mask, const Batch& b) {
+  auto m = mask.to(torch::kCPU).contiguous();
+  auto a = m.accessor<bool, 2>();  // (B, T)
+  double sum = 0;
+  for (int64_t r = 0; r < m.size(0); ++r)
+    for (int64_t t = 0; t < m.size(1); ++t) {
+      if (!a[r][t]) continue;
+      uint64_t x = (uint64_t(b.windows[size_t(r)].shard) << 40) ^ (b.windows[size_t(r)].start + uint64_t(t) + 1);
+      x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+      sum += double((x ^ (x >> 31)) & 0xFFFFF);
+    }
+  return sum;
 }
 
 SlmObjective::SlmObjective(SelectionOptions opts, std::unique_ptr<Reference> reference, uint64_t seed)
@@ -82,7 +102,9 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
   for (size_t i = 0; i < batches.size(); ++i) {
     torch::Tensor ref = reference_ ? reference_->losses(*batches[i]).to(losses[i].device()) : torch::Tensor();
     // A seed per (run seed, step, micro-batch): resumed runs draw the same random scores.
-    const uint64_t rseed = seed_ * 0x9E3779B97F4A7C15ULL + uint64_t(step) * 1000003ULL + uint64_t(micro_index + int64_t(i));
+    const int64_t rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world() : 1;
+    const int64_t global_micro = (micro_index + int64_t(i)) * world + rank;
+    const uint64_t rseed = seed_ * 0x9E3779B97F4A7C15ULL + uint64_t(step) * 1000003ULL + uint64_t(global_micro);
     scores.push_back(token_scores(opts_.score, losses[i], ref.defined() ? ref : losses[i], rseed));
   }
   std::vector<torch::Tensor> masks;
@@ -110,9 +132,23 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
     case SelectionScope::Batch: {
       std::vector<torch::Tensor> flat;
       for (auto& s : scores) flat.push_back(s.reshape({-1}));
-      auto all = torch::cat(flat).unsqueeze(0);  // (1, N)
+      auto local = torch::cat(flat);  // (A*B*T) in this rank's micro-batch order
+      if (dist_ && dist_->world() > 1) {
+        // Reorder the gathered (W, A, B*T) scores to the single-process order (A, W, B*T), so
+        // that ties break by the same global index, select, and keep this rank's rows.
+        const int64_t W = dist_->world(), A = int64_t(scores.size()), BT = scores[0].numel();
+        auto ordered = dist_->all_gather(local).view({W, A, BT}).permute({1, 0, 2}).reshape({1, -1});
+        auto sel = select_top_k(ordered, selected_count(ordered.size(1), opts_.ratio));
+        record(sel, 1);
+        global_selected_ = sel.mask.sum().item<int64_t>();
+        auto mine = sel.mask.view({A, W, BT}).select(1, dist_->rank());  // (A, B*T)
+        for (int64_t i = 0; i < A; ++i) masks.push_back(mine[i].view(scores[size_t(i)].sizes()));
+        break;
+      }
+      auto all = local.unsqueeze(0);  // (1, N)
       auto sel = select_top_k(all, selected_count(all.size(1), opts_.ratio));
       record(sel, 1);
+      global_selected_ = sel.mask.sum().item<int64_t>();
       int64_t offset = 0;
       for (auto& s : scores) {
         masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
@@ -129,6 +165,7 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
       stats->selected += m.sum().item<int64_t>();
       stats->loss_selected_sum += l.masked_select(m).sum().item<double>();
       stats->loss_unselected_sum += l.masked_select(~m).sum().item<double>();
+      stats->selected_checksum += selection_checksum(m, *batches[i]);
     }
   }
   return masks;
@@ -139,9 +176,7 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
                                                  int64_t micro_index, int64_t micro_per_step,
                                                  SelectionStats& stats) {
   auto masks = select(losses, batches, step, micro_index, &stats);
-  int64_t batch_k = 0;  // kept tokens in the whole step (scope Batch)
-  if (opts_.scope == SelectionScope::Batch)
-    for (auto& m : masks) batch_k += m.sum().item<int64_t>();
+  const int64_t batch_k = global_selected_;  // kept tokens in the whole step, all ranks (scope Batch)
   std::vector<torch::Tensor> w;
   for (auto& m : masks) {
     auto mf = m.to(torch::kFloat);

@@ -16,6 +16,8 @@
 
 namespace rho {
 
+class Distributed;
+
 struct SelectionOptions {
   double ratio = 0.6;  // k%: the paper's 1B setting
   SelectionScope scope = SelectionScope::Batch;
@@ -42,6 +44,7 @@ struct SelectionStats {
   double loss_selected_sum = 0, loss_unselected_sum = 0;
   double threshold_sum = 0;  // of the k-th largest score, per selection row
   int64_t thresholds = 0;
+  double selected_checksum = 0;  // identifies the set of kept tokens (by shard position)
   void add(const SelectionStats& o);
 };
 
@@ -49,12 +52,17 @@ class SlmObjective {
  public:
   SlmObjective(SelectionOptions opts, std::unique_ptr<Reference> reference, uint64_t seed);
   const SelectionOptions& options() const { return opts_; }
+  // Data parallel: with the batch scope the top-k% is taken over the global batch (every
+  // rank's micro-batches, gathered), so the tokens kept do not depend on the process count.
+  // Rank r's micro-batch a is the global batch's micro-batch a * world + r (see DataLoader).
+  void set_distributed(Distributed* dist) { dist_ = dist; }
   // False during the delayed start (the first start_fraction of max_steps).
   bool active(int64_t step, int64_t max_steps) const;
 
   // Loss weights (B, T) for `batches`: the whole optimizer batch when scope is Batch, else one
   // micro-batch. `losses` are the model's per-token losses for them, detached. `micro_index` is
-  // the first batch's index within the step, `micro_per_step` the step's micro-batch count.
+  // the first batch's index within the step (on this rank), `micro_per_step` the step's
+  // micro-batch count over all ranks.
   // sum over the step's micro-batches of sum(weights * losses) is the SLM loss.
   std::vector<torch::Tensor> weights(const std::vector<torch::Tensor>& losses,
                                      const std::vector<const Batch*>& batches, int64_t step,
@@ -69,6 +77,8 @@ class SlmObjective {
   SelectionOptions opts_;
   std::unique_ptr<Reference> reference_;
   uint64_t seed_;
+  Distributed* dist_ = nullptr;
+  int64_t global_selected_ = 0;  // kept tokens in the last batch-scope selection, all ranks
 };
 
 }  // namespace rho

@@ -9,6 +9,7 @@
 #include "common/fileio.h"
 #include "common/runtime.h"
 #include "compat/torch_compat.h"
+#include "dist/distributed.h"
 #include "model/io.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
@@ -74,7 +75,7 @@ torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b) {
 }
 
 void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmObjective& slm, int64_t step,
-                  StepStats& s) {
+                  int64_t world, StepStats& s) {
   const int64_t A = int64_t(micro.size());
   auto account = [&](const torch::Tensor& losses) {
     s.loss += losses.detach().mean().item<double>() / double(A);
@@ -90,7 +91,7 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmO
       batches.push_back(&b);
       account(losses.back());
     }
-    auto w = slm.weights(detached, batches, step, 0, A, s.selection);
+    auto w = slm.weights(detached, batches, step, 0, A * world, s.selection);
     torch::Tensor total;
     for (int64_t i = 0; i < A; ++i) {
       auto part = (losses[i] * w[i]).sum();
@@ -101,25 +102,44 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmO
     for (int64_t i = 0; i < A; ++i) {
       auto losses = forward_losses(model, micro[i]);
       account(losses);
-      auto w = slm.weights({losses.detach()}, {&micro[i]}, step, i, A, s.selection);
+      auto w = slm.weights({losses.detach()}, {&micro[i]}, step, i, A * world, s.selection);
       (losses * w[0]).sum().backward();
     }
   }
   s.tokens_trained = s.selection.selected;
 }
 
+// The step's statistics over every rank: sums, and the mean loss.
+void reduce_stats(Distributed& dist, StepStats& s) {
+  auto& sel = s.selection;
+  auto t = torch::tensor({s.loss, double(s.tokens_seen), double(s.tokens_trained), double(sel.candidates),
+                          double(sel.selected), sel.loss_selected_sum, sel.loss_unselected_sum,
+                          sel.selected_checksum},
+                         torch::kDouble);
+  dist.all_reduce_sum({t});
+  auto v = t.accessor<double, 1>();
+  s.loss = v[0] / double(dist.world());
+  s.tokens_seen = int64_t(v[1]);
+  s.tokens_trained = int64_t(v[2]);
+  sel.candidates = int64_t(v[3]);
+  sel.selected = int64_t(v[4]);
+  sel.loss_selected_sum = v[5];
+  sel.loss_unselected_sum = v[6];
+  sel.selected_checksum = v[7];
+}
+
 }  // namespace
 
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm, int64_t step) {
+                               SlmObjective* slm, int64_t step, int64_t world) {
   StepStats s;
   if (slm) {
-    slm_backward(model, micro_batches, *slm, step, s);
+    slm_backward(model, micro_batches, *slm, step, world, s);
   } else {
     const double n = double(micro_batches.size());
     for (const auto& b : micro_batches) {
       auto loss = forward_losses(model, b).mean();
-      (loss / n).backward();
+      (loss / (n * double(world))).backward();
       s.loss += loss.item<double>() / n;
       s.tokens_seen += b.targets.numel();
     }
@@ -130,8 +150,16 @@ StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>
 
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm, int64_t step) {
-  StepStats s = accumulate_gradients(model, micro_batches, slm, step);
+                     SlmObjective* slm, int64_t step, Distributed* dist) {
+  const int64_t world = dist ? dist->world() : 1;
+  StepStats s = accumulate_gradients(model, micro_batches, slm, step, world);
+  if (world > 1) {
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters())
+      if (p.grad().defined()) grads.push_back(p.grad());
+    dist->all_reduce_sum(grads);
+    reduce_stats(*dist, s);
+  }
   if (grad_clip > 0) {
     s.grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), grad_clip);
   } else {
@@ -147,17 +175,20 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
 }
 
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
-                       int64_t micro_batch, int64_t batches) {
+                       int64_t micro_batch, int64_t batches, Distributed* dist) {
   torch::NoGradGuard no_grad;
   model->eval();
   DataLoader loader(data, micro_batch, /*seed=*/0, 0, 1, /*shuffle=*/false);
   const int64_t n = std::max<int64_t>(1, std::min(batches, data->num_windows() / micro_batch));
+  const int rank = dist ? dist->rank() : 0, world = dist ? dist->world() : 1;
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
     auto b = loader.next();
+    if (i % world != rank) continue;
     total += per_token_loss(model->forward(b.inputs), b.targets).mean().item<double>();
   }
   model->train();
+  if (world > 1) total = dist->sum_scalar(total);
   return total / double(n);
 }
 
@@ -196,8 +227,11 @@ class MetricsLog {
 
 }  // namespace
 
-TrainResult train(const TrainOptions& opts) {
+TrainResult train(const TrainOptions& opts, Distributed* dist) {
   opts.validate();
+  if (dist && (dist->rank() != opts.rank || dist->world() != opts.world))
+    fail("internal: TrainOptions rank/world differ from the process group's");
+  if (!dist && opts.world > 1) fail("a data-parallel run (world " + std::to_string(opts.world) + ") needs a process group");
   const bool rank0 = opts.rank == 0;
   auto train_data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
   std::shared_ptr<const PackedDataset> val_data;
@@ -223,6 +257,11 @@ TrainResult train(const TrainOptions& opts) {
   if (opts.seq_len > model->config.max_position_embeddings)
     fail("--seq-len " + std::to_string(opts.seq_len) + " exceeds the model's max_position_embeddings " +
          std::to_string(model->config.max_position_embeddings));
+  // Every rank starts from rank 0's weights (identical by seed already; this makes it certain).
+  if (dist) {
+    torch::NoGradGuard no_grad;
+    dist->broadcast(model->parameters(), 0);
+  }
   auto optimizer = make_optimizer(model, opts.optim);
 
   std::unique_ptr<SlmObjective> slm;
@@ -231,6 +270,7 @@ TrainResult train(const TrainOptions& opts) {
     if (!opts.selection.ref_scores.empty()) ref = offline_reference(*train_data, opts.selection.ref_scores);
     else if (!opts.selection.ref_model.empty()) ref = online_reference(opts.selection.ref_model, model->config.vocab_size);
     slm = std::make_unique<SlmObjective>(opts.selection, std::move(ref), opts.seed);
+    slm->set_distributed(dist);
   }
 
   TrainerState state;
@@ -276,16 +316,16 @@ TrainResult train(const TrainOptions& opts) {
     std::vector<Batch> micro;
     for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
-    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step);
+    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step, dist);
     state.step += 1;
     state.data_cursor = loader.cursor();
-    state.tokens_seen += stats.tokens_seen * opts.world;
-    state.tokens_trained += stats.tokens_trained * opts.world;
-    tokens_window += stats.tokens_seen * opts.world;
+    state.tokens_seen += stats.tokens_seen;  // global batch (train_step sums over ranks)
+    state.tokens_trained += stats.tokens_trained;
+    tokens_window += stats.tokens_seen;
 
     const bool last = state.step == o.max_steps || state.step == opts.stop_after;
     const bool do_val = val_data && ((opts.val_every > 0 && state.step % opts.val_every == 0) || last);
-    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches);
+    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches, dist);
     if (!rank0) continue;
     nlohmann::json m = {{"step", state.step}, {"lr", lr}, {"loss", stats.loss},
                         {"grad_norm", stats.grad_norm}, {"tokens_seen", state.tokens_seen},
@@ -294,6 +334,7 @@ TrainResult train(const TrainOptions& opts) {
     if (objective) {
       const auto& sel = stats.selection;
       m["selected"] = sel.selected;
+      m["selected_checksum"] = sel.selected_checksum;
       m["loss_selected"] = sel.loss_selected_sum / std::max<int64_t>(1, sel.selected);
       m["loss_unselected"] = sel.loss_unselected_sum / std::max<int64_t>(1, sel.candidates - sel.selected);
       m["threshold"] = sel.threshold_sum / std::max<int64_t>(1, sel.thresholds);
@@ -333,6 +374,10 @@ TrainResult train(const TrainOptions& opts) {
                               {"tokens_seen", result.tokens_seen}, {"tokens_trained", result.tokens_trained},
                               {"seconds", result.seconds}, {"model", result.final_dir}};
     if (!std::isnan(last_val)) summary["final_val_loss"] = last_val;
+    if (dist) {
+      summary["world"] = dist->world();
+      summary["comm_seconds"] = dist->comm_seconds();  // rank 0's time inside collectives
+    }
     write_file_atomic(opts.out_dir + "/summary.json", summary.dump(2) + "\n");
     std::fprintf(stderr, "done: %lld steps, %s tokens seen, %s trained on, in %s; model in %s\n",
                  (long long)result.steps, format_count(double(result.tokens_seen)).c_str(),

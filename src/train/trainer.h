@@ -13,6 +13,8 @@
 
 namespace rho {
 
+class Distributed;
+
 struct OptimOptions {
   double lr = 3e-4;        // peak learning rate
   double min_lr = 3e-5;    // cosine floor
@@ -60,19 +62,24 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 
 // Forward and backward of one step's micro-batches, gradients left in the parameters (the part
 // of train_step that the objective decides; tests compare objectives here).
+// With `world` > 1 the losses are scaled for a global batch of world x micro_batches (this
+// rank's share of a gradient that the ranks then sum).
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm = nullptr, int64_t step = 0);
+                               SlmObjective* slm = nullptr, int64_t step = 0, int64_t world = 1);
 
 // One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
 // backward; clip; AdamW at learning rate `lr`. With `slm` the loss is the SLM objective's
 // (selected tokens only), else plain CLM (the mean over all tokens). `step` seeds random scores.
+// With `dist`, gradients are summed across ranks before clipping, and the returned stats
+// cover the global batch.
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm = nullptr, int64_t step = 0);
+                     SlmObjective* slm = nullptr, int64_t step = 0, Distributed* dist = nullptr);
 
 // Mean per-token loss over the first `batches` micro-batches of `data` in order (no shuffle).
+// With `dist` the batches are shared out among the ranks and the result is the same everywhere.
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
-                       int64_t micro_batch, int64_t batches);
+                       int64_t micro_batch, int64_t batches, Distributed* dist = nullptr);
 
 struct TrainResult {
   int64_t steps = 0;
@@ -82,6 +89,7 @@ struct TrainResult {
   std::string final_dir;  // <out_dir>/final: the trained model in HF layout
 };
 
-TrainResult train(const TrainOptions& opts);
+// `dist`: the process group of a data-parallel run (opts.rank and opts.world must match it).
+TrainResult train(const TrainOptions& opts, Distributed* dist = nullptr);
 
 }  // namespace rho

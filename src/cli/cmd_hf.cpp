@@ -1,0 +1,110 @@
+// rho import / rho export: Hugging Face Llama checkpoints in and out. rho reads HF directories
+// directly everywhere a model is taken (--init-from, --model, --ref-model); import makes an fp32
+// copy (and checks it completely), export writes what transformers' from_pretrained loads.
+#include <cstdio>
+#include <filesystem>
+
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "model/io.h"
+
+namespace rho::cli {
+
+namespace {
+
+// "2GB", "500MB", "1GiB", "4096": bytes. UserError on anything else.
+int64_t parse_size(const std::string& s) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &pos);
+  } catch (const std::exception&) {
+    fail("--max-shard-size: '" + s + "' is not a size (e.g. 2GB, 500MB, 1GiB)");
+  }
+  const std::string unit = s.substr(pos);
+  double mult = 0;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KB") mult = 1e3;
+  else if (unit == "MB") mult = 1e6;
+  else if (unit == "GB") mult = 1e9;
+  else if (unit == "KiB") mult = 1024.0;
+  else if (unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  if (mult == 0 || !(v >= 0)) fail("--max-shard-size: '" + s + "' is not a size (units: B, KB, MB, GB, KiB, MiB, GiB)");
+  return int64_t(v * mult);
+}
+
+// Writes a model directory under a temporary sibling name and renames it into place, so `out`
+// is either absent or complete. `out` must not exist yet (nothing of the user's is replaced).
+void write_model_dir(const std::string& out, LlamaForCausalLM& model, const SaveOptions& so,
+                     const std::string& tokenizer) {
+  namespace fs = std::filesystem;
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
+    fail_file(out, "already exists; choose a new --out");
+  const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  save_model(tmp, model, so);
+  if (!tokenizer.empty()) {
+    if (!file_exists(tokenizer)) fail_file(tokenizer, "tokenizer model not found");
+    write_file_atomic(tmp + "/tokenizer.model", read_file(tokenizer));
+  }
+  std::error_code ec;
+  if (fs::exists(out)) fs::remove(out, ec);
+  fs::rename(tmp, out, ec);
+  if (ec) fail_file(out, "cannot rename the finished directory into place: " + ec.message());
+}
+
+std::string tokenizer_in(const std::string& dir, const std::string& given) {
+  if (!given.empty()) return given;
+  return file_exists(dir + "/tokenizer.model") ? dir + "/tokenizer.model" : "";
+}
+
+}  // namespace
+
+void register_hf(CLI::App& app) {
+  {
+    auto* sub = app.add_subcommand("import", "Copy a Hugging Face Llama checkpoint into an fp32 rho model directory");
+    auto in = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto tok = std::make_shared<std::string>();
+    sub->add_option("dir", *in, "HF model directory (config.json, model.safetensors or shards + index)")->required();
+    sub->add_option("--out", *out, "New rho model directory")->required();
+    sub->add_option("--tokenizer", *tok, "tokenizer.model to include (default: the one in dir, if any)");
+    sub->callback([in, out, tok] {
+      auto model = load_model(*in);
+      const auto t = tokenizer_in(*in, *tok);
+      write_model_dir(*out, model, SaveOptions{}, t);
+      std::fprintf(stderr, "import: %s -> %s (%lld parameters, fp32%s)\n", in->c_str(), out->c_str(),
+                   (long long)model->config.num_params(), t.empty() ? "" : ", tokenizer.model");
+    });
+  }
+  {
+    auto* sub = app.add_subcommand("export", "Write a model directory in Hugging Face layout (loads with transformers)");
+    auto in = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto tok = std::make_shared<std::string>();
+    auto dtype = std::make_shared<std::string>("fp32");
+    auto shard = std::make_shared<std::string>("0");
+    sub->add_option("dir", *in, "rho (or HF) model directory")->required();
+    sub->add_option("--out", *out, "New HF model directory")->required();
+    sub->add_option("--dtype", *dtype, "Weight dtype: fp32, fp16 or bf16");
+    sub->add_option("--max-shard-size", *shard, "Shard the weights above this size, e.g. 2GB (0: one file)");
+    sub->add_option("--tokenizer", *tok, "tokenizer.model to include (default: the one in dir, if any)");
+    sub->callback([in, out, tok, dtype, shard] {
+      SaveOptions so;
+      so.dtype = parse_weight_dtype(*dtype);
+      so.max_shard_bytes = parse_size(*shard);
+      auto model = load_model(*in);
+      const auto t = tokenizer_in(*in, *tok);
+      write_model_dir(*out, model, so, t);
+      std::fprintf(stderr, "export: %s -> %s (%s%s%s)\n", in->c_str(), out->c_str(), dtype->c_str(),
+                   file_exists(*out + "/model.safetensors.index.json") ? ", sharded" : "",
+                   t.empty() ? "" : ", tokenizer.model");
+    });
+  }
+}
+
+}  // namespace rho::cli

@@ -1,0 +1,56 @@
+// Data parallelism on torch's own distributed engine (c10d): a process group made from the
+// environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), Gloo on
+// CPU and NCCL on CUDA, and the few collectives training needs.
+//
+// Gradients are summed, not averaged: every rank scales its loss as if it were the whole
+// global batch's (1 / global token count for CLM, 1 / global k for SLM), so the sum over ranks
+// is exactly the single-process gradient whatever the objective or selection scope.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace rho {
+
+struct DistEnv {
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+};
+// Reads the torchrun variables; world 1 when WORLD_SIZE is unset. UserError on malformed values.
+DistEnv dist_env_from_environment();
+
+class Distributed {
+ public:
+  virtual ~Distributed() = default;
+  // TCPStore rendezvous (rank 0 hosts it) and a process group for `device` (Gloo on CPU,
+  // NCCL on CUDA when built with it). Blocks until every rank has joined.
+  static std::unique_ptr<Distributed> connect(const DistEnv& env, torch::Device device);
+  // In-process group for tests: ranks are threads sharing one HashStore created by make_store().
+  static std::shared_ptr<void> make_test_store();
+  static std::unique_ptr<Distributed> connect_in_process(const std::shared_ptr<void>& store, int rank,
+                                                         int world);
+
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+
+  // Sums every tensor across ranks in place. They are packed into one flat buffer per dtype
+  // and device and reduced in buckets of at most `bucket_bytes`.
+  virtual void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes = 25 << 20) = 0;
+  // (world, ...) stacking every rank's `local` (same shape on every rank).
+  virtual torch::Tensor all_gather(const torch::Tensor& local) = 0;
+  // Overwrites `tensors` with rank `root`'s values.
+  virtual void broadcast(const std::vector<torch::Tensor>& tensors, int root = 0) = 0;
+  virtual void barrier() = 0;
+  double sum_scalar(double x);
+
+  // Seconds spent inside collectives since construction (for the step-time breakdown).
+  double comm_seconds() const { return comm_seconds_; }
+
+ protected:
+  double comm_seconds_ = 0;
+};
+
+}  // namespace rho

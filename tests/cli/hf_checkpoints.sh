@@ -1,0 +1,36 @@
+# rho import / rho export over the sharded bf16 HF fixture (tests/fixtures/hf_sharded): import
+# gives an fp32 rho directory; export as bf16 shards and import again gives the same weights bit
+# for bit; the HF directory is usable directly; bad requests fail with one line naming the path.
+# Usage: bash hf_checkpoints.sh RHO_BINARY SOURCE_DIR
+set -u
+RHO=$1
+SRC=$2
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/expect.sh"
+COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
+HF=$SRC/tests/fixtures/hf_sharded
+check() {  # description, command...
+  local what=$1; shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
+}
+
+check "model info reads the HF directory directly" "$RHO" model info "$HF" >/dev/null 2>&1
+"$RHO" import "$HF" --out "$WORK/imported" 2>/dev/null
+check "import writes an fp32 model.safetensors" test -f "$WORK/imported/model.safetensors"
+"$RHO" export "$WORK/imported" --out "$WORK/hf-bf16" --dtype bf16 --max-shard-size 20KB 2>/dev/null
+check "export shards above --max-shard-size" test -f "$WORK/hf-bf16/model.safetensors.index.json"
+check "export records the dtype for transformers" grep -q '"torch_dtype": "bfloat16"' "$WORK/hf-bf16/config.json"
+"$RHO" import "$WORK/hf-bf16" --out "$WORK/again" 2>/dev/null
+check "bf16 export then import is bit-identical" $COMPARE "$WORK/imported" "$WORK/again" 0
+"$RHO" export "$WORK/imported" --out "$WORK/hf-fp32" 2>/dev/null && "$RHO" import "$WORK/hf-fp32" --out "$WORK/again32" 2>/dev/null
+check "fp32 export then import is bit-identical" $COMPARE "$WORK/imported" "$WORK/again32" 0
+check "no temporary directory is left behind" test -z "$(ls -d "$WORK"/*.tmp-* 2>/dev/null)"
+
+expect_error "export over an existing directory is refused" "$WORK/imported" -- export "$WORK/imported" --out "$WORK/imported"
+expect_error "unknown dtype" "fp8" -- export "$WORK/imported" --out "$WORK/x" --dtype fp8
+expect_error "bad shard size" "--max-shard-size" -- export "$WORK/imported" --out "$WORK/y" --max-shard-size lots
+mkdir -p "$WORK/pt"; cp "$HF/config.json" "$WORK/pt/"; touch "$WORK/pt/pytorch_model.bin"
+expect_error "pytorch_model.bin only" "$WORK/pt: holds pytorch_model.bin only" -- import "$WORK/pt" --out "$WORK/z"
+check "a failed import leaves no output" test ! -e "$WORK/z"
+finish
