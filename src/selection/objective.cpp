@@ -1,6 +1,7 @@
 #include "selection/objective.h"
 
 #include "common/error.h"
+#include "model/fused_head.h"
 #include "model/io.h"
 
 namespace rho {
@@ -21,7 +22,7 @@ class OnlineReference : public Reference {
   explicit OnlineReference(LlamaForCausalLM model) : model_(std::move(model)) { model_->eval(); }
   torch::Tensor losses(const Batch& b) override {
     torch::NoGradGuard no_grad;
-    return per_token_loss(model_->forward(b.inputs), b.targets);
+    return model_token_losses(model_, b.inputs, b.targets);  // chunked: never the full logits
   }
 
  private:
@@ -85,25 +86,33 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
     const uint64_t rseed = seed_ * 0x9E3779B97F4A7C15ULL + uint64_t(step) * 1000003ULL + uint64_t(micro_index + int64_t(i));
     scores.push_back(token_scores(opts_.score, losses[i], ref.defined() ? ref : losses[i], rseed));
   }
+  // Statistics stay on the scores' device until the end: one host transfer per call. Each
+  // selection row keeps exactly k tokens, so the kept count is known without reading the masks.
   std::vector<torch::Tensor> masks;
-  auto record = [&](const Selection& s, int64_t rows) {
+  torch::Tensor threshold_sum;
+  int64_t selected = 0;
+  auto record = [&](const Selection& s, int64_t rows, int64_t k) {
+    selected += rows * k;
     if (!stats) return;
-    stats->threshold_sum += s.threshold.to(torch::kDouble).sum().item<double>();
+    auto t = s.threshold.to(torch::kDouble).sum();
+    threshold_sum = threshold_sum.defined() ? threshold_sum + t : t;
     stats->thresholds += rows;
   };
   switch (opts_.scope) {
     case SelectionScope::Sequence:
       for (auto& s : scores) {
-        auto sel = select_top_k(s, selected_count(s.size(-1), opts_.ratio));  // per row
-        record(sel, s.size(0));
+        const int64_t k = selected_count(s.size(-1), opts_.ratio);
+        auto sel = select_top_k(s, k);  // per row
+        record(sel, s.size(0), k);
         masks.push_back(sel.mask);
       }
       break;
     case SelectionScope::MicroBatch:
       for (auto& s : scores) {
         auto flat = s.reshape({1, -1});
-        auto sel = select_top_k(flat, selected_count(flat.size(1), opts_.ratio));
-        record(sel, 1);
+        const int64_t k = selected_count(flat.size(1), opts_.ratio);
+        auto sel = select_top_k(flat, k);
+        record(sel, 1, k);
         masks.push_back(sel.mask.view(s.sizes()));
       }
       break;
@@ -111,8 +120,9 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
       std::vector<torch::Tensor> flat;
       for (auto& s : scores) flat.push_back(s.reshape({-1}));
       auto all = torch::cat(flat).unsqueeze(0);  // (1, N)
-      auto sel = select_top_k(all, selected_count(all.size(1), opts_.ratio));
-      record(sel, 1);
+      const int64_t k = selected_count(all.size(1), opts_.ratio);
+      auto sel = select_top_k(all, k);
+      record(sel, 1, k);
       int64_t offset = 0;
       for (auto& s : scores) {
         masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
@@ -122,14 +132,20 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
     }
   }
   if (stats) {
+    auto zero = torch::zeros({}, losses[0].options().dtype(torch::kDouble));
+    torch::Tensor kept = zero, dropped = zero;
     for (size_t i = 0; i < masks.size(); ++i) {
       auto l = losses[i].to(torch::kDouble);
-      auto m = masks[i];
-      stats->candidates += m.numel();
-      stats->selected += m.sum().item<int64_t>();
-      stats->loss_selected_sum += l.masked_select(m).sum().item<double>();
-      stats->loss_unselected_sum += l.masked_select(~m).sum().item<double>();
+      kept = kept + torch::where(masks[i], l, zero).sum();
+      dropped = dropped + torch::where(masks[i], zero, l).sum();
+      stats->candidates += masks[i].numel();
     }
+    auto host = torch::stack({threshold_sum, kept, dropped}).cpu();
+    auto h = host.accessor<double, 1>();
+    stats->threshold_sum += h[0];
+    stats->loss_selected_sum += h[1];
+    stats->loss_unselected_sum += h[2];
+    stats->selected += selected;
   }
   return masks;
 }
@@ -138,10 +154,10 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
                                                  const std::vector<const Batch*>& batches, int64_t step,
                                                  int64_t micro_index, int64_t micro_per_step,
                                                  SelectionStats& stats) {
-  auto masks = select(losses, batches, step, micro_index, &stats);
-  int64_t batch_k = 0;  // kept tokens in the whole step (scope Batch)
-  if (opts_.scope == SelectionScope::Batch)
-    for (auto& m : masks) batch_k += m.sum().item<int64_t>();
+  SelectionStats mine;
+  auto masks = select(losses, batches, step, micro_index, &mine);
+  const int64_t batch_k = mine.selected;  // kept tokens in the whole step (scope Batch), known without a sync
+  stats.add(mine);
   std::vector<torch::Tensor> w;
   for (auto& m : masks) {
     auto mf = m.to(torch::kFloat);

@@ -29,7 +29,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"beta1", optim.beta1}, {"beta2", optim.beta2}, {"grad_clip", optim.grad_clip},
           {"objective", objective}, {"ratio", selection.ratio}, {"scope", rho::to_string(selection.scope)},
           {"score", rho::to_string(selection.score)}, {"ref_scores", selection.ref_scores},
-          {"ref_model", selection.ref_model}, {"slm_start", selection.start_fraction}};
+          {"ref_model", selection.ref_model}, {"slm_start", selection.start_fraction},
+          {"head", head.fused ? "fused" : "plain"}, {"head_chunk", head.chunk_tokens}};
 }
 
 void TrainOptions::validate() const {
@@ -68,16 +69,18 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 namespace {
 
 // Forward pass of one micro-batch: per-token losses (B, T), graph kept for backward.
-torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b) {
-  auto hidden = model->hidden_states(b.inputs);           // (B, T, C)
-  return per_token_loss(model->logits(hidden), b.targets);  // (B, T)
+torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b, const HeadOptions& head) {
+  return model_token_losses(model, b.inputs, b.targets, head);
 }
 
 void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmObjective& slm, int64_t step,
-                  StepStats& s) {
+                  const HeadOptions& head, StepStats& s) {
   const int64_t A = int64_t(micro.size());
+  // The step's loss stays on the losses' device until the end: one host transfer per step.
+  torch::Tensor loss_sum;
   auto account = [&](const torch::Tensor& losses) {
-    s.loss += losses.detach().mean().item<double>() / double(A);
+    auto m = losses.detach().mean().to(torch::kDouble);
+    loss_sum = loss_sum.defined() ? loss_sum + m : m;
     s.tokens_seen += losses.numel();
   };
   if (slm.options().scope == SelectionScope::Batch) {
@@ -85,7 +88,7 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmO
     std::vector<torch::Tensor> losses, detached;
     std::vector<const Batch*> batches;
     for (const auto& b : micro) {
-      losses.push_back(forward_losses(model, b));
+      losses.push_back(forward_losses(model, b, head));
       detached.push_back(losses.back().detach());
       batches.push_back(&b);
       account(losses.back());
@@ -99,26 +102,27 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmO
     total.backward();
   } else {
     for (int64_t i = 0; i < A; ++i) {
-      auto losses = forward_losses(model, micro[i]);
+      auto losses = forward_losses(model, micro[i], head);
       account(losses);
       auto w = slm.weights({losses.detach()}, {&micro[i]}, step, i, A, s.selection);
       (losses * w[0]).sum().backward();
     }
   }
+  s.loss = loss_sum.item<double>() / double(A);
   s.tokens_trained = s.selection.selected;
 }
 
 }  // namespace
 
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm, int64_t step) {
+                               SlmObjective* slm, int64_t step, const HeadOptions& head) {
   StepStats s;
   if (slm) {
-    slm_backward(model, micro_batches, *slm, step, s);
+    slm_backward(model, micro_batches, *slm, step, head, s);
   } else {
     const double n = double(micro_batches.size());
     for (const auto& b : micro_batches) {
-      auto loss = forward_losses(model, b).mean();
+      auto loss = forward_losses(model, b, head).mean();
       (loss / n).backward();
       s.loss += loss.item<double>() / n;
       s.tokens_seen += b.targets.numel();
@@ -130,8 +134,8 @@ StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>
 
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm, int64_t step) {
-  StepStats s = accumulate_gradients(model, micro_batches, slm, step);
+                     SlmObjective* slm, int64_t step, const HeadOptions& head) {
+  StepStats s = accumulate_gradients(model, micro_batches, slm, step, head);
   if (grad_clip > 0) {
     s.grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), grad_clip);
   } else {
@@ -147,7 +151,7 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
 }
 
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
-                       int64_t micro_batch, int64_t batches) {
+                       int64_t micro_batch, int64_t batches, const HeadOptions& head) {
   torch::NoGradGuard no_grad;
   model->eval();
   DataLoader loader(data, micro_batch, /*seed=*/0, 0, 1, /*shuffle=*/false);
@@ -155,7 +159,7 @@ double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const Pack
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
     auto b = loader.next();
-    total += per_token_loss(model->forward(b.inputs), b.targets).mean().item<double>();
+    total += model_token_losses(model, b.inputs, b.targets, head).mean().item<double>();
   }
   model->train();
   return total / double(n);
@@ -276,7 +280,7 @@ TrainResult train(const TrainOptions& opts) {
     std::vector<Batch> micro;
     for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
-    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step);
+    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step, opts.head);
     state.step += 1;
     state.data_cursor = loader.cursor();
     state.tokens_seen += stats.tokens_seen * opts.world;
@@ -285,7 +289,7 @@ TrainResult train(const TrainOptions& opts) {
 
     const bool last = state.step == o.max_steps || state.step == opts.stop_after;
     const bool do_val = val_data && ((opts.val_every > 0 && state.step % opts.val_every == 0) || last);
-    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches);
+    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches, opts.head);
     if (!rank0) continue;
     nlohmann::json m = {{"step", state.step}, {"lr", lr}, {"loss", stats.loss},
                         {"grad_norm", stats.grad_norm}, {"tokens_seen", state.tokens_seen},

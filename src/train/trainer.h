@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/loader.h"
+#include "model/fused_head.h"
 #include "model/llama.h"
 #include "selection/objective.h"
 
@@ -29,6 +30,7 @@ struct TrainOptions {
   std::vector<std::string> train_data, val_data;  // shard files or directories
   std::string objective = "clm";  // "clm" or "slm"
   SelectionOptions selection;      // with objective "slm"
+  HeadOptions head;                // fused chunked LM head + loss (default) or the plain path
   int64_t seq_len = 256;
   int64_t micro_batch = 8;
   int64_t grad_accum = 1;
@@ -61,18 +63,18 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 // Forward and backward of one step's micro-batches, gradients left in the parameters (the part
 // of train_step that the objective decides; tests compare objectives here).
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm = nullptr, int64_t step = 0);
+                               SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {});
 
 // One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
 // backward; clip; AdamW at learning rate `lr`. With `slm` the loss is the SLM objective's
 // (selected tokens only), else plain CLM (the mean over all tokens). `step` seeds random scores.
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm = nullptr, int64_t step = 0);
+                     SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {});
 
 // Mean per-token loss over the first `batches` micro-batches of `data` in order (no shuffle).
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
-                       int64_t micro_batch, int64_t batches);
+                       int64_t micro_batch, int64_t batches, const HeadOptions& head = {});
 
 struct TrainResult {
   int64_t steps = 0;
