@@ -20,7 +20,8 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
       auto logits = torch::mm(h.slice(0, s, e), w.t()).to(torch::kFloat);  // (n, V)
       auto l = torch::logsumexp(logits, 1);                                 // (n)
       lse.slice(0, s, e).copy_(l);
-      torch::sub_out(loss.slice(0, s, e), l, logits.gather(1, tgt.slice(0, s, e)).squeeze(1));
+      auto out = loss.slice(0, s, e);
+      torch::sub_out(out, l, logits.gather(1, tgt.slice(0, s, e)).squeeze(1));
     }
     ctx->save_for_backward({h, w, targets, lse});
     ctx->saved_data["chunk"] = chunk;
@@ -55,7 +56,8 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
       p.sub_(ls.slice(0, s, e)).exp_().mul_(gs.slice(0, s, e));
       p.scatter_add_(1, ts.slice(0, s, e), -gs.slice(0, s, e));
       auto pw = p.to(w.scalar_type());
-      torch::mm_out(grad_hs.slice(0, s, e), pw, w);
+      auto out = grad_hs.slice(0, s, e);
+      torch::mm_out(out, pw, w);
       grad_w.addmm_(pw.t(), hc);
     }
     if (!all) grad_h.index_copy_(0, idx, grad_hs);
