@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <vector>
 
@@ -14,6 +15,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -22,24 +29,30 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-double measure_matmul_peak_gflops() {
+MatmulPeak measure_matmul_peak() {
   torch::NoGradGuard no_grad;
-  double best = 0;
+  MatmulPeak best;
   for (int64_t n : {512, 1024, 2048}) {
     auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
     torch::mm_out(c, a, b);  // warm-up: thread pools, page faults
-    std::vector<double> gflops;
+    std::vector<double> gflops, cpu_gflops;
     const int reps = n >= 2048 ? 5 : 9;
+    const double flop = 2.0 * double(n) * n * n;
     for (int r = 0; r < reps; ++r) {
+      const double c0 = process_cpu_seconds();
       auto t0 = Clock::now();
       torch::mm_out(c, a, b);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      gflops.push_back(2.0 * double(n) * n * n / s / 1e9);
+      gflops.push_back(flop / s / 1e9);
+      cpu_gflops.push_back(flop / std::max(process_cpu_seconds() - c0, 1e-9) / 1e9);
     }
-    best = std::max(best, median(gflops));
+    best.gflops = std::max(best.gflops, median(gflops));
+    best.cpu_gflops = std::max(best.cpu_gflops, median(cpu_gflops));
   }
   return best;
 }
+
+double measure_matmul_peak_gflops() { return measure_matmul_peak().gflops; }
 
 int64_t model_flops_per_token(int64_t matmul_params, int64_t layers, int64_t seq_len, int64_t hidden) {
   return 6 * matmul_params + 12 * layers * seq_len * hidden;
@@ -106,7 +119,9 @@ MemoryProbe run_memory_probe(const BenchOptions& o) {
 
 BenchResult run_bench(const BenchOptions& o) {
   BenchResult r;
-  r.peak_gflops = measure_matmul_peak_gflops();
+  const auto peak = measure_matmul_peak();
+  r.peak_gflops = peak.gflops;
+  r.peak_cpu_gflops = peak.cpu_gflops;
   BenchSetup b(o, o.slm && o.online);
   r.params = b.config.num_params();
   r.flops_per_token = double(model_flops_per_token(b.config.num_matmul_params(), b.config.num_hidden_layers,
@@ -128,19 +143,26 @@ BenchResult run_bench(const BenchOptions& o) {
     variants.push_back({"clm-plain", nullptr, plain});
     if (o.slm) variants.push_back({"slm-offline-plain", b.offline.get(), plain});
   }
-  std::vector<std::vector<double>> step_s(variants.size());
+  std::vector<std::vector<double>> step_s(variants.size()), cpu_s(variants.size());
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
     for (size_t v = 0; v < variants.size(); ++v) {
+      const double c0 = process_cpu_seconds();
       auto t0 = Clock::now();
       b.step(variants[v].slm, variants[v].head, i);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (i >= o.warmup) step_s[v].push_back(s);
+      if (i >= o.warmup) {
+        step_s[v].push_back(s);
+        cpu_s[v].push_back(process_cpu_seconds() - c0);
+      }
     }
   }
-  for (size_t v = 0; v < variants.size(); ++v) r.variants.push_back({variants[v].name, median(step_s[v]) * 1e3});
+  for (size_t v = 0; v < variants.size(); ++v)
+    r.variants.push_back({variants[v].name, median(step_s[v]) * 1e3, median(cpu_s[v]) * 1e3});
   r.step_ms_median = r.variants[0].step_ms_median;
   r.tokens_per_s = double(o.micro_batch * o.seq_len) / (r.step_ms_median / 1e3);
   r.mfu = r.tokens_per_s * r.flops_per_token / (r.peak_gflops * 1e9);
+  const double step_flop = double(o.micro_batch * o.seq_len) * r.flops_per_token;
+  r.mfu_cpu = step_flop / (r.variants[0].cpu_ms_median / 1e3) / (r.peak_cpu_gflops * 1e9);
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
 }

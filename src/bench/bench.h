@@ -37,6 +37,10 @@ struct BenchOptions {
 struct BenchVariant {
   std::string name;  // "clm", "slm-offline", "slm-online", "clm-plain", "slm-offline-plain"
   double step_ms_median = 0;
+  // The process's CPU time per step (all its threads), median: on a shared machine it moves far
+  // less than wall time when other processes take the cores, so A/B ratios are steadier. With
+  // one libtorch and one OpenBLAS thread it is the step's own compute time.
+  double cpu_ms_median = 0;
 };
 
 struct BenchResult {
@@ -45,6 +49,8 @@ struct BenchResult {
   double tokens_per_s = 0;
   double flops_per_token = 0;
   double mfu = 0;               // 0..1
+  // The same ratio in CPU time: model FLOPs per CPU-second of a CLM step over the matmul's.
+  double peak_cpu_gflops = 0, mfu_cpu = 0;
   int64_t params = 0;
   int64_t peak_rss_bytes = 0;
   std::vector<BenchVariant> variants;  // every timed variant, "clm" first
@@ -59,6 +65,12 @@ struct MemoryProbe {
 };
 MemoryProbe run_memory_probe(const BenchOptions& o);
 
+// The matmul peak by wall time and by the process's CPU time (FLOPs per CPU-second: what the
+// cores do while they are ours, which another process on the machine disturbs far less).
+struct MatmulPeak {
+  double gflops = 0, cpu_gflops = 0;
+};
+MatmulPeak measure_matmul_peak();
 double measure_matmul_peak_gflops();
 int64_t model_flops_per_token(int64_t matmul_params, int64_t layers, int64_t seq_len, int64_t hidden);
 BenchResult run_bench(const BenchOptions& o);

@@ -28,7 +28,7 @@ CLI::Validator known_preset() {
 // Flags every command that trains shares: the LM head and the thread counts.
 void add_head_flags(CLI::App* sub, HeadOptions& head, std::shared_ptr<bool> plain) {
   sub->add_flag("--plain-head", *plain, "Plain LM head (full logits + cross-entropy) instead of the fused chunked one");
-  sub->add_option("--head-chunk", head.chunk_tokens, "Fused head: tokens per logits chunk (0: about 4 MiB of logits)")
+  sub->add_option("--head-chunk", head.chunk_tokens, "Fused head: tokens per logits chunk (0: about 8 MiB of logits)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
 }
 
@@ -193,12 +193,18 @@ void register_bench(CLI::App& app) {
     std::printf("tokens/s           %8.0f\n", r.tokens_per_s);
     std::printf("FLOPs/token        %8.3g (6N + 12LTC)\n", r.flops_per_token);
     std::printf("MFU                %8.1f %%\n", 100.0 * r.mfu);
+    std::printf("MFU in CPU time    %8.1f %%  (model FLOPs per CPU-second over the matmul's, %.1f GFLOP/CPU-s)\n",
+                100.0 * r.mfu_cpu, r.peak_cpu_gflops);
     const char* what[][2] = {{"slm-offline", "SLM step, offline "}, {"slm-online", "SLM step, online  "},
                              {"clm-plain", "CLM, plain head   "}, {"slm-offline-plain", "SLM off, plain hd "}};
     for (auto& w : what) {
       const double ms = r.variant_ms(w[0]);
       if (ms > 0) std::printf("%s %8.1f ms  (%.3fx CLM)\n", w[1], ms, ms / r.step_ms_median);
     }
+    std::printf("process CPU time per step (median; steadier than wall time on a shared machine):\n");
+    for (auto& v : r.variants)
+      std::printf("  %-18s %8.1f ms  (%.3fx CLM)\n", v.name.c_str(), v.cpu_ms_median,
+                  v.cpu_ms_median / r.variants[0].cpu_ms_median);
     if (o->slm) std::printf("SLM ratio %.2f; offline = scores looked up, online = reference forward inside the step\n", o->ratio);
     if (o->compare_plain) {
       const double clm_plain = r.variant_ms("clm-plain");

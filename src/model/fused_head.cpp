@@ -68,7 +68,8 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
 }  // namespace
 
 int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested) {
-  const int64_t c = requested > 0 ? requested : std::max<int64_t>(32, (int64_t(1) << 20) / std::max<int64_t>(1, vocab));
+  const int64_t c = requested > 0 ? requested
+                                  : std::clamp<int64_t>((int64_t(1) << 21) / std::max<int64_t>(1, vocab), 128, 1024);
   return std::max<int64_t>(1, std::min(c, n_tokens));
 }
 
