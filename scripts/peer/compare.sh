@@ -18,21 +18,22 @@ done
 "$PY" - "$tmp" "$ROUNDS" <<'PYEOF'
 import re, statistics, sys
 d, n = sys.argv[1], int(sys.argv[2])
-def grab(path, pattern):
-    m = re.search(pattern, open(path).read())
-    return float(m.group(1))
-rows = {
-    "rho CLM": [grab(f"{d}/rho.{r}", r"train step median\s+([\d.]+) ms") for r in range(1, n + 1)],
-    "rho SLM offline": [grab(f"{d}/rho.{r}", r"SLM step, offline\s+([\d.]+) ms") for r in range(1, n + 1)],
-    "rho SLM online": [grab(f"{d}/rho.{r}", r"SLM step, online\s+([\d.]+) ms") for r in range(1, n + 1)],
-    "peer SLM": [grab(f"{d}/peer.{r}", r"peer slm step median ([\d.]+) ms") for r in range(1, n + 1)],
-    "peer CLM": [grab(f"{d}/peer.{r}", r"peer clm step median ([\d.]+) ms") for r in range(1, n + 1)],
+pats = {  # (file, wall-time pattern, CPU-time pattern)
+    "rho CLM": ("rho", r"train step median\s+([\d.]+) ms", r"^\s+clm\s+([\d.]+) ms"),
+    "rho SLM offline": ("rho", r"SLM step, offline\s+([\d.]+) ms", r"^\s+slm-offline\s+([\d.]+) ms"),
+    "rho SLM online": ("rho", r"SLM step, online\s+([\d.]+) ms", r"^\s+slm-online\s+([\d.]+) ms"),
+    "peer SLM": ("peer", r"peer slm step median ([\d.]+) ms", r"peer slm step .* CPU time ([\d.]+) ms"),
+    "peer CLM": ("peer", r"peer clm step median ([\d.]+) ms", r"peer clm step .* CPU time ([\d.]+) ms"),
 }
-med = {k: statistics.median(v) for k, v in rows.items()}
-print()
-for k, v in rows.items():
-    print(f"{k:16s} median {med[k]:8.1f} ms   (rounds: {', '.join(f'{x:.1f}' for x in v)})")
-print(f"peer SLM / rho SLM offline = {med['peer SLM'] / med['rho SLM offline']:.2f}x  (rho's normal SLM: offline scores)")
-print(f"peer SLM / rho SLM online  = {med['peer SLM'] / med['rho SLM online']:.2f}x  (like for like: reference forward in the step)")
-print(f"peer CLM / rho CLM         = {med['peer CLM'] / med['rho CLM']:.2f}x")
+def grab(path, pattern):
+    return float(re.search(pattern, open(path).read(), re.M).group(1))
+for kind, col in (("wall time", 1), ("process CPU time", 2)):
+    rows = {k: [grab(f"{d}/{p[0]}.{r}", p[col]) for r in range(1, n + 1)] for k, p in pats.items()}
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    print(f"\n## step {kind}, median over rounds")
+    for k, v in rows.items():
+        print(f"{k:16s} {med[k]:8.1f} ms   (rounds: {', '.join(f'{x:.1f}' for x in v)})")
+    print(f"peer SLM / rho SLM offline = {med['peer SLM'] / med['rho SLM offline']:.2f}x  (rho's normal SLM: offline scores)")
+    print(f"peer SLM / rho SLM online  = {med['peer SLM'] / med['rho SLM online']:.2f}x  (like for like: reference forward in the step)")
+    print(f"peer CLM / rho CLM         = {med['peer CLM'] / med['rho CLM']:.2f}x")
 PYEOF

@@ -149,17 +149,20 @@ def main():
     ids = torch.randint(c["vocab_size"], (a.batch, a.seq_len + 1))
     inputs, targets = ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
     times = {"slm": [], "clm": []}
+    cpu = {"slm": [], "clm": []}
     for i in range(a.warmup + a.steps):
         for name in ("slm", "clm"):  # interleaved, like rho bench
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             slm_step(model, ref, opt, inputs, targets, a.ratio) if name == "slm" else clm_step(model, opt, inputs, targets)
             if i >= a.warmup:
                 times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
     params = sum(p.numel() for p in model.parameters())
     print(f"peer preset {a.preset} | params {params / 1e6:.2f}M | B {a.batch} x T {a.seq_len} | "
           f"torch {torch.__version__} threads {torch.get_num_threads()}")
     for name in ("slm", "clm"):
-        print(f"peer {name} step median {1e3 * statistics.median(times[name]):.1f} ms over {a.steps} steps")
+        print(f"peer {name} step median {1e3 * statistics.median(times[name]):.1f} ms over {a.steps} steps, "
+              f"process CPU time {1e3 * statistics.median(cpu[name]):.1f} ms")
 
 
 if __name__ == "__main__":
