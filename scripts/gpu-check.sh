@@ -22,5 +22,8 @@ echo "== tests"
 (cd build-gpu && RHO_HF_PARITY_DIR=$PWD/hf_parity ctest --output-on-failure -j8 --timeout 600 2>&1 | tail -40)
 echo "== parity detail"
 RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='HfParity*:ModelParity*' 2>&1 | grep -E "parity|max abs|OK|FAIL"
+echo "== rho export loads in transformers (sharded)"
+rm -rf build-gpu/hf_export && build-gpu/rho export build-gpu/hf_parity --out build-gpu/hf_export --max-shard-size 200KB &&
+  python3 scripts/gpu/hf_export_check.py build-gpu/hf_parity build-gpu/hf_export
 echo "== bench (CPU path on this machine's cores)"
 build-gpu/rho bench --preset demo-s --steps 5 --objective slm 2>&1

@@ -162,7 +162,7 @@ void expect_dp_gradients_equal(bool slm, rho::SelectionScope scope) {
   on_ranks([&](int r, rho::Distributed& d) {
     auto obj = slm ? objective(scope, rho::ScoreFunction::ExcessLoss) : nullptr;
     if (obj) obj->set_distributed(&d);
-    stats[size_t(r)] = rho::accumulate_gradients(models[size_t(r)], s.batches(r, kW, kA), obj.get(), 0, kW);
+    stats[size_t(r)] = rho::accumulate_gradients(models[size_t(r)], s.batches(r, kW, kA), obj.get(), 0, {}, kW);
     std::vector<torch::Tensor> grads;
     for (auto& p : models[size_t(r)]->parameters()) grads.push_back(p.grad());
     d.all_reduce_sum(grads);

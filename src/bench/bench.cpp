@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <vector>
 
@@ -14,6 +15,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -22,84 +29,140 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-double measure_matmul_peak_gflops() {
+MatmulPeak measure_matmul_peak() {
   torch::NoGradGuard no_grad;
-  double best = 0;
+  MatmulPeak best;
   for (int64_t n : {512, 1024, 2048}) {
     auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
     torch::mm_out(c, a, b);  // warm-up: thread pools, page faults
-    std::vector<double> gflops;
+    std::vector<double> gflops, cpu_gflops;
     const int reps = n >= 2048 ? 5 : 9;
+    const double flop = 2.0 * double(n) * n * n;
     for (int r = 0; r < reps; ++r) {
+      const double c0 = process_cpu_seconds();
       auto t0 = Clock::now();
       torch::mm_out(c, a, b);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      gflops.push_back(2.0 * double(n) * n * n / s / 1e9);
+      gflops.push_back(flop / s / 1e9);
+      cpu_gflops.push_back(flop / std::max(process_cpu_seconds() - c0, 1e-9) / 1e9);
     }
-    best = std::max(best, median(gflops));
+    best.gflops = std::max(best.gflops, median(gflops));
+    best.cpu_gflops = std::max(best.cpu_gflops, median(cpu_gflops));
   }
   return best;
 }
+
+double measure_matmul_peak_gflops() { return measure_matmul_peak().gflops; }
 
 int64_t model_flops_per_token(int64_t matmul_params, int64_t layers, int64_t seq_len, int64_t hidden) {
   return 6 * matmul_params + 12 * layers * seq_len * hidden;
 }
 
-BenchResult run_bench(const BenchOptions& o) {
-  BenchResult r;
-  r.peak_gflops = measure_matmul_peak_gflops();
+double BenchResult::variant_ms(const std::string& name) const {
+  for (auto& v : variants)
+    if (v.name == name) return v.step_ms_median;
+  return 0;
+}
 
-  torch::manual_seed(o.seed);
-  auto config = preset(o.preset);
-  if (o.vocab_size > 0) config.vocab_size = o.vocab_size;
-  config.max_position_embeddings = std::max(config.max_position_embeddings, o.seq_len);
-  LlamaForCausalLM model(config);
+namespace {
+
+// The model, optimizer, synthetic batch and SLM objectives every measurement uses.
+struct BenchSetup {
+  LlamaConfig config;
+  LlamaForCausalLM model{nullptr};
   OptimOptions optim;
-  auto opt = make_optimizer(model, optim);
-  r.params = config.num_params();
-  r.flops_per_token = double(model_flops_per_token(config.num_matmul_params(), config.num_hidden_layers,
-                                                   o.seq_len, config.hidden_size));
-
-  // Synthetic tokens: throughput does not depend on their values. Each row is a window of a
-  // synthetic shard so offline scores can be looked up as in training.
-  Batch b;
-  auto ids = torch::randint(config.vocab_size, {o.micro_batch, o.seq_len + 1}, torch::kLong);
-  b.inputs = ids.slice(1, 0, o.seq_len).contiguous();
-  b.targets = ids.slice(1, 1, o.seq_len + 1).contiguous();
-  for (int64_t i = 0; i < o.micro_batch; ++i) b.windows.push_back({0, uint64_t(i * o.seq_len)});
-  std::vector<Batch> micro{b};
-
-  // Variants run in interleaved rounds (CLM, SLM offline, SLM online, CLM, ...) so that drift
-  // in the machine's speed hits them alike; each figure is the median of its own steps.
+  std::unique_ptr<torch::optim::AdamW> opt;
+  std::vector<Batch> micro;
   std::unique_ptr<SlmObjective> offline, online;
-  if (o.slm) {
+
+  BenchSetup(const BenchOptions& o, bool with_online) {
+    torch::manual_seed(o.seed);
+    config = preset(o.preset);
+    if (o.vocab_size > 0) config.vocab_size = o.vocab_size;
+    config.max_position_embeddings = std::max(config.max_position_embeddings, o.seq_len);
+    model = LlamaForCausalLM(config);
+    opt = make_optimizer(model, optim);
+    // Synthetic tokens: throughput does not depend on their values. Each row is a window of a
+    // synthetic shard so offline scores can be looked up as in training.
+    Batch b;
+    auto ids = torch::randint(config.vocab_size, {o.micro_batch, o.seq_len + 1}, torch::kLong);
+    b.inputs = ids.slice(1, 0, o.seq_len).contiguous();
+    b.targets = ids.slice(1, 1, o.seq_len + 1).contiguous();
+    for (int64_t i = 0; i < o.micro_batch; ++i) b.windows.push_back({0, uint64_t(i * o.seq_len)});
+    micro = {b};
+    if (!o.slm) return;
     SelectionOptions sel;
     sel.ratio = o.ratio;
     auto scores = torch::rand({o.micro_batch * o.seq_len + 1}) * 5;
     std::vector<std::vector<float>> shard{std::vector<float>(scores.data_ptr<float>(), scores.data_ptr<float>() + scores.numel())};
     offline = std::make_unique<SlmObjective>(sel, offline_reference(ScoreSet(shard), o.seq_len), o.seed);
+    if (!with_online) return;
     torch::manual_seed(o.seed + 1);
     online = std::make_unique<SlmObjective>(sel, online_reference(LlamaForCausalLM(config)), o.seed);
   }
-  std::vector<SlmObjective*> variants{nullptr};
-  if (o.slm) variants = {nullptr, offline.get(), online.get()};
-  std::vector<std::vector<double>> step_s(variants.size());
+
+  void step(SlmObjective* slm, const HeadOptions& head, int64_t i) {
+    train_step(model, *opt, micro, optim.lr, optim.grad_clip, slm, i, head);
+  }
+};
+
+}  // namespace
+
+MemoryProbe run_memory_probe(const BenchOptions& o) {
+  BenchSetup b(o, /*with_online=*/false);
+  MemoryProbe m;
+  m.rss_before_bytes = current_rss_bytes();
+  for (int64_t i = 0; i < o.steps; ++i) b.step(o.slm ? b.offline.get() : nullptr, o.head, i);
+  m.peak_rss_bytes = peak_rss_bytes();
+  return m;
+}
+
+BenchResult run_bench(const BenchOptions& o) {
+  BenchResult r;
+  const auto peak = measure_matmul_peak();
+  r.peak_gflops = peak.gflops;
+  r.peak_cpu_gflops = peak.cpu_gflops;
+  BenchSetup b(o, o.slm && o.online);
+  r.params = b.config.num_params();
+  r.flops_per_token = double(model_flops_per_token(b.config.num_matmul_params(), b.config.num_hidden_layers,
+                                                   o.seq_len, b.config.hidden_size));
+
+  // Variants run in interleaved rounds (CLM, SLM offline, SLM online, CLM, ...) so that drift
+  // in the machine's speed hits them alike; each figure is the median of its own steps.
+  struct Variant {
+    std::string name;
+    SlmObjective* slm;
+    HeadOptions head;
+  };
+  HeadOptions plain = o.head;
+  plain.fused = false;
+  std::vector<Variant> variants{{"clm", nullptr, o.head}};
+  if (o.slm) variants.push_back({"slm-offline", b.offline.get(), o.head});
+  if (o.slm && o.online) variants.push_back({"slm-online", b.online.get(), o.head});
+  if (o.compare_plain) {
+    variants.push_back({"clm-plain", nullptr, plain});
+    if (o.slm) variants.push_back({"slm-offline-plain", b.offline.get(), plain});
+  }
+  std::vector<std::vector<double>> step_s(variants.size()), cpu_s(variants.size());
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
     for (size_t v = 0; v < variants.size(); ++v) {
+      const double c0 = process_cpu_seconds();
       auto t0 = Clock::now();
-      train_step(model, *opt, micro, optim.lr, optim.grad_clip, variants[v], i);
+      b.step(variants[v].slm, variants[v].head, i);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (i >= o.warmup) step_s[v].push_back(s);
+      if (i >= o.warmup) {
+        step_s[v].push_back(s);
+        cpu_s[v].push_back(process_cpu_seconds() - c0);
+      }
     }
   }
-  const double med = median(step_s[0]);
-  r.step_ms_median = med * 1e3;
-  r.tokens_per_s = double(o.micro_batch * o.seq_len) / med;
+  for (size_t v = 0; v < variants.size(); ++v)
+    r.variants.push_back({variants[v].name, median(step_s[v]) * 1e3, median(cpu_s[v]) * 1e3});
+  r.step_ms_median = r.variants[0].step_ms_median;
+  r.tokens_per_s = double(o.micro_batch * o.seq_len) / (r.step_ms_median / 1e3);
   r.mfu = r.tokens_per_s * r.flops_per_token / (r.peak_gflops * 1e9);
-  if (o.slm) {
-    r.slm_offline_step_ms = median(step_s[1]) * 1e3;
-    r.slm_online_step_ms = median(step_s[2]) * 1e3;
-  }
+  const double step_flop = double(o.micro_batch * o.seq_len) * r.flops_per_token;
+  r.mfu_cpu = step_flop / (r.variants[0].cpu_ms_median / 1e3) / (r.peak_cpu_gflops * 1e9);
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
 }

@@ -12,6 +12,9 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "model/fused_head.h"
 
 namespace rho {
 
@@ -24,22 +27,50 @@ struct BenchOptions {
   int64_t warmup = 2;
   uint64_t seed = 1;
   bool slm = false;     // also time SLM steps: offline scores, and an online reference forward
+  bool online = true;   // with slm: include the online-reference variant
   double ratio = 0.6;
+  HeadOptions head;         // the LM head of the main variants (fused by default)
+  bool compare_plain = false;  // also time CLM (and SLM offline) with the plain head, interleaved
+};
+
+// One timed variant: its label and median step time.
+struct BenchVariant {
+  std::string name;  // "clm", "slm-offline", "slm-online", "clm-plain", "slm-offline-plain"
+  double step_ms_median = 0;
+  // The process's CPU time per step (all its threads), median: on a shared machine it moves far
+  // less than wall time when other processes take the cores, so A/B ratios are steadier. With
+  // one libtorch and one OpenBLAS thread it is the step's own compute time.
+  double cpu_ms_median = 0;
 };
 
 struct BenchResult {
   double peak_gflops = 0;       // measured fp32 matmul peak
-  double step_ms_median = 0;
+  double step_ms_median = 0;    // CLM with BenchOptions::head
   double tokens_per_s = 0;
   double flops_per_token = 0;
   double mfu = 0;               // 0..1
+  // The same ratio in CPU time: model FLOPs per CPU-second of a CLM step over the matmul's.
+  double peak_cpu_gflops = 0, mfu_cpu = 0;
   int64_t params = 0;
   int64_t peak_rss_bytes = 0;
-  // With BenchOptions::slm: median step times of SLM with offline scores (a score-file lookup)
-  // and with an online reference model of the same shape run inside the step.
-  double slm_offline_step_ms = 0, slm_online_step_ms = 0;
+  std::vector<BenchVariant> variants;  // every timed variant, "clm" first
+  double variant_ms(const std::string& name) const;  // 0 if not timed
 };
 
+// Memory of one variant measured in a process of its own (the caller starts a fresh process
+// per variant, since peak RSS never goes down): RSS before the first step, peak RSS after
+// `steps` steps.
+struct MemoryProbe {
+  int64_t rss_before_bytes = 0, peak_rss_bytes = 0;
+};
+MemoryProbe run_memory_probe(const BenchOptions& o);
+
+// The matmul peak by wall time and by the process's CPU time (FLOPs per CPU-second: what the
+// cores do while they are ours, which another process on the machine disturbs far less).
+struct MatmulPeak {
+  double gflops = 0, cpu_gflops = 0;
+};
+MatmulPeak measure_matmul_peak();
 double measure_matmul_peak_gflops();
 int64_t model_flops_per_token(int64_t matmul_params, int64_t layers, int64_t seq_len, int64_t hidden);
 BenchResult run_bench(const BenchOptions& o);

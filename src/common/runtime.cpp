@@ -1,8 +1,10 @@
 #include "common/runtime.h"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cstdio>
@@ -50,10 +52,38 @@ void configure_threads(int torch_threads) {
   if (torch_threads > 0) torch::set_num_threads(torch_threads);
 }
 
+namespace {
+template <class F>
+F openblas_symbol(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+}  // namespace
+
+bool configure_blas_threads(int n) {
+  auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads");
+  if (!set) return false;
+  if (n > 0) set(n);
+  return true;
+}
+
+int blas_threads() {
+  auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
+  return get ? get() : 0;
+}
+
 int64_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return int64_t(u.ru_maxrss) * 1024;
+}
+
+int64_t current_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long long size = 0, resident = 0;
+  const bool ok = std::fscanf(f, "%lld %lld", &size, &resident) == 2;
+  std::fclose(f);
+  return ok ? int64_t(resident) * int64_t(sysconf(_SC_PAGESIZE)) : 0;
 }
 
 std::string format_duration(double s) {

@@ -23,9 +23,17 @@ bool tune_allocator();
 // the throughput on 2 cores). 0 keeps libtorch's default. OPENBLAS_NUM_THREADS is honoured by
 // OpenBLAS as usual.
 void configure_threads(int torch_threads);
+// OpenBLAS's own thread count (openblas_set_num_threads, looked up at run time); n <= 0 keeps
+// OpenBLAS's choice (OPENBLAS_NUM_THREADS, else every core). Returns false when the loaded BLAS
+// is not OpenBLAS.
+bool configure_blas_threads(int n);
+// OpenBLAS's thread count now, or 0 when the BLAS is not OpenBLAS.
+int blas_threads();
 
 // Peak resident set size of this process, in bytes.
 int64_t peak_rss_bytes();
+// Resident set size now, in bytes (/proc/self/statm; 0 where it cannot be read).
+int64_t current_rss_bytes();
 
 std::string format_duration(double seconds);  // "1h02m", "3m20s", "42s"
 std::string format_count(double v);           // 12345 -> "12.3k", 1.5e6 -> "1.50M"

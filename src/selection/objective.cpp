@@ -3,6 +3,7 @@
 #include "dist/distributed.h"
 
 #include "common/error.h"
+#include "model/fused_head.h"
 #include "model/io.h"
 
 namespace rho {
@@ -23,7 +24,7 @@ class OnlineReference : public Reference {
   explicit OnlineReference(LlamaForCausalLM model) : model_(std::move(model)) { model_->eval(); }
   torch::Tensor losses(const Batch& b) override {
     torch::NoGradGuard no_grad;
-    return per_token_loss(model_->forward(b.inputs), b.targets);
+    return model_token_losses(model_, b.inputs, b.targets);  // chunked: never the full logits
   }
 
  private:
@@ -67,6 +68,7 @@ void SelectionStats::add(const SelectionStats& o) {
 // (and any process split gives the same total), different sets almost surely differ.
 static double selection_checksum(const torch::Tensor& mask, const Batch& b) {
   auto m = mask.to(torch::kCPU).contiguous();
+  if (m.dim() != 2 || int64_t(b.windows.size()) != m.size(0)) return 0;  // a batch without provenance
   auto a = m.accessor<bool, 2>();  // (B, T)
   double sum = 0;
   for (int64_t r = 0; r < m.size(0); ++r)
@@ -107,25 +109,33 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
     const uint64_t rseed = seed_ * 0x9E3779B97F4A7C15ULL + uint64_t(step) * 1000003ULL + uint64_t(global_micro);
     scores.push_back(token_scores(opts_.score, losses[i], ref.defined() ? ref : losses[i], rseed));
   }
+  // Statistics stay on the scores' device until the end: one host transfer per call. Each
+  // selection row keeps exactly k tokens, so the kept count is known without reading the masks.
   std::vector<torch::Tensor> masks;
-  auto record = [&](const Selection& s, int64_t rows) {
+  torch::Tensor threshold_sum;
+  int64_t selected = 0;
+  auto record = [&](const Selection& s, int64_t rows, int64_t k) {
+    selected += rows * k;
     if (!stats) return;
-    stats->threshold_sum += s.threshold.to(torch::kDouble).sum().item<double>();
+    auto t = s.threshold.to(torch::kDouble).sum();
+    threshold_sum = threshold_sum.defined() ? threshold_sum + t : t;
     stats->thresholds += rows;
   };
   switch (opts_.scope) {
     case SelectionScope::Sequence:
       for (auto& s : scores) {
-        auto sel = select_top_k(s, selected_count(s.size(-1), opts_.ratio));  // per row
-        record(sel, s.size(0));
+        const int64_t k = selected_count(s.size(-1), opts_.ratio);
+        auto sel = select_top_k(s, k);  // per row
+        record(sel, s.size(0), k);
         masks.push_back(sel.mask);
       }
       break;
     case SelectionScope::MicroBatch:
       for (auto& s : scores) {
         auto flat = s.reshape({1, -1});
-        auto sel = select_top_k(flat, selected_count(flat.size(1), opts_.ratio));
-        record(sel, 1);
+        const int64_t k = selected_count(flat.size(1), opts_.ratio);
+        auto sel = select_top_k(flat, k);
+        record(sel, 1, k);
         masks.push_back(sel.mask.view(s.sizes()));
       }
       break;
@@ -138,17 +148,20 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
         // that ties break by the same global index, select, and keep this rank's rows.
         const int64_t W = dist_->world(), A = int64_t(scores.size()), BT = scores[0].numel();
         auto ordered = dist_->all_gather(local).view({W, A, BT}).permute({1, 0, 2}).reshape({1, -1});
-        auto sel = select_top_k(ordered, selected_count(ordered.size(1), opts_.ratio));
-        record(sel, 1);
-        global_selected_ = sel.mask.sum().item<int64_t>();
+        const int64_t k = selected_count(ordered.size(1), opts_.ratio);
+        auto sel = select_top_k(ordered, k);
+        record(sel, 1, 0);  // k is global; this rank's share is counted from its masks
+        global_selected_ = k;
         auto mine = sel.mask.view({A, W, BT}).select(1, dist_->rank());  // (A, B*T)
+        selected += mine.sum().item<int64_t>();
         for (int64_t i = 0; i < A; ++i) masks.push_back(mine[i].view(scores[size_t(i)].sizes()));
         break;
       }
       auto all = local.unsqueeze(0);  // (1, N)
-      auto sel = select_top_k(all, selected_count(all.size(1), opts_.ratio));
-      record(sel, 1);
-      global_selected_ = sel.mask.sum().item<int64_t>();
+      const int64_t k = selected_count(all.size(1), opts_.ratio);
+      auto sel = select_top_k(all, k);
+      record(sel, 1, k);
+      global_selected_ = k;
       int64_t offset = 0;
       for (auto& s : scores) {
         masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
@@ -158,15 +171,23 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
     }
   }
   if (stats) {
+    auto zero = torch::zeros({}, losses[0].options().dtype(torch::kDouble));
+    torch::Tensor kept = zero, dropped = zero;
     for (size_t i = 0; i < masks.size(); ++i) {
       auto l = losses[i].to(torch::kDouble);
-      auto m = masks[i];
-      stats->candidates += m.numel();
-      stats->selected += m.sum().item<int64_t>();
-      stats->loss_selected_sum += l.masked_select(m).sum().item<double>();
-      stats->loss_unselected_sum += l.masked_select(~m).sum().item<double>();
-      stats->selected_checksum += selection_checksum(m, *batches[i]);
+      kept = kept + torch::where(masks[i], l, zero).sum();
+      dropped = dropped + torch::where(masks[i], zero, l).sum();
+      stats->candidates += masks[i].numel();
+      // Which tokens were kept, for comparing runs (data-parallel vs one process). Computed
+      // where the masks already are on the host; on an accelerator it would cost a transfer.
+      if (masks[i].is_cpu()) stats->selected_checksum += selection_checksum(masks[i], *batches[i]);
     }
+    auto host = torch::stack({threshold_sum, kept, dropped}).cpu();
+    auto h = host.accessor<double, 1>();
+    stats->threshold_sum += h[0];
+    stats->loss_selected_sum += h[1];
+    stats->loss_unselected_sum += h[2];
+    stats->selected += selected;
   }
   return masks;
 }
@@ -175,8 +196,10 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
                                                  const std::vector<const Batch*>& batches, int64_t step,
                                                  int64_t micro_index, int64_t micro_per_step,
                                                  SelectionStats& stats) {
-  auto masks = select(losses, batches, step, micro_index, &stats);
-  const int64_t batch_k = global_selected_;  // kept tokens in the whole step, all ranks (scope Batch)
+  SelectionStats mine;
+  auto masks = select(losses, batches, step, micro_index, &mine);
+  const int64_t batch_k = global_selected_;  // kept tokens in the whole step, all ranks (scope Batch), known without a sync
+  stats.add(mine);
   std::vector<torch::Tensor> w;
   for (auto& m : masks) {
     auto mf = m.to(torch::kFloat);

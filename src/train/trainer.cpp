@@ -30,7 +30,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"beta1", optim.beta1}, {"beta2", optim.beta2}, {"grad_clip", optim.grad_clip},
           {"objective", objective}, {"ratio", selection.ratio}, {"scope", rho::to_string(selection.scope)},
           {"score", rho::to_string(selection.score)}, {"ref_scores", selection.ref_scores},
-          {"ref_model", selection.ref_model}, {"slm_start", selection.start_fraction}};
+          {"ref_model", selection.ref_model}, {"slm_start", selection.start_fraction},
+          {"head", head.fused ? "fused" : "plain"}, {"head_chunk", head.chunk_tokens}};
 }
 
 void TrainOptions::validate() const {
@@ -69,16 +70,18 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 namespace {
 
 // Forward pass of one micro-batch: per-token losses (B, T), graph kept for backward.
-torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b) {
-  auto hidden = model->hidden_states(b.inputs);           // (B, T, C)
-  return per_token_loss(model->logits(hidden), b.targets);  // (B, T)
+torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b, const HeadOptions& head) {
+  return model_token_losses(model, b.inputs, b.targets, head);
 }
 
 void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmObjective& slm, int64_t step,
-                  int64_t world, StepStats& s) {
+                  const HeadOptions& head, int64_t world, StepStats& s) {
   const int64_t A = int64_t(micro.size());
+  // The step's loss stays on the losses' device until the end: one host transfer per step.
+  torch::Tensor loss_sum;
   auto account = [&](const torch::Tensor& losses) {
-    s.loss += losses.detach().mean().item<double>() / double(A);
+    auto m = losses.detach().mean().to(torch::kDouble);
+    loss_sum = loss_sum.defined() ? loss_sum + m : m;
     s.tokens_seen += losses.numel();
   };
   if (slm.options().scope == SelectionScope::Batch) {
@@ -86,7 +89,7 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmO
     std::vector<torch::Tensor> losses, detached;
     std::vector<const Batch*> batches;
     for (const auto& b : micro) {
-      losses.push_back(forward_losses(model, b));
+      losses.push_back(forward_losses(model, b, head));
       detached.push_back(losses.back().detach());
       batches.push_back(&b);
       account(losses.back());
@@ -100,12 +103,13 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmO
     total.backward();
   } else {
     for (int64_t i = 0; i < A; ++i) {
-      auto losses = forward_losses(model, micro[i]);
+      auto losses = forward_losses(model, micro[i], head);
       account(losses);
       auto w = slm.weights({losses.detach()}, {&micro[i]}, step, i, A * world, s.selection);
       (losses * w[0]).sum().backward();
     }
   }
+  s.loss = loss_sum.item<double>() / double(A);
   s.tokens_trained = s.selection.selected;
 }
 
@@ -131,14 +135,14 @@ void reduce_stats(Distributed& dist, StepStats& s) {
 }  // namespace
 
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm, int64_t step, int64_t world) {
+                               SlmObjective* slm, int64_t step, const HeadOptions& head, int64_t world) {
   StepStats s;
   if (slm) {
-    slm_backward(model, micro_batches, *slm, step, world, s);
+    slm_backward(model, micro_batches, *slm, step, head, world, s);
   } else {
     const double n = double(micro_batches.size());
     for (const auto& b : micro_batches) {
-      auto loss = forward_losses(model, b).mean();
+      auto loss = forward_losses(model, b, head).mean();
       (loss / (n * double(world))).backward();
       s.loss += loss.item<double>() / n;
       s.tokens_seen += b.targets.numel();
@@ -150,9 +154,9 @@ StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>
 
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm, int64_t step, Distributed* dist) {
+                     SlmObjective* slm, int64_t step, const HeadOptions& head, Distributed* dist) {
   const int64_t world = dist ? dist->world() : 1;
-  StepStats s = accumulate_gradients(model, micro_batches, slm, step, world);
+  StepStats s = accumulate_gradients(model, micro_batches, slm, step, head, world);
   if (world > 1) {
     std::vector<torch::Tensor> grads;
     for (auto& p : model->parameters())
@@ -175,7 +179,7 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
 }
 
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
-                       int64_t micro_batch, int64_t batches, Distributed* dist) {
+                       int64_t micro_batch, int64_t batches, const HeadOptions& head, Distributed* dist) {
   torch::NoGradGuard no_grad;
   model->eval();
   DataLoader loader(data, micro_batch, /*seed=*/0, 0, 1, /*shuffle=*/false);
@@ -185,7 +189,7 @@ double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const Pack
   for (int64_t i = 0; i < n; ++i) {
     auto b = loader.next();
     if (i % world != rank) continue;
-    total += per_token_loss(model->forward(b.inputs), b.targets).mean().item<double>();
+    total += model_token_losses(model, b.inputs, b.targets, head).mean().item<double>();
   }
   model->train();
   if (world > 1) total = dist->sum_scalar(total);
@@ -316,7 +320,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     std::vector<Batch> micro;
     for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
-    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step, dist);
+    stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step, opts.head, dist);
     state.step += 1;
     state.data_cursor = loader.cursor();
     state.tokens_seen += stats.tokens_seen;  // global batch (train_step sums over ranks)
@@ -325,7 +329,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
 
     const bool last = state.step == o.max_steps || state.step == opts.stop_after;
     const bool do_val = val_data && ((opts.val_every > 0 && state.step % opts.val_every == 0) || last);
-    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches, dist);
+    if (do_val) last_val = validation_loss(model, val_data, opts.micro_batch, opts.val_batches, opts.head, dist);
     if (!rank0) continue;
     nlohmann::json m = {{"step", state.step}, {"lr", lr}, {"loss", stats.loss},
                         {"grad_norm", stats.grad_norm}, {"tokens_seen", state.tokens_seen},

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/loader.h"
+#include "model/fused_head.h"
 #include "model/llama.h"
 #include "selection/objective.h"
 
@@ -31,6 +32,7 @@ struct TrainOptions {
   std::vector<std::string> train_data, val_data;  // shard files or directories
   std::string objective = "clm";  // "clm" or "slm"
   SelectionOptions selection;      // with objective "slm"
+  HeadOptions head;                // fused chunked LM head + loss (default) or the plain path
   int64_t seq_len = 256;
   int64_t micro_batch = 8;
   int64_t grad_accum = 1;
@@ -65,7 +67,8 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 // With `world` > 1 the losses are scaled for a global batch of world x micro_batches (this
 // rank's share of a gradient that the ranks then sum).
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm = nullptr, int64_t step = 0, int64_t world = 1);
+                               SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {},
+                               int64_t world = 1);
 
 // One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
 // backward; clip; AdamW at learning rate `lr`. With `slm` the loss is the SLM objective's
@@ -74,12 +77,14 @@ StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>
 // cover the global batch.
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm = nullptr, int64_t step = 0, Distributed* dist = nullptr);
+                     SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {},
+                     Distributed* dist = nullptr);
 
 // Mean per-token loss over the first `batches` micro-batches of `data` in order (no shuffle).
 // With `dist` the batches are shared out among the ranks and the result is the same everywhere.
 double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const PackedDataset>& data,
-                       int64_t micro_batch, int64_t batches, Distributed* dist = nullptr);
+                       int64_t micro_batch, int64_t batches, const HeadOptions& head = {},
+                       Distributed* dist = nullptr);
 
 struct TrainResult {
   int64_t steps = 0;

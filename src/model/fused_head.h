@@ -1,0 +1,38 @@
+// The LM head and the next-token loss fused into one chunked operation.
+//
+// The plain path (logits = h W^T, then cross_entropy) materialises a (N, V) logits tensor, its
+// log-softmax and, in backward, its gradient: at TinyLlama's V = 32,000 and T = 2,048 that is
+// 262 MB per sequence for each of them. The fused op computes the per-token loss chunk by chunk
+// and keeps only what backward needs (h, W, targets and the per-token log-sum-exp). Backward
+// recomputes logits only for the tokens whose incoming gradient is nonzero, so under SLM (where
+// unselected tokens get weight 0) the head's backward cost and memory scale with the kept
+// fraction k rather than with N.
+//
+// Dimension legend: N tokens (B * T), C hidden size, V vocabulary.
+#pragma once
+#include <torch/torch.h>
+
+#include "model/llama.h"
+
+namespace rho {
+
+struct HeadOptions {
+  bool fused = true;         // false: the plain path (full logits + cross_entropy), the reference
+  int64_t chunk_tokens = 0;  // rows of logits computed at once; 0 = auto (head_chunk_tokens)
+};
+
+// The automatic chunk: about 2 Mi floats (8 MiB) of logits, 128 to 1024 rows (bench/: BM_Head
+// at V = 4096 ran 256 and 512 rows fastest, 64 and 2048 rows 25% and 65% slower).
+int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested = 0);
+
+// Per-token loss -log softmax(h W^T)[target] in fp32. hidden (N, C), weight (V, C), targets (N)
+// int64 -> (N). Differentiable in hidden and weight.
+torch::Tensor fused_head_loss(const torch::Tensor& hidden, const torch::Tensor& weight,
+                              const torch::Tensor& targets, int64_t chunk_tokens = 0);
+
+// The model's per-token next-token losses (B, T) for inputs/targets (B, T), through the fused
+// head or the plain path.
+torch::Tensor model_token_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
+                                 const torch::Tensor& targets, const HeadOptions& head = {});
+
+}  // namespace rho
