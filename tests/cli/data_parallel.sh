@@ -10,10 +10,6 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/lib/expect.sh"
 COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
-check() {  # description, command...
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
-}
 
 for i in $(seq 1 300); do echo "{\"text\": \"row $i: $((i * 7)) apples and $((i % 13)) pears make $((i * 7 + i % 13)) fruits; the cat sat.\"}"; done >"$WORK/c.jsonl"
 "$RHO" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }

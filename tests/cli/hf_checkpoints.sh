@@ -10,10 +10,6 @@ trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/lib/expect.sh"
 COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
 HF=$SRC/tests/fixtures/hf_sharded
-check() {  # description, command...
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
-}
 
 check "model info reads the HF directory directly" "$RHO" model info "$HF" >/dev/null 2>&1
 "$RHO" import "$HF" --out "$WORK/imported" 2>/dev/null
