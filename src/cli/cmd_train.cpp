@@ -1,5 +1,6 @@
 // rho train / rho bench / rho model: the CLI over train/, bench/ and model/.
 #include <cstdio>
+#include <cstdlib>
 
 #include "bench/bench.h"
 #include "cli/commands.h"
@@ -64,13 +65,18 @@ void register_train(CLI::App& app) {
   sub->add_option("--keep-last", o->keep_last, "Checkpoints kept (0: all)")->check(CLI::Range(0, 1 << 20));
   sub->add_flag("--resume", o->resume, "Continue from the run directory's latest checkpoint");
   sub->add_option("--stop-after", o->stop_after, "Stop with a checkpoint after this step (the schedule still spans --steps)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  sub->add_option("--max-bad-steps", o->max_bad_steps, "Stop after this many non-finite loss/gradient steps in a row (each is skipped)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
   sub->callback([o, threads, scope, score] {
     warn_if_reference_blas();
     configure_threads(*threads);
     o->selection.scope = parse_scope(*scope);
     o->selection.score = parse_score_function(*score);
-    train(*o);
+    const auto r = train(*o);
+    // Stopped by SIGINT/SIGTERM after a checkpoint: the shell's convention for a signal's exit
+    // status (130, 143), so `rho train && next-stage` does not go on with an unfinished model.
+    if (r.stopped_by) std::exit(128 + r.stopped_by);
   });
 }
 

@@ -113,15 +113,17 @@ LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) 
   return c;
 }
 
-LlamaConfig load_config(const std::string& path) {
+LlamaConfig parse_config(const std::string& text, const std::string& where) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    fail_file(path, std::string("invalid JSON: ") + e.what());
+    fail_file(where, std::string("invalid JSON: ") + e.what());
   }
-  return config_from_json(j, path);
+  return config_from_json(j, where);
 }
+
+LlamaConfig load_config(const std::string& path) { return parse_config(read_file(path), path); }
 
 LlamaConfig preset(const std::string& name) {
   LlamaConfig c;
