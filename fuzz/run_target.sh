@@ -22,7 +22,7 @@ if ((${#regressions[@]})); then
   echo "$T: ${#regressions[@]} regression inputs pass"
 fi
 rc=0
-"$BIN" -max_total_time="$SECS" -max_len=8192 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+"$BIN" -dict="$DIR/json.dict" -max_total_time="$SECS" -max_len=8192 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
   -artifact_prefix="$ART/" "$WORK/new" "$DIR/corpus/$T" >"$WORK/fuzz.log" 2>&1 || rc=$?
 tail -n 40 "$WORK/fuzz.log"
 [ "$rc" -eq 0 ] || { echo "FAIL: $T crashed (exit $rc); input in $ART"; exit 1; }

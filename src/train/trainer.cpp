@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "common/error.h"
@@ -194,7 +195,7 @@ class MetricsLog {
   void write(const nlohmann::json& j) {
     const std::string line = j.dump() + "\n";
     fwrite_checked(f_, line.data(), line.size(), path_);
-    std::fflush(f_);
+    if (std::fflush(f_) != 0) fail_file(path_, std::string("write failed: ") + std::strerror(errno));
   }
 
  private:
