@@ -50,7 +50,8 @@ while :; do
   "$RHO" "${ARGS[@]}" --out "$WORK/kill" --resume 2>>"$WORK/kill.log" &
   pid=$!
   if ((kills < 8)); then
-    delay=$(( RANDOM % (dur + 200) ))
+    # Restarts skip finished work, so later starts end sooner: kill within the first third.
+    delay=$(( RANDOM % (dur / 3 + 200) ))
     sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
   fi
   if ((kills < 8)) && kill -KILL "$pid" 2>/dev/null; then
