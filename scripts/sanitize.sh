@@ -25,7 +25,14 @@ if [ ! -f build-asan/CMakeCache.txt ]; then
 fi
 cmake --build build-asan -j"$(nproc)"
 t0=$(date +%s)
-(cd build-asan && ctest --output-on-failure -j"$(nproc)" --timeout 2400)
+# Without RTLD_DEEPBIND sentencepiece's bundled protobuf 3.14 binds to libtorch's 3.21 and aborts
+# ("compiled against version 3.14.0"): the tokenizer cannot run under ASan. Left out here: its
+# unit tests and the CLI scripts that train a tokenizer inline; the crash and write-failure
+# scripts take their tokenizer steps from the normal build (RHO_TOK) and run everything else
+# sanitized.
+export RHO_TOK=$ROOT/build/rho
+ASAN_EXCLUDE='^(Tokenizer|TokenizerTest)\.|^cli\.(pipeline|data_errors|eval_cli|train_errors|eval_html_render)$'
+(cd build-asan && ctest --output-on-failure -j"$(nproc)" --timeout 2400 -E "$ASAN_EXCLUDE")
 echo "[sanitize] ASan+UBSan test suite: $(( $(date +%s) - t0 )) s"
 
 if [ ! -f build-fuzz/CMakeCache.txt ]; then

@@ -36,8 +36,8 @@ fi
 echo x >"$WORK/afile"
 expect_error "train: output below a regular file" "$WORK/afile/run" -- "${ARGS[@]}" --out "$WORK/afile/run" --steps 1
 expect_error "score: output below a regular file" "$WORK/afile/s" -- score --model "$WORK/run/final" --data "$WORK/shards" --out "$WORK/afile/s" --seq-len 16
-expect_error "tokenize: output below a regular file" "$WORK/afile/t" -- tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/afile/t"
-expect_error "a device as output is not replaced" "/dev/full: exists and is not a regular file" -- \
+[ "$RHO_TOK" = "$RHO" ] && expect_error "tokenize: output below a regular file" "$WORK/afile/t" -- tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/afile/t"
+[ "$RHO_TOK" = "$RHO" ] && expect_error "a device as output is not replaced" "/dev/full: exists and is not a regular file" -- \
   analyze select --model "$WORK/run/final" --ref "$WORK/run/final" --tokenizer "$WORK/tok.model" --text "the cat" --out /dev/full
 [ -c /dev/full ] || { failed=$((failed + 1)); echo "FAIL: /dev/full is no longer a device"; }
 finish
