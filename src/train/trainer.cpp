@@ -182,7 +182,9 @@ class MetricsLog {
       std::string line, kept;
       while (std::getline(in, line)) {
         auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-        if (!j.is_discarded() && j.value("step", int64_t(0)) <= resume_step) kept += line + "\n";
+        if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+            j["step"].get<int64_t>() <= resume_step)
+          kept += line + "\n";
       }
       write_file_atomic(path, kept);
     } else {

@@ -22,17 +22,24 @@ TrainerState parse_trainer_state(const std::string& text, const std::string& whe
     fail_file(where, std::string("invalid JSON: ") + e.what());
   }
   if (!j.is_object()) fail_file(where, "not a JSON object");
+  // Integers only: nlohmann converts a float such as 6e44 to int64 without a range check, which
+  // is undefined behaviour (fuzz/regressions/checkpoint).
+  auto count = [&](const char* key, bool required) -> int64_t {
+    if (!j.contains(key)) {
+      if (required) fail_file(where, std::string("missing or mistyped field: no \"") + key + "\"");
+      return 0;
+    }
+    if (!j[key].is_number_integer())
+      fail_file(where, std::string("missing or mistyped field: \"") + key + "\" is not an integer");
+    return j[key].get<int64_t>();
+  };
   TrainerState s;
-  try {
-    s.step = j.at("step").get<int64_t>();
-    s.data_cursor = j.at("data_cursor").get<int64_t>();
-    s.tokens_seen = j.at("tokens_seen").get<int64_t>();
-    s.tokens_trained = j.at("tokens_trained").get<int64_t>();
-    s.bad_steps = j.value("bad_steps", int64_t(0));
-    s.run = j.value("run", nlohmann::json::object());
-  } catch (const nlohmann::json::exception& e) {
-    fail_file(where, std::string("missing or mistyped field: ") + e.what());
-  }
+  s.step = count("step", true);
+  s.data_cursor = count("data_cursor", true);
+  s.tokens_seen = count("tokens_seen", true);
+  s.tokens_trained = count("tokens_trained", true);
+  s.bad_steps = count("bad_steps", false);
+  s.run = j.contains("run") ? j["run"] : nlohmann::json::object();
   if (!s.run.is_object()) fail_file(where, "field \"run\" is not an object");
   for (auto [name, v] : {std::pair{"step", s.step}, {"data_cursor", s.data_cursor}, {"tokens_seen", s.tokens_seen},
                          {"tokens_trained", s.tokens_trained}, {"bad_steps", s.bad_steps}})
