@@ -8,6 +8,7 @@ shift || true
 TARGETS=("$@")
 
 PKGS=(build-essential cmake ninja-build ccache pkg-config
+      clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes (scripts/sanitize.sh)
       libtorch-dev libopenblas0-pthread libopenblas-dev
       libsentencepiece-dev sentencepiece nlohmann-json3-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev

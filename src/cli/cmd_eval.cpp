@@ -118,7 +118,7 @@ void register_analyze_select(CLI::App& parent) {
   auto* text = sub->add_option("--text", o->text, "The text (\\n and \\t decoded)");
   auto* file = sub->add_option("--text-file", o->text_file, "File holding the text");
   text->excludes(file);
-  sub->add_option("--ratio", o->ratio, "Fraction of tokens selected (k%)")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  sub->add_option("--ratio", o->ratio, "Fraction of tokens selected (k%)")->check(unit_fraction())->capture_default_str();
   sub->add_option("--out", o->out, "HTML file to write")->required();
   add_threads(sub, threads);
   sub->callback([o, threads] {
@@ -159,8 +159,8 @@ void register_generate(CLI::App& app) {
   auto* pf = sub->add_option("--prompt-file", f->prompt_files, "File whose whole content is one prompt (repeatable)");
   sub->add_option("--max-new-tokens", f->g.max_new_tokens, "Most new tokens per prompt")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
-  sub->add_option("--temperature", f->g.temperature, "0: greedy; > 0: sample")->check(CLI::Range(0.0, 100.0))->capture_default_str();
-  sub->add_option("--top-p", f->g.top_p, "Sampling: nucleus mass kept")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  sub->add_option("--temperature", f->g.temperature, "0: greedy; > 0: sample")->check(real_range(0.0, 100.0))->capture_default_str();
+  sub->add_option("--top-p", f->g.top_p, "Sampling: nucleus mass kept")->check(unit_fraction())->capture_default_str();
   sub->add_option("--stop", f->stops, "Stop strings (\\n decoded), cut from the output")->expected(1, -1);
   sub->add_option("--seed", f->g.seed, "Sampling seed")->capture_default_str();
   sub->add_option("--batch", f->g.batch_size, "Prompts of equal token length run together, up to this many")

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "bench/bench.h"
 #include "cli/commands.h"
@@ -79,7 +80,7 @@ void register_train(CLI::App& app) {
   sub->add_option("--init-from", o->init_from, "Model directory to continue training from");
   sub->add_option("--objective", o->objective, "clm (every token) or slm (Selective Language Modeling)")
       ->check(CLI::IsMember({"clm", "slm"}));
-  sub->add_option("--ratio", o->selection.ratio, "SLM: fraction of tokens kept (k%)")->check(CLI::Range(1e-9, 1.0));
+  sub->add_option("--ratio", o->selection.ratio, "SLM: fraction of tokens kept (k%)")->check(unit_fraction());
   auto scope = std::make_shared<std::string>("batch");
   auto score = std::make_shared<std::string>("excess");
   sub->add_option("--selection-scope", *scope, "SLM: where top-k% is taken: sequence, micro-batch, batch (default)")
@@ -89,16 +90,16 @@ void register_train(CLI::App& app) {
   sub->add_option("--ref-scores", o->selection.ref_scores, "SLM: directory of score files from `rho score`");
   sub->add_option("--ref-model", o->selection.ref_model, "SLM: reference model run inside each step (online)");
   sub->add_option("--slm-start", o->selection.start_fraction, "SLM: plain CLM for this fraction of steps first")
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(real_range(0.0, 0.999999));
   sub->add_option("--seq-len", o->seq_len, "Tokens per sequence (T)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--batch", o->micro_batch, "Sequences per micro-batch (B)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--grad-accum", o->grad_accum, "Micro-batches per optimizer step")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--steps", o->optim.max_steps, "Optimizer steps")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   sub->add_option("--warmup", o->optim.warmup_steps, "Linear warmup steps")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
-  sub->add_option("--lr", o->optim.lr, "Peak learning rate")->check(CLI::Range(1e-12, 1.0));
-  sub->add_option("--min-lr", o->optim.min_lr, "Final learning rate of the cosine schedule")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--weight-decay", o->optim.weight_decay, "AdamW weight decay (matrices only)")->check(CLI::Range(0.0, 10.0));
-  sub->add_option("--grad-clip", o->optim.grad_clip, "Max gradient L2 norm, 0 disables")->check(CLI::Range(0.0, 1e9));
+  sub->add_option("--lr", o->optim.lr, "Peak learning rate")->check(real_range(1e-12, 1.0));
+  sub->add_option("--min-lr", o->optim.min_lr, "Final learning rate of the cosine schedule")->check(real_range(0.0, 1.0));
+  sub->add_option("--weight-decay", o->optim.weight_decay, "AdamW weight decay (matrices only)")->check(real_range(0.0, 10.0));
+  sub->add_option("--grad-clip", o->optim.grad_clip, "Max gradient L2 norm, 0 disables")->check(real_range(0.0, 1e9));
   sub->add_option("--seed", o->seed, "Seed for initialisation and data order");
   sub->add_option("--val-every", o->val_every, "Validate every N steps (0: at the end only)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   sub->add_option("--val-batches", o->val_batches, "Micro-batches per validation")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
@@ -107,6 +108,8 @@ void register_train(CLI::App& app) {
   sub->add_option("--keep-last", o->keep_last, "Checkpoints kept (0: all)")->check(CLI::Range(0, 1 << 20));
   sub->add_flag("--resume", o->resume, "Continue from the run directory's latest checkpoint");
   sub->add_option("--stop-after", o->stop_after, "Stop with a checkpoint after this step (the schedule still spans --steps)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  sub->add_option("--max-bad-steps", o->max_bad_steps, "Stop after this many non-finite loss/gradient steps in a row (each is skipped)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
   auto plain = std::make_shared<bool>(false);
   auto blas = std::make_shared<int>(0);
@@ -127,7 +130,10 @@ void register_train(CLI::App& app) {
       o->rank = env.rank;
       o->world = env.world;
     }
-    train(*o, dist.get());
+    const auto r = train(*o, dist.get());
+    // Stopped by SIGINT/SIGTERM after a checkpoint: the shell's convention for a signal's exit
+    // status (130, 143), so `rho train && next-stage` does not go on with an unfinished model.
+    if (r.stopped_by) std::exit(128 + r.stopped_by);
   });
 }
 
@@ -157,7 +163,7 @@ void register_bench(CLI::App& app) {
   auto objective = std::make_shared<std::string>("clm");
   sub->add_option("--objective", *objective, "clm, or slm to also time SLM steps (offline scores, online reference)")
       ->check(CLI::IsMember({"clm", "slm"}));
-  sub->add_option("--ratio", o->ratio, "SLM: fraction of tokens kept")->check(CLI::Range(1e-9, 1.0));
+  sub->add_option("--ratio", o->ratio, "SLM: fraction of tokens kept")->check(unit_fraction());
   sub->callback([o, threads, blas, plain, memory, memory_child, no_online, objective] {
     warn_if_reference_blas();
     configure_threads(*threads);

@@ -43,7 +43,7 @@ void for_each_record(const std::string& path,
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number overflow
       // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line 1,
       // column N:"; keep only the column and the reason since the line is ours.
       std::string what = e.what();

@@ -125,13 +125,13 @@ void ShardWriter::finish() {
   encode_header(header_, buf);
   if (std::fseek(f_, 0, SEEK_SET) != 0) fail_file(path_, errno_text("seek failed"));
   fwrite_checked(f_, buf, sizeof buf, path_);
-  if (std::fflush(f_) != 0) fail_file(path_, errno_text("write failed"));
-  if (::fsync(::fileno(f_)) != 0 && errno != EINVAL) fail_file(path_, errno_text("fsync failed"));
-  const int rc = std::fclose(f_);
+  std::FILE* f = f_;
   f_ = nullptr;
-  if (rc != 0) {
+  try {
+    close_checked(f, path_);
+  } catch (...) {
     std::remove(tmp_.c_str());
-    fail_file(path_, errno_text("write failed"));
+    throw;
   }
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const std::string problem = errno_text("rename failed");

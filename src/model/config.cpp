@@ -18,16 +18,20 @@ int64_t LlamaConfig::num_matmul_params() const {
 }
 
 void LlamaConfig::validate(const std::string& where) const {
-  auto positive = [&](int64_t v, const char* name) {
+  // Upper bounds far above any real model, low enough that parameter counts fit in int64
+  // (fuzz/regressions/config holds configs that overflowed them).
+  auto in_range = [&](int64_t v, const char* name, int64_t max) {
     if (v <= 0) fail_file(where, std::string(name) + " must be positive, got " + std::to_string(v));
+    if (v > max)
+      fail_file(where, std::string(name) + " " + std::to_string(v) + " is out of range (1.." + std::to_string(max) + ")");
   };
-  positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_hidden_layers, "num_hidden_layers");
-  positive(num_attention_heads, "num_attention_heads");
-  positive(num_key_value_heads, "num_key_value_heads");
-  positive(max_position_embeddings, "max_position_embeddings");
+  in_range(vocab_size, "vocab_size", int64_t(1) << 24);
+  in_range(hidden_size, "hidden_size", int64_t(1) << 17);
+  in_range(intermediate_size, "intermediate_size", int64_t(1) << 20);
+  in_range(num_hidden_layers, "num_hidden_layers", int64_t(1) << 12);
+  in_range(num_attention_heads, "num_attention_heads", int64_t(1) << 12);
+  in_range(num_key_value_heads, "num_key_value_heads", int64_t(1) << 12);
+  in_range(max_position_embeddings, "max_position_embeddings", int64_t(1) << 24);
   if (hidden_size % num_attention_heads != 0)
     fail_file(where, "hidden_size " + std::to_string(hidden_size) +
                          " is not divisible by num_attention_heads " + std::to_string(num_attention_heads));
@@ -58,8 +62,9 @@ nlohmann::json to_json(const LlamaConfig& c) {
           {"hidden_act", "silu"}};
 }
 
-LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) fail_file(where, "config is not a JSON object");
+namespace {
+
+LlamaConfig read_config_fields(const nlohmann::json& j, const std::string& where) {
   LlamaConfig c;
   auto get_int = [&](const char* k, int64_t& dst) {
     if (!j.contains(k) || j[k].is_null()) return;
@@ -103,7 +108,9 @@ LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) 
     fail_file(where, "rope_scaling is not supported");
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     if (!j["head_dim"].is_number_integer()) fail_file(where, "head_dim must be an integer");
-    if (c.num_attention_heads > 0 && j["head_dim"].get<int64_t>() * c.num_attention_heads != c.hidden_size)
+    // Compared by division: head_dim * heads overflowed for a huge head_dim (fuzz/regressions/config).
+    const int64_t hd = j["head_dim"].get<int64_t>();
+    if (c.num_attention_heads > 0 && (c.hidden_size % c.num_attention_heads != 0 || hd != c.hidden_size / c.num_attention_heads))
       fail_file(where, "head_dim " + j["head_dim"].dump() + " times num_attention_heads is not hidden_size (not supported)");
   }
   for (const char* k : {"attention_bias", "mlp_bias"})
@@ -113,15 +120,29 @@ LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) 
   return c;
 }
 
-LlamaConfig load_config(const std::string& path) {
+}  // namespace
+
+LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) fail_file(where, "config is not a JSON object");
+  try {
+    return read_config_fields(j, where);
+  } catch (const nlohmann::json::exception& e) {
+    // A field of an unexpected type deep inside (e.g. a numeric rope_type): still name the file.
+    fail_file(where, std::string("unexpected field type: ") + e.what());
+  }
+}
+
+LlamaConfig parse_config(const std::string& text, const std::string& where) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    fail_file(path, std::string("invalid JSON: ") + e.what());
+    fail_file(where, std::string("invalid JSON: ") + e.what());
   }
-  return config_from_json(j, path);
+  return config_from_json(j, where);
 }
+
+LlamaConfig load_config(const std::string& path) { return parse_config(read_file(path), path); }
 
 LlamaConfig preset(const std::string& name) {
   LlamaConfig c;

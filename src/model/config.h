@@ -38,6 +38,7 @@ nlohmann::json to_json(const LlamaConfig& c);
 // Reads HF config.json fields; unknown fields are ignored, missing ones keep defaults.
 // UserError naming `where` on wrong types or invalid values.
 LlamaConfig config_from_json(const nlohmann::json& j, const std::string& where);
+LlamaConfig parse_config(const std::string& text, const std::string& where);
 LlamaConfig load_config(const std::string& path);
 
 // Named presets: debug (seconds), demo-s / demo (CPU demo), tinyllama-1.1b, mistral-7b.

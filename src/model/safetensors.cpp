@@ -51,7 +51,10 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
 
   SafetensorsFile out;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (auto& [name, info] : header.items()) {
+  for (auto& item : header.items()) {
+    // Not a structured binding: clang (the fuzz build) cannot capture those in the lambda below.
+    const std::string& name = item.key();
+    auto& info = item.value();
     if (name == "__metadata__") {
       if (!info.is_object()) fail_file(where, "__metadata__ is not an object");
       for (auto& [k, v] : info.items()) {

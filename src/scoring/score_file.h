@@ -24,37 +24,15 @@
 
 #include "data/loader.h"
 #include "model/llama.h"
+#include "scoring/score_format.h"
 
 namespace rho {
-
-struct ScoreHeader {
-  uint32_t version = 1;
-  uint32_t dtype = 1;
-  uint64_t n_scores = 0;
-  uint64_t shard_fingerprint = 0;
-  uint64_t model_fingerprint = 0;
-  uint32_t seq_len = 0;
-};
-constexpr size_t kScoreHeaderBytes = 64;
 
 // Content fingerprint of a shard: its header fields and every token.
 uint64_t shard_fingerprint(const Shard& shard);
 // Fingerprint of a model: its config and, per parameter, name, shape and 4,096 evenly strided
 // values (cheap for 7B models, and any retrained model differs in them).
 uint64_t model_fingerprint(LlamaForCausalLM& model);
-
-std::string score_path_for(const std::string& scores_dir, const std::string& shard_path);
-
-// Writes header + scores to `path` atomically.
-void write_score_file(const std::string& path, const ScoreHeader& h, const float* scores);
-
-// A score file read into memory, header checked (magic, version, dtype, exact size).
-// UserError "<path>: <problem>" otherwise.
-struct ScoreFile {
-  ScoreHeader header;
-  std::vector<float> scores;
-  static ScoreFile read(const std::string& path);
-};
 
 // The score files of every shard of a dataset, checked against it: same shard content, same
 // length, same seq_len, one reference model, and a finite loss >= 0 at every position training

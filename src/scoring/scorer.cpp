@@ -21,6 +21,7 @@ ScoreStats score_shards(const ScoreOptions& opts) {
   torch::NoGradGuard no_grad;
   const uint64_t model_fp = model_fingerprint(model);
   make_dirs(opts.out_dir);
+  remove_stale_temps(opts.out_dir);  // score files whose writer was killed
 
   ScoreStats stats;
   const auto t0 = std::chrono::steady_clock::now();

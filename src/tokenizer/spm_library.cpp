@@ -22,6 +22,14 @@ std::string exe_dir() {
   return p.substr(0, p.find_last_of('/'));
 }
 
+// AddressSanitizer refuses RTLD_DEEPBIND (it would bypass ASan's malloc); the sanitizer build
+// (scripts/test.sh, build-asan) defines RHO_SPM_NO_DEEPBIND and relies on RTLD_LOCAL alone.
+#ifdef RHO_SPM_NO_DEEPBIND
+constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
+
 SpmLibrary load_library() {
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("RHO_SPM_LIB")) candidates.push_back(env);
@@ -33,7 +41,7 @@ SpmLibrary load_library() {
   void* h = nullptr;
   std::string tried;
   for (auto& c : candidates) {
-    h = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    h = ::dlopen(c.c_str(), kDlopenFlags);
     if (h) break;
     tried += (tried.empty() ? "" : ", ") + c;
   }

@@ -23,14 +23,6 @@ std::string step_name(int64_t step) {
   return buf;
 }
 
-void fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
@@ -38,6 +30,7 @@ std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
                             int keep_last) {
   const std::string root = run_dir + "/checkpoints";
   make_dirs(root);
+  remove_stale_temps(root);  // parts of checkpoints whose writer was killed
   const std::string final_dir = root + "/" + step_name(state.step);
   const std::string tmp_dir = final_dir + ".tmp." + std::to_string(::getpid());
   std::error_code ec;
@@ -51,12 +44,7 @@ std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
     write_file_atomic(tmp_dir + "/optimizer.pt", opt_bytes.str());
     save_safetensors(tmp_dir + "/rng.safetensors",
                      {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
-    nlohmann::json j = {{"step", state.step},
-                        {"data_cursor", state.data_cursor},
-                        {"tokens_seen", state.tokens_seen},
-                        {"tokens_trained", state.tokens_trained},
-                        {"run", state.run}};
-    write_file_atomic(tmp_dir + "/trainer_state.json", j.dump(2) + "\n");
+    write_file_atomic(tmp_dir + "/trainer_state.json", trainer_state_json(state));
     fsync_dir(tmp_dir);
     fs::remove_all(final_dir, ec);  // a checkpoint of the same step from an earlier, abandoned try
     fs::rename(tmp_dir, final_dir);
@@ -86,10 +74,9 @@ std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
 std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   const std::string latest = run_dir + "/checkpoints/latest";
   if (!file_exists(latest)) return std::nullopt;
-  std::string name = read_file(latest);
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const std::string name = parse_latest_pointer(read_file(latest), latest);
   const std::string dir = run_dir + "/checkpoints/" + name;
-  if (name.empty() || !file_exists(dir + "/trainer_state.json"))
+  if (!file_exists(dir + "/trainer_state.json"))
     fail_file(latest, "points at '" + name + "', which is not a complete checkpoint");
   return dir;
 }
@@ -97,22 +84,7 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
 TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& model,
                              torch::optim::Optimizer& optimizer) {
   const std::string state_path = ckpt_dir + "/trainer_state.json";
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(state_path));
-  } catch (const nlohmann::json::exception& e) {
-    fail_file(state_path, std::string("invalid JSON: ") + e.what());
-  }
-  TrainerState s;
-  try {
-    s.step = j.at("step").get<int64_t>();
-    s.data_cursor = j.at("data_cursor").get<int64_t>();
-    s.tokens_seen = j.at("tokens_seen").get<int64_t>();
-    s.tokens_trained = j.at("tokens_trained").get<int64_t>();
-    s.run = j.value("run", nlohmann::json::object());
-  } catch (const nlohmann::json::exception& e) {
-    fail_file(state_path, std::string("missing or mistyped field: ") + e.what());
-  }
+  TrainerState s = parse_trainer_state(read_file(state_path), state_path);
   const auto config = load_config(ckpt_dir + "/config.json");
   if (to_json(config) != to_json(model->config))
     fail_file(ckpt_dir + "/config.json", "model config differs from the run's");

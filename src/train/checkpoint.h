@@ -15,16 +15,9 @@
 #include <torch/torch.h>
 
 #include "model/llama.h"
+#include "train/trainer_state.h"
 
 namespace rho {
-
-struct TrainerState {
-  int64_t step = 0;          // optimizer steps completed
-  int64_t data_cursor = 0;   // DataLoader::cursor() for the next step
-  int64_t tokens_seen = 0;   // tokens the model was run on
-  int64_t tokens_trained = 0;  // tokens the loss was taken over (== seen for CLM; selected for SLM)
-  nlohmann::json run;        // the run's settings, for checking a resume is the same run
-};
 
 // Writes a checkpoint for state.step and points `latest` at it; returns its directory. Keeps
 // the `keep_last` newest checkpoints (0 keeps all).

@@ -1,8 +1,10 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "common/error.h"
@@ -12,6 +14,7 @@
 #include "dist/distributed.h"
 #include "model/io.h"
 #include "train/checkpoint.h"
+#include "train/guard.h"
 #include "train/schedule.h"
 
 namespace rho {
@@ -51,6 +54,7 @@ void TrainOptions::validate() const {
   need(objective == "clm" || (selection.ratio > 0 && selection.ratio <= 1), "--ratio must be in (0, 1]");
   need(selection.ref_scores.empty() || selection.ref_model.empty(), "pass --ref-scores or --ref-model, not both");
   need(stop_after >= 0, "--stop-after must be >= 0");
+  need(max_bad_steps >= 1, "--max-bad-steps must be >= 1");
   need(world >= 1 && rank >= 0 && rank < world, "rank must be in [0, world)");
 }
 
@@ -172,6 +176,12 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
       if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
     s.grad_norm = std::sqrt(sq);
   }
+  if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) {
+    // One NaN in the update would spread to every weight through AdamW's moments.
+    compat::zero_grad(opt);
+    s.skipped = true;
+    return s;
+  }
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
   opt.step();
   compat::zero_grad(opt);
@@ -208,7 +218,9 @@ class MetricsLog {
       std::string line, kept;
       while (std::getline(in, line)) {
         auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-        if (!j.is_discarded() && j.value("step", int64_t(0)) <= resume_step) kept += line + "\n";
+        if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+            j["step"].get<int64_t>() <= resume_step)
+          kept += line + "\n";
       }
       write_file_atomic(path, kept);
     } else {
@@ -221,7 +233,7 @@ class MetricsLog {
   void write(const nlohmann::json& j) {
     const std::string line = j.dump() + "\n";
     fwrite_checked(f_, line.data(), line.size(), path_);
-    std::fflush(f_);
+    if (std::fflush(f_) != 0) fail_file(path_, std::string("write failed: ") + std::strerror(errno));
   }
 
  private:
@@ -292,6 +304,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     if (rank0) std::fprintf(stderr, "resuming from %s (step %lld)\n", latest->c_str(), (long long)state.step);
   }
   make_dirs(opts.out_dir);
+  if (rank0) remove_stale_temps(opts.out_dir);  // metrics or summary writes cut short by a kill
   std::unique_ptr<MetricsLog> metrics;
   if (rank0) metrics = std::make_unique<MetricsLog>(opts.out_dir + "/metrics.jsonl", latest ? state.step : -1);
 
@@ -314,14 +327,28 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   int64_t tokens_window = 0;
   double last_val = std::nan("");
   StepStats stats;
+  BadStepGuard bad_steps(opts.max_bad_steps, state.bad_steps);
+  int64_t saved_step = latest ? state.step : -1;
+  StopSignals signals;
   model->train();
   while (state.step < o.max_steps && !(opts.stop_after > 0 && state.step >= opts.stop_after)) {
+    int stop = StopSignals::pending();
+    // Every rank must stop after the same step: a signal seen by any rank stops them all.
+    if (dist && dist->world() > 1 && dist->sum_scalar(stop ? 1.0 : 0.0) > 0 && !stop) stop = SIGTERM;
+    if (stop) {
+      result.stopped_by = stop;
+      break;
+    }
     const double lr = lr_at(state.step, o.warmup_steps, o.max_steps, o.lr, o.min_lr);
     std::vector<Batch> micro;
     for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
     stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step, opts.head, dist);
     state.step += 1;
+    // A skipped step still consumes its data and its place in the schedule, so a resumed run
+    // and an uninterrupted one stay the same.
+    bad_steps.record(state.step, stats.loss, stats.grad_norm);
+    state.bad_steps = bad_steps.total();
     state.data_cursor = loader.cursor();
     state.tokens_seen += stats.tokens_seen;  // global batch (train_step sums over ranks)
     state.tokens_trained += stats.tokens_trained;
@@ -335,6 +362,8 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
                         {"grad_norm", stats.grad_norm}, {"tokens_seen", state.tokens_seen},
                         {"tokens_trained", state.tokens_trained}};
     if (do_val) m["val_loss"] = last_val;
+    if (stats.skipped) m["skipped"] = true;
+    if (state.bad_steps) m["bad_steps"] = state.bad_steps;
     if (objective) {
       const auto& sel = stats.selection;
       m["selected"] = sel.selected;
@@ -362,18 +391,31 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
       tokens_window = 0;
     }
     metrics->write(m);
-    if ((opts.ckpt_every > 0 && state.step % opts.ckpt_every == 0) || last)
+    if ((opts.ckpt_every > 0 && state.step % opts.ckpt_every == 0) || last) {
       save_checkpoint(opts.out_dir, model, *optimizer, state, opts.keep_last);
+      saved_step = state.step;
+    }
+  }
+  if (result.stopped_by) {
+    std::string where = "its checkpoint was already written";
+    if (rank0 && saved_step != state.step)
+      where = "checkpoint " + save_checkpoint(opts.out_dir, model, *optimizer, state, opts.keep_last);
+    if (rank0)
+      std::fprintf(stderr, "stopped by %s after step %lld/%lld (%s); continue with --resume\n",
+                   StopSignals::name(result.stopped_by), (long long)state.step, (long long)o.max_steps,
+                   where.c_str());
   }
   result.steps = state.step;
+  result.bad_steps = state.bad_steps;
   result.final_train_loss = stats.loss;
   result.final_val_loss = last_val;
   result.tokens_seen = state.tokens_seen;
   result.tokens_trained = state.tokens_trained;
   result.seconds = seconds_since(t_start);
-  if (rank0) {
+  if (rank0 && !result.stopped_by) {
     result.final_dir = opts.out_dir + "/final";
     save_model(result.final_dir, model);
+    remove_stale_temps(result.final_dir);
     nlohmann::json summary = {{"objective", opts.objective}, {"steps", result.steps}, {"final_train_loss", result.final_train_loss},
                               {"tokens_seen", result.tokens_seen}, {"tokens_trained", result.tokens_trained},
                               {"seconds", result.seconds}, {"model", result.final_dir}};

@@ -46,6 +46,7 @@ struct TrainOptions {
   std::string out_dir;       // checkpoints/, metrics.jsonl, final/
   bool resume = false;
   int64_t stop_after = 0;    // stop (with a checkpoint) once this step is reached; 0 = run to the end
+  int64_t max_bad_steps = 5;  // non-finite loss/gradient steps in a row before the run stops
   int rank = 0, world = 1;
 
   nlohmann::json to_json() const;
@@ -55,6 +56,7 @@ struct TrainOptions {
 struct StepStats {
   double loss = 0;       // mean per-token loss over all the step's tokens (comparable across objectives)
   double grad_norm = 0;  // before clipping
+  bool skipped = false;  // loss or gradient not finite: no optimizer update was made
   int64_t tokens_seen = 0, tokens_trained = 0;
   SelectionStats selection;  // SLM steps only
 };
@@ -71,7 +73,8 @@ StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>
                                int64_t world = 1);
 
 // One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
-// backward; clip; AdamW at learning rate `lr`. With `slm` the loss is the SLM objective's
+// backward; clip; AdamW at learning rate `lr`. A step whose loss or gradient norm is not finite
+// makes no update (gradients zeroed, `skipped` set). With `slm` the loss is the SLM objective's
 // (selected tokens only), else plain CLM (the mean over all tokens). `step` seeds random scores.
 // With `dist`, gradients are summed across ranks before clipping, and the returned stats
 // cover the global batch.
@@ -92,6 +95,8 @@ struct TrainResult {
   int64_t tokens_seen = 0, tokens_trained = 0;
   double seconds = 0;
   std::string final_dir;  // <out_dir>/final: the trained model in HF layout
+  int stopped_by = 0;     // SIGINT/SIGTERM that ended the run early (after a checkpoint), or 0
+  int64_t bad_steps = 0;  // steps skipped for a non-finite loss or gradient
 };
 
 // `dist`: the process group of a data-parallel run (opts.rank and opts.world must match it).

@@ -33,6 +33,11 @@ expect_error "model: missing directory" "$WORK/nowhere" -- model info "$WORK/now
 expect_error "train: ratio above 1" "--ratio" -- train --data "$WORK/shards" --out "$WORK/r4" --objective slm --ratio 1.5
 expect_error "train: unknown preset" "debug" -- train --data "$WORK/shards" --out "$WORK/r5" --preset huge
 expect_error "train: zero batch" "--batch" -- train --data "$WORK/shards" --out "$WORK/r6" --batch 0
+expect_error "train: ratio 0 (range is open at 0)" "(0, 1]" -- train --data "$WORK/shards" --out "$WORK/r4" --objective slm --ratio 0
+expect_error "train: nan learning rate" "[1e-12, 1]" -- train --data "$WORK/shards" --out "$WORK/r4" --lr nan
+expect_error "train: zero max-bad-steps" "--max-bad-steps" -- train --data "$WORK/shards" --out "$WORK/r4" --max-bad-steps 0
+expect_error "score: zero batch" "--batch" -- score --model "$WORK/x" --data "$WORK/shards" --out "$WORK/s" --batch 0
+expect_error "generate: top-p above 1" "(0, 1]" -- generate --model "$WORK/x" --tokenizer "$WORK/tok.model" --prompt hi --top-p 1.5
 # SLM inputs.
 expect_error "train: scores missing" "$WORK/noscores" -- train --data "$WORK/shards" --out "$WORK/r7" --preset debug \
   --steps 1 --seq-len 16 --objective slm --ref-scores "$WORK/noscores"
@@ -40,4 +45,27 @@ expect_error "train: scores missing" "$WORK/noscores" -- train --data "$WORK/sha
 expect_error "train: scores from another seq-len" "$WORK/scores/" -- train --data "$WORK/shards" --out "$WORK/r8" --preset debug \
   --steps 1 --seq-len 8 --objective slm --ref-scores "$WORK/scores"
 expect_error "train: an existing run without --resume" "$WORK/run" -- train --data "$WORK/shards" --out "$WORK/run" --preset debug --steps 2 --seq-len 16
+
+# A model whose final norm holds a NaN: every step's loss is NaN, each is skipped and counted, and
+# the run stops after --max-bad-steps in a row with one error line (the warnings come before it).
+mkdir -p "$WORK/nan"
+cp "$MODEL/config.json" "$WORK/nan/"
+python3 - "$MODEL/model.safetensors" "$WORK/nan/model.safetensors" <<'PY'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+begin = json.loads(raw[8:8 + n])["model.norm.weight"]["data_offsets"][0]
+raw[8 + n + begin:8 + n + begin + 4] = struct.pack("<f", float("nan"))
+open(sys.argv[2], "wb").write(raw)
+PY
+"$RHO" train --data "$WORK/shards" --out "$WORK/rnan" --init-from "$WORK/nan" --steps 10 --seq-len 16 --batch 2 \
+  --max-bad-steps 3 >/dev/null 2>"$WORK/err"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(grep -c "step skipped" "$WORK/err")" -eq 3 ] &&
+   tail -1 "$WORK/err" | grep -qF "rho: error: step 3: loss or gradient not finite for 3 steps in a row (--max-bad-steps 3)" &&
+   [ "$(grep -c '"skipped":true' "$WORK/rnan/metrics.jsonl")" -eq 2 ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: NaN steps (exit $rc):"; sed 's/^/  | /' "$WORK/err"
+fi
 finish

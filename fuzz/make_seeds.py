@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Writes the small seed corpora under fuzz/corpus/<target>/: one or a few valid files of each
+format (plus near-misses), so libFuzzer starts from inputs that reach deep into each parser.
+Run from the repository root: python3 fuzz/make_seeds.py"""
+import json, os, struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def shard(tokens, width=2, vocab=300, eos=2):
+    h = b"RHOTOKS1" + struct.pack("<IIQQII", 1, width, len(tokens), 0x1234, vocab, eos)
+    h += b"\0" * (64 - len(h))
+    return h + b"".join(struct.pack("<H" if width == 2 else "<I", t) for t in tokens)
+
+
+put("shard", "valid2", shard([5, 6, 7, 2, 9, 2]))
+put("shard", "valid4", shard([70000, 3, 2], width=4, vocab=70001))
+put("shard", "empty", shard([]))
+put("shard", "truncated", shard([5, 6, 7, 2])[:-3])
+
+scores = [float("nan"), 1.5, 2.25, 0.0]
+put("score_file", "valid", b"RHOSCOR1" + struct.pack("<IIQQQI", 1, 1, len(scores), 7, 9, 3) + b"\0" * 20 +
+    b"".join(struct.pack("<f", s) for s in scores))
+
+state = {"step": 40, "data_cursor": 320, "tokens_seen": 10240, "tokens_trained": 6144, "bad_steps": 1,
+         "run": {"seq_len": 32, "objective": "slm", "ratio": 0.6}}
+put("checkpoint", "trainer_state.json", json.dumps(state, indent=2))
+put("checkpoint", "latest", "step_0000040\n")
+
+cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 300, "hidden_size": 64,
+       "intermediate_size": 176, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+       "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 256, "tie_word_embeddings": False,
+       "hidden_act": "silu", "head_dim": 16, "rope_scaling": None}
+put("config", "config.json", json.dumps(cfg, indent=2))
+put("config", "rope_parameters.json", json.dumps({**cfg, "rope_parameters": {"rope_type": "default", "rope_theta": 5e5}}))
+
+# documents: the first byte picks the reader (fuzz/parsers.cpp).
+put("documents", "jsonl_text", b"\x00" + b'{"text": "one"}\n\n{"text": "two\\nlines"}\r\n')
+put("documents", "jsonl_fields", b"\x01" + b'{"text": "body", "title": "head"}\n')
+put("documents", "jsonl_template", b"\x12" + b'{"question": "1+1?", "answer": "2", "x": "y"}\n')
+put("documents", "text_blocks", b"\x0c" + b"para one\nstill one\n\n\npara two\n")
+put("documents", "text_whole", b"\x08" + b"a whole file\n")
+
+
+def safetensors(tensors, meta=None):
+    header, blob = {}, b""
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    if meta:
+        header["__metadata__"] = meta
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+put("safetensors", "two", safetensors({"w": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)),
+                                        "b": ("BF16", [3], b"\x80\x3f" * 3)}, {"format": "pt"}))
+put("safetensors", "ints", safetensors({"i": ("I64", [1], struct.pack("<q", -5)),
+                                         "m": ("BOOL", [2, 0], b""), "u": ("U8", [3], b"abc")}))

@@ -1,0 +1,116 @@
+// Fuzz target bodies for the parsers that need no libtorch (targets.h).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "data/documents.h"
+#include "data/shard.h"
+#include "fuzz/targets.h"
+#include "model/config.h"
+#include "scoring/score_format.h"
+#include "train/trainer_state.h"
+
+namespace rho::fuzz {
+namespace {
+
+// A scratch file per process for the readers that take a path (they stream or mmap).
+std::string scratch(const std::string& name, const uint8_t* data, size_t size) {
+  struct Dir {
+    std::string path = std::filesystem::temp_directory_path().string() + "/rho-fuzz-" + std::to_string(::getpid());
+    Dir() { std::filesystem::create_directories(path); }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Dir scratch_dir;
+  const std::string& dir = scratch_dir.path;
+  const std::string path = dir + "/" + name;
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
+    std::fprintf(stderr, "fuzz: cannot write scratch file %s\n", path.c_str());
+    std::abort();
+  }
+  return path;
+}
+
+[[noreturn]] void bug(const char* what) {
+  std::fprintf(stderr, "fuzz: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+void shard(const uint8_t* data, size_t size) {
+  try {
+    auto s = Shard::open(scratch("x.bin", data, size));
+    // Accepted: every token must be readable and inside the vocabulary.
+    for (uint64_t i = 0; i < s->size(); ++i)
+      if (uint32_t(s->token(i)) >= s->header().vocab_size) bug("shard token outside the vocabulary after open()");
+  } catch (const UserError&) {
+  }
+}
+
+void score_file(const uint8_t* data, size_t size) {
+  try {
+    auto f = ScoreFile::parse(std::string(reinterpret_cast<const char*>(data), size), "fuzz.scores");
+    if (f.scores.size() != f.header.n_scores) bug("score count differs from the header");
+  } catch (const UserError&) {
+  }
+}
+
+void checkpoint(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    const TrainerState s = parse_trainer_state(text, "trainer_state.json");
+    const TrainerState t = parse_trainer_state(trainer_state_json(s), "round trip");
+    if (s.step != t.step || s.data_cursor != t.data_cursor || s.tokens_seen != t.tokens_seen ||
+        s.tokens_trained != t.tokens_trained || s.bad_steps != t.bad_steps || s.run != t.run)
+      bug("trainer_state.json does not survive a round trip");
+  } catch (const UserError&) {
+  }
+  try {
+    parse_latest_pointer(text, "latest");
+  } catch (const UserError&) {
+  }
+}
+
+void config(const uint8_t* data, size_t size) {
+  try {
+    const LlamaConfig c = parse_config(std::string(reinterpret_cast<const char*>(data), size), "config.json");
+    if (to_json(config_from_json(to_json(c), "round trip")) != to_json(c)) bug("config does not survive a round trip");
+    // What every command does next with a config: size the model.
+    if (c.num_params() <= 0 || c.num_matmul_params() <= 0) bug("accepted config has no parameters");
+  } catch (const UserError&) {
+  }
+}
+
+void documents(const uint8_t* data, size_t size) {
+  // The first byte picks the reader and its options; the rest is the file.
+  if (size == 0) return;
+  const uint8_t mode = data[0];
+  DocFormat fmt;
+  if (mode & 1) fmt.fields = {"text", "title"};
+  if (mode & 2) fmt.template_ = "Q: {question}\nA: {answer} {x}";
+  fmt.split_blank_lines = mode & 4;
+  const bool jsonl = !(mode & 8);
+  const std::string path = scratch(jsonl ? "x.jsonl" : "x.txt", data + 1, size - 1);
+  try {
+    size_t bytes = 0;
+    for_each_document(path, fmt, [&](const std::string& doc) { bytes += doc.size(); });
+  } catch (const UserError&) {
+  }
+  if (jsonl) {
+    try {
+      read_jsonl_field(path, mode & 16 ? "question" : "text");
+    } catch (const UserError&) {
+    }
+  }
+}
+
+}  // namespace rho::fuzz

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test suite again under AddressSanitizer + UndefinedBehaviorSanitizer (gcc, -O1, build-asan),
+# then every libFuzzer target for a bounded time (clang, build-fuzz). Called by scripts/test.sh
+# after the normal build; run it alone once scripts/setup.sh has installed everything.
+# Usage: scripts/sanitize.sh [fuzz seconds per target, default 25]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${1:-25}
+ROOT=$PWD
+GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
+LAUNCHER=(); command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+# libtorch, OpenBLAS and libgomp are not instrumented; LeakSanitizer reports only what they keep in
+# process-lifetime globals, which fuzz/lsan.supp suppresses (by library, nothing of rho's).
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0
+export LSAN_OPTIONS=suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+if [ ! -f build-asan/CMakeCache.txt ]; then
+  # RHO_SPM_NO_DEEPBIND: ASan refuses dlopen(RTLD_DEEPBIND) (src/tokenizer/spm_library.cpp).
+  cmake -S . -B build-asan "${GEN[@]}" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS="$SAN -DRHO_SPM_NO_DEEPBIND" \
+    -DCMAKE_EXE_LINKER_FLAGS="$SAN" -DCMAKE_SHARED_LINKER_FLAGS="$SAN" -DCMAKE_MODULE_LINKER_FLAGS="$SAN"
+fi
+cmake --build build-asan -j"$(nproc)"
+t0=$(date +%s)
+# Without RTLD_DEEPBIND sentencepiece's bundled protobuf 3.14 binds to libtorch's 3.21 and aborts
+# ("compiled against version 3.14.0"): the tokenizer cannot run under ASan. Left out here: its
+# unit tests and the CLI scripts that train a tokenizer inline; the crash and write-failure
+# scripts take their tokenizer steps from the normal build (RHO_TOK) and run everything else
+# sanitized.
+export RHO_TOK=$ROOT/build/rho
+ASAN_EXCLUDE='^(Tokenizer|TokenizerTest)\.|^cli\.(pipeline|data_errors|eval_cli|train_errors|eval_html_render)$'
+(cd build-asan && ctest --output-on-failure -j"$(nproc)" --timeout 2400 -E "$ASAN_EXCLUDE")
+echo "[sanitize] ASan+UBSan test suite: $(( $(date +%s) - t0 )) s"
+
+if [ ! -f build-fuzz/CMakeCache.txt ]; then
+  cmake -S . -B build-fuzz "${GEN[@]}" -DRHO_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DRHO_FUZZ_SECONDS="$FUZZ_SECONDS"
+fi
+cmake --build build-fuzz -j"$(nproc)"
+t0=$(date +%s)
+(cd build-fuzz && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+echo "[sanitize] fuzzing: $(( $(date +%s) - t0 )) s"

@@ -1,0 +1,56 @@
+# Shared by the crash tests: a small corpus, tokenizer and shards in $WORK, seeded randomness,
+# and checks of what a killed run may leave on disk. Needs $RHO and $WORK.
+
+# Seeded so a failure can be replayed: RHO_CRASH_SEED=<seed printed below> bash <test> ...
+CRASH_SEED=${RHO_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
+RANDOM=$CRASH_SEED
+echo "crash test seed: $CRASH_SEED (replay with RHO_CRASH_SEED=$CRASH_SEED)"
+
+# The tokenizer steps may run another rho: under AddressSanitizer sentencepiece cannot be loaded
+# (scripts/sanitize.sh passes the normal build's binary as RHO_TOK).
+RHO_TOK=${RHO_TOK:-$RHO}
+
+make_shards() {  # make_shards LINES SHARD_TOKENS
+  for i in $(seq 1 "$1"); do
+    echo "{\"text\": \"line $i: the cat sat on mat number $((i * 7)) and counted $((i * 3)) birds near $((i % 13)) trees.\"}"
+  done >"$WORK/c.jsonl"
+  "$RHO_TOK" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
+  "$RHO_TOK" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" \
+    --shard-tokens "$2" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
+}
+
+now_ms() { date +%s%3N; }
+
+# A run directory after a kill: `latest` (if any) names a checkpoint with every part present,
+# and nothing half-written sits under a final name (only *.tmp.<pid> may be partial).
+check_run_dir() {
+  local ck=$1/checkpoints name
+  [ -f "$ck/latest" ] || return 0
+  name=$(cat "$ck/latest")
+  for f in config.json model.safetensors optimizer.pt rng.safetensors trainer_state.json; do
+    [ -s "$ck/$name/$f" ] || { echo "FAIL: latest -> $name lacks $f"; return 1; }
+  done
+  python3 - "$ck" <<'PY' || return 1
+import json, os, struct, sys
+ck = sys.argv[1]
+for d in sorted(os.listdir(ck)):
+    p = os.path.join(ck, d)
+    if ".tmp." in d or not os.path.isdir(p):
+        continue
+    json.load(open(os.path.join(p, "trainer_state.json")))
+    json.load(open(os.path.join(p, "config.json")))
+    for st in ("model.safetensors", "rng.safetensors"):
+        raw = open(os.path.join(p, st), "rb").read()
+        n = struct.unpack("<Q", raw[:8])[0]
+        header = json.loads(raw[8:8 + n])
+        end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
+        if 8 + n + end != len(raw):
+            sys.exit(f"FAIL: {p}/{st} is {len(raw)} bytes, its header says {8 + n + end}")
+PY
+}
+
+no_temporaries() {  # no_temporaries DIR: nothing named *.tmp.<pid> is left
+  local left
+  left=$(find "$1" -name '*.tmp.*' | head -5)
+  [ -z "$left" ] || { echo "FAIL: temporaries left behind: $left"; return 1; }
+}
