@@ -12,8 +12,10 @@ source "$(dirname "$0")/lib/expect.sh"
 COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
 
 for i in $(seq 1 300); do echo "{\"text\": \"row $i: $((i * 7)) apples and $((i % 13)) pears make $((i * 7 + i % 13)) fruits; the cat sat.\"}"; done >"$WORK/c.jsonl"
-"$RHO" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
-"$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
+# The tokenizer steps may come from another build (RHO_TOK): sentencepiece cannot run under ASan.
+TOK=${RHO_TOK:-$RHO}
+"$TOK" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
+"$TOK" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
 "$RHO" train --data "$WORK/shards" --out "$WORK/base" --preset debug --steps 3 --seq-len 16 --batch 4 >/dev/null 2>&1 || { echo "FAIL: base"; exit 1; }
 # The reference differs from the base (base + 6 steps), so excess losses are not all near 0:
 # near-ties would let fp32 rounding differences (the summation order) flip tokens.
