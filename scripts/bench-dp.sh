@@ -21,18 +21,27 @@ fi
 ARGS=(--data "$WORK/shards" --init-from "$WORK/base/final" --seq-len "$SEQ" --batch "$BATCH" --steps "$STEPS"
       --val-every 0 --log-every 10)
 [ "$OBJECTIVE" = slm ] && ARGS+=(--objective slm --ratio 0.6 --ref-scores "$WORK/scores")
-rm -rf "$WORK/one" "$WORK/many"
-"$RHO" train "${ARGS[@]}" --grad-accum "$N" --out "$WORK/one" 2>"$WORK/one.log"
-"$RHO" launch -n "$N" -- train "${ARGS[@]}" --grad-accum 1 --out "$WORK/many" 2>"$WORK/many.log"
-python3 - "$WORK" "$N" <<'PY'
-import json, sys
-work, n = sys.argv[1], int(sys.argv[2])
-one = json.load(open(f"{work}/one/summary.json"))
-many = json.load(open(f"{work}/many/summary.json"))
-t1, tn = one["tokens_seen"] / one["seconds"], many["tokens_seen"] / many["seconds"]
-print(f"| processes | tokens/s | speed-up | time in collectives |")
-print(f"|---|---|---|---|")
+# Rounds alternate 1 and N processes, so a machine whose load drifts affects both alike; the
+# table gives medians over the rounds.
+ROUNDS=${ROUNDS:-3}
+for r in $(seq 1 "$ROUNDS"); do
+  rm -rf "$WORK/one-$r" "$WORK/many-$r"
+  "$RHO" train "${ARGS[@]}" --grad-accum "$N" --out "$WORK/one-$r" 2>"$WORK/one-$r.log"
+  "$RHO" launch -n "$N" -- train "${ARGS[@]}" --grad-accum 1 --out "$WORK/many-$r" 2>"$WORK/many-$r.log"
+done
+python3 - "$WORK" "$N" "$ROUNDS" <<'PY'
+import json, statistics, sys
+work, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+one = [json.load(open(f"{work}/one-{r}/summary.json")) for r in range(1, rounds + 1)]
+many = [json.load(open(f"{work}/many-{r}/summary.json")) for r in range(1, rounds + 1)]
+t1 = statistics.median(s["tokens_seen"] / s["seconds"] for s in one)
+tn = statistics.median(s["tokens_seen"] / s["seconds"] for s in many)
+comm = statistics.median(s["comm_seconds"] / s["seconds"] for s in many)
+print(f"rounds: {rounds}; 1 process: " + ", ".join(f"{s['tokens_seen'] / s['seconds']:,.0f}" for s in one)
+      + f" tok/s; {n} processes: " + ", ".join(f"{s['tokens_seen'] / s['seconds']:,.0f}" for s in many) + " tok/s")
+print("| processes | tokens/s (median) | speed-up | time in collectives (median) |")
+print("|---|---|---|---|")
 print(f"| 1 | {t1:,.0f} | 1.00x | - |")
-print(f"| {n} | {tn:,.0f} | {tn / t1:.2f}x | {100 * many['comm_seconds'] / many['seconds']:.1f}% of rank 0's run |")
+print(f"| {n} | {tn:,.0f} | {tn / t1:.2f}x | {100 * comm:.1f}% of rank 0's run |")
 PY
 echo "(work folder: $WORK)"
