@@ -192,13 +192,13 @@ double validation_loss(LlamaForCausalLM& model, const std::shared_ptr<const Pack
                        int64_t micro_batch, int64_t batches, const HeadOptions& head, Distributed* dist) {
   torch::NoGradGuard no_grad;
   model->eval();
-  DataLoader loader(data, micro_batch, /*seed=*/0, 0, 1, /*shuffle=*/false);
   const int64_t n = std::max<int64_t>(1, std::min(batches, data->num_windows() / micro_batch));
   const int rank = dist ? dist->rank() : 0, world = dist ? dist->world() : 1;
+  // The loader's own rank split: its k-th batch on this rank is batch k * world + rank.
+  DataLoader loader(data, micro_batch, /*seed=*/0, rank, world, /*shuffle=*/false);
   double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = rank; i < n; i += world) {
     auto b = loader.next();
-    if (i % world != rank) continue;
     total += model_token_losses(model, b.inputs, b.targets, head).mean().item<double>();
   }
   model->train();
