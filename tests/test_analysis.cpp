@@ -108,10 +108,10 @@ class AnalysisModelTest : public ::testing::Test {
       docs += "{\"text\": \"Betty has " + std::to_string(10 + i) + " apples. She gives away " + std::to_string(i % 7) +
               ".\\nHow many are left? <b>bold</b> & more\"}\n";
     rho::TokenizerTrainOptions opts;
-    opts.inputs = {dir_->write("docs.jsonl", docs)};
+    const std::vector<std::string> inputs = {dir_->write("docs.jsonl", docs)};
     opts.out_model = dir_->path + "/tok.model";
     opts.vocab_size = 300;
-    rho::train_tokenizer(opts, rho::DocFormat{});
+    rho::train_tokenizer(opts, rho_test::documents_of(inputs, rho::DocFormat{}));
     tok_ = new rho::Tokenizer(rho::Tokenizer::load(opts.out_model));
   }
   static void TearDownTestSuite() {

@@ -13,26 +13,14 @@
 namespace {
 
 using rho_test::TempDir;
+using rho_test::contains;
+using rho_test::error_of;
 
 std::vector<std::string> documents(const std::string& path, const rho::DocFormat& format) {
   std::vector<std::string> docs;
   rho::for_each_document(path, format, [&](const std::string& d) { docs.push_back(d); });
   return docs;
 }
-
-// The UserError message fn throws; a test failure when it throws none.
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const rho::UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a rho::UserError";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 const char* kGsm =
     R"({"question": "Natalia sold 48 clips. How many?", "answer": "48/2 = 24\n#### 24"})"

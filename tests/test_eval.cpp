@@ -150,12 +150,12 @@ class EvalModelTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     rho::TokenizerTrainOptions opts;
-    opts.inputs = {dir_->write("train.jsonl", word_problems(60))};
+    const std::vector<std::string> inputs = {dir_->write("train.jsonl", word_problems(60))};
     opts.out_model = dir_->path + "/tok.model";
     opts.vocab_size = 320;
     rho::DocFormat f;
     f.template_ = "Question: {question}\nAnswer: {answer}";
-    rho::train_tokenizer(opts, f);
+    rho::train_tokenizer(opts, rho_test::documents_of(inputs, f));
     tok_ = new rho::Tokenizer(rho::Tokenizer::load(opts.out_model));
   }
   static void TearDownTestSuite() {

@@ -13,19 +13,8 @@
 namespace {
 
 using rho_test::TempDir;
-
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const rho::UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a rho::UserError";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using rho_test::contains;
+using rho_test::error_of;
 
 constexpr uint64_t kFingerprint = 0x5eed;
 

@@ -23,21 +23,9 @@
 
 namespace fs = std::filesystem;
 using rho_test::TempDir;
+using rho_test::contains;
+using rho_test::error_of;
 
-namespace {
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const rho::UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
 
 TEST(Reliability, FullDiskIsReportedWithTheFileName) {
   // /dev/full accepts fwrite into stdio's buffer and fails the flush with ENOSPC: the same point

@@ -17,19 +17,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using rho_test::TempDir;
-
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const rho::UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a rho::UserError";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using rho_test::contains;
+using rho_test::error_of;
 
 void write_shard(const std::string& path, const std::vector<int32_t>& tokens, uint32_t vocab,
                  uint64_t fingerprint = 0xabcdef, uint32_t eos = 2) {

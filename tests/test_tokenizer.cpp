@@ -16,19 +16,8 @@
 namespace {
 
 using rho_test::TempDir;
-
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const rho::UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a rho::UserError";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using rho_test::contains;
+using rho_test::error_of;
 
 // A few KB of GSM8K-like word problems as JSONL.
 std::string word_problems(int n, uint32_t seed) {
@@ -60,10 +49,10 @@ class TokenizerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     rho::TokenizerTrainOptions opts;
-    opts.inputs = {dir_->write("train.jsonl", word_problems(60, 1))};
+    const std::vector<std::string> inputs = {dir_->write("train.jsonl", word_problems(60, 1))};
     opts.out_model = dir_->path + "/tok.model";
     opts.vocab_size = 384;
-    rho::train_tokenizer(opts, gsm_format());
+    rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -123,19 +112,19 @@ TEST_F(TokenizerTest, FingerprintIsTheModelFilesHash) {
   EXPECT_EQ(a.fingerprint(), rho::fnv1a64(bytes.data(), bytes.size()));
 
   rho::TokenizerTrainOptions opts;
-  opts.inputs = {dir_->write("other.jsonl", word_problems(60, 2))};
+  const std::vector<std::string> inputs = {dir_->write("other.jsonl", word_problems(60, 2))};
   opts.out_model = dir_->path + "/other/tok.model";  // parent directory is created
   opts.vocab_size = 400;
-  rho::train_tokenizer(opts, gsm_format());
+  rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
   EXPECT_NE(rho::Tokenizer::load(opts.out_model).fingerprint(), a.fingerprint());
 }
 
 TEST_F(TokenizerTest, TrainingIsDeterministic) {
   rho::TokenizerTrainOptions opts;
-  opts.inputs = {dir_->path + "/train.jsonl"};
+  const std::vector<std::string> inputs = {dir_->path + "/train.jsonl"};
   opts.out_model = dir_->path + "/again.model";
   opts.vocab_size = 384;
-  rho::train_tokenizer(opts, gsm_format());
+  rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
   // Same pieces and scores. The fingerprints differ: the model records its training options,
   // including the temporary corpus file's name.
   EXPECT_EQ(rho::read_file(dir_->path + "/again.vocab"), rho::read_file(dir_->path + "/tok.vocab"));
@@ -157,19 +146,19 @@ TEST(Tokenizer, MissingEmptyAndGarbageModelsNameTheFile) {
 TEST(Tokenizer, TrainingOnAMissingInputNamesIt) {
   TempDir dir;
   rho::TokenizerTrainOptions opts;
-  opts.inputs = {dir.path + "/nope.jsonl"};
+  const std::vector<std::string> inputs = {dir.path + "/nope.jsonl"};
   opts.out_model = dir.path + "/tok.model";
   opts.vocab_size = 384;
-  EXPECT_TRUE(contains(error_of([&] { rho::train_tokenizer(opts, gsm_format()); }), dir.path + "/nope.jsonl: "));
+  EXPECT_TRUE(contains(error_of([&] { rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format())); }), dir.path + "/nope.jsonl: "));
   EXPECT_FALSE(rho::file_exists(opts.out_model));
 }
 
 TEST_F(TokenizerTest, TooSmallVocabularySaysWhy) {
   rho::TokenizerTrainOptions opts;
-  opts.inputs = {dir_->path + "/train.jsonl"};
+  const std::vector<std::string> inputs = {dir_->path + "/train.jsonl"};
   opts.out_model = dir_->path + "/small.model";
   opts.vocab_size = 270;  // 259 byte and special pieces leave too little for the characters
-  const auto msg = error_of([&] { rho::train_tokenizer(opts, gsm_format()); });
+  const auto msg = error_of([&] { rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format())); });
   EXPECT_TRUE(contains(msg, "tokenizer training failed: Vocabulary size is smaller than required_chars")) << msg;
   EXPECT_FALSE(rho::file_exists(opts.out_model));
 }

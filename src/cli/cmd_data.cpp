@@ -20,11 +20,12 @@ void register_tokenizer_train(CLI::App& parent) {
   auto* sub = parent.add_subcommand("train", "train a BPE tokenizer (byte fallback, digits split)");
   struct Flags {
     TokenizerTrainOptions opts;
+    std::vector<std::string> inputs;
     FormatFlags format;
   };
   auto flags = std::make_shared<Flags>();
   auto& o = flags->opts;
-  sub->add_option("--input", o.inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
+  sub->add_option("--input", flags->inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
   sub->add_option("--out", o.out_model, "tokenizer model to write (PATH.model; PATH.vocab is written beside it)")
       ->required();
   // 256 byte-fallback pieces and unk/bos/eos come first; a few hundred more make a usable vocabulary.
@@ -35,7 +36,8 @@ void register_tokenizer_train(CLI::App& parent) {
   sub->add_option("--seed", o.seed, "sampling seed")->capture_default_str();
   flags->format.add_to(sub);
   sub->callback([flags] {
-    train_tokenizer(flags->opts, flags->format.format());
+    const DocFormat format = flags->format.format();
+    train_tokenizer(flags->opts, [&](const TextEmitter& emit) { for_each_document(flags->inputs, format, emit); });
     const Tokenizer tok = Tokenizer::load(flags->opts.out_model);
     std::printf("wrote %s: %d pieces, fingerprint %s\n", flags->opts.out_model.c_str(), tok.vocab_size(),
                 hex64(tok.fingerprint()).c_str());

@@ -167,6 +167,11 @@ void for_each_document(const std::string& path, const DocFormat& format,
     for_each_text_document(path, format, fn);
 }
 
+void for_each_document(const std::vector<std::string>& paths, const DocFormat& format,
+                       const std::function<void(const std::string&)>& fn) {
+  for (const auto& path : paths) for_each_document(path, format, fn);
+}
+
 std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field) {
   std::vector<std::string> values;
   for_each_record(path, [&](const nlohmann::json& record, int64_t line_no) {

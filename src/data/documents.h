@@ -27,6 +27,10 @@ bool is_jsonl_path(const std::string& path);
 void for_each_document(const std::string& path, const DocFormat& format,
                        const std::function<void(const std::string&)>& fn);
 
+// Every document of every file of `paths`, in order.
+void for_each_document(const std::vector<std::string>& paths, const DocFormat& format,
+                       const std::function<void(const std::string&)>& fn);
+
 // JSONL records as parsed objects (eval needs the fields separately). Same errors as above.
 std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field);
 

@@ -14,7 +14,6 @@
 
 #include "common/error.h"
 #include "common/fileio.h"
-#include "data/documents.h"
 #include "tokenizer/spm_library.h"
 
 namespace rho {
@@ -155,8 +154,7 @@ std::string vocab_path_for(const std::string& model_path) {
 
 }  // namespace
 
-void train_tokenizer(const TokenizerTrainOptions& opts, const DocFormat& format) {
-  if (opts.inputs.empty()) fail("tokenizer training needs at least one input file");
+void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& documents) {
   if (opts.out_model.empty()) fail("tokenizer training needs an output path");
 
   // Documents are fed line by line: sentencepiece skips sentences longer than
@@ -165,17 +163,15 @@ void train_tokenizer(const TokenizerTrainOptions& opts, const DocFormat& format)
   // tokenizer, and since no dummy prefix is added, a word at the start of a line tokenizes the
   // same in training and in a multi-line prompt.
   TempCorpus corpus;
-  for (const auto& input : opts.inputs) {
-    for_each_document(input, format, [&](const std::string& doc) {
-      size_t begin = 0;
-      while (begin <= doc.size()) {
-        size_t end = doc.find('\n', begin);
-        if (end == std::string::npos) end = doc.size();
-        if (end > begin) corpus.add_line(doc.substr(begin, end - begin));
-        begin = end + 1;
-      }
-    });
-  }
+  documents([&](const std::string& doc) {
+    size_t begin = 0;
+    while (begin <= doc.size()) {
+      size_t end = doc.find('\n', begin);
+      if (end == std::string::npos) end = doc.size();
+      if (end > begin) corpus.add_line(doc.substr(begin, end - begin));
+      begin = end + 1;
+    }
+  });
   corpus.close();
   if (corpus.lines() == 0) fail("tokenizer training inputs hold no text");
 

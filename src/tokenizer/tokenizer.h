@@ -2,6 +2,7 @@
 // `tokenizer.model` (Llama, TinyLlama, Mistral).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,18 +33,19 @@ class Tokenizer {
   std::string path_;
 };
 
-struct DocFormat;  // data/documents.h
-
 struct TokenizerTrainOptions {
-  std::vector<std::string> inputs;  // text or JSONL files (see data/documents.h)
   std::string out_model;            // path of the .model written (a .vocab is written beside it)
   int vocab_size = 4096;
   int64_t max_sentences = 2000000;  // sentencepiece's input_sentence_size
   uint64_t seed = 1;
 };
 
+// The training text: calls `emit` once per document (data/documents.h reads them from files).
+using TextEmitter = std::function<void(const std::string&)>;
+using TextSource = std::function<void(const TextEmitter& emit)>;
+
 // Trains a BPE tokenizer with byte fallback, digits split, whitespace kept as is (so "\n\n" in
 // few-shot prompts survives a round trip), ids unk=0 bos=1 eos=2 like Llama.
-void train_tokenizer(const TokenizerTrainOptions& opts, const DocFormat& format);
+void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& documents);
 
 }  // namespace rho
