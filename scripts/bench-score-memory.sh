@@ -18,12 +18,12 @@ with open(sys.argv[1], "w") as f:
     for i in range(6000):
         f.write(" ".join(r.choice(words) + str(r.randint(0, 99)) for _ in range(12)) + "\n")
 PY
-  "$RHO" tokenizer train --input "$WORK/c.txt" --vocab-size 400 --out "$WORK/tok.model" >/dev/null
+  "$RHO" tokenizer train --input "$WORK/c.txt" --vocab-size 300 --out "$WORK/tok.model" >/dev/null
   "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.txt" --out-dir "$WORK/shards" >/dev/null
 fi
 # The model: debug body, vocab 32,000, 2,048 positions, random weights; it records the shards'
 # tokenizer (rho.json) so rho's tokenizer check accepts it.
-python3 - "$WORK/model" "$WORK/shards" "$V" "$T" <<'PY'
+/usr/bin/python3 - "$WORK/model" "$WORK/shards" "$V" "$T" <<'PY'
 import glob, json, os, struct, sys
 sys.path.insert(0, "tests/fixtures")
 import torch

@@ -125,6 +125,7 @@ class AnalysisModelTest : public ::testing::Test {
     torch::manual_seed(seed);
     rho::LlamaForCausalLM m(c);
     m->init_weights();
+    m->tokenizer = tok_->id();
     const std::string dir = dir_->path + "/" + name;
     rho::save_model(dir, m);
     if (step >= 0)
@@ -146,7 +147,7 @@ TEST_F(AnalysisModelTest, DynamicsEndToEnd) {
   o.max_tokens = 300;
   o.seq_len = 64;
   o.out_dir = dir_->path + "/dyn";
-  const auto s = rho::run_dynamics(o);
+  const auto s = rho::run_dynamics(o).summary;
   EXPECT_EQ(s.tokens.size(), 300u);
   EXPECT_EQ(s.x, (std::vector<double>{100, 200, 400}));
   int64_t total = 0;
@@ -160,7 +161,8 @@ TEST_F(AnalysisModelTest, DynamicsEndToEnd) {
   EXPECT_TRUE(rho::file_exists(o.out_dir + "/summary.json"));
   if (rho::gnuplot_available()) EXPECT_TRUE(rho::file_exists(o.out_dir + "/curves.png"));
 
-  // A checkpoint for another tokenizer: one line naming both files, before any model runs.
+  // A checkpoint that records no tokenizer: one line naming it and the tokenizer, before any
+  // model runs.
   auto c = rho::preset("debug");
   c.vocab_size = tok_->vocab_size() + 1;
   rho::LlamaForCausalLM other(c);
@@ -171,7 +173,7 @@ TEST_F(AnalysisModelTest, DynamicsEndToEnd) {
     FAIL();
   } catch (const rho::UserError& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find(dir_->path + "/other/config.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(dir_->path + "/other: checkpoint records no tokenizer"), std::string::npos) << msg;
     EXPECT_NE(msg.find(tok_->path()), std::string::npos) << msg;
   }
 }

@@ -13,10 +13,13 @@
 #include "data/documents.h"
 #include "eval/generate.h"
 #include "eval/loss_eval.h"
-#include "eval/math.h"
+#include "eval/fewshot.h"
+#include "data/tokenize.h"
+#include "model/compat.h"
 #include "model/config.h"
 #include "model/io.h"
 #include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
 
 namespace {
 
@@ -132,6 +135,8 @@ TEST(MathGrading, WilsonInterval) {
 // ---------------------------------------------------------------- models and tokenizers
 
 using rho_test::TempDir;
+using rho_test::contains;
+using rho_test::error_of;
 
 std::string word_problems(int n) {
   std::string out;
@@ -276,22 +281,38 @@ TEST_F(EvalModelTest, PositionLimitTruncatesPromptAndStops) {
   EXPECT_EQ(s.finish, "context");
 }
 
-TEST_F(EvalModelTest, ModelAndTokenizerMustMatch) {
-  auto c = rho::preset("debug");
-  c.vocab_size = tok_->vocab_size() + 8;
-  torch::manual_seed(0);
-  rho::LlamaForCausalLM m(c);
-  const std::string dir = dir_->path + "/mismatch";
-  rho::save_model(dir, m);
-  try {
-    rho::load_model_for(dir, *tok_);
-    FAIL() << "expected a UserError";
-  } catch (const rho::UserError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(dir + "/config.json"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(tok_->path()), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
+TEST_F(EvalModelTest, ModelMustRecordTheTokenizerAndHoldItsVocabulary) {
+  auto save = [&](const std::string& name, int64_t vocab, const rho::TokenizerId& record) {
+    auto c = rho::preset("debug");
+    c.vocab_size = vocab;
+    torch::manual_seed(0);
+    rho::LlamaForCausalLM m(c);
+    m->tokenizer = record;
+    const std::string dir = dir_->path + "/" + name;
+    rho::save_model(dir, m);
+    return dir;
+  };
+  const rho::ModelUse use{"model", tok_->id(), 64, false};
+  const int64_t V = tok_->vocab_size();
+  // A padded vocabulary and the same tokenizer: fine; the record survives save and load.
+  const auto padded = save("padded", V + 8, tok_->id());
+  EXPECT_EQ(rho::load_model_for(padded, use)->tokenizer.fingerprint, tok_->fingerprint());
+  // A smaller vocabulary, another tokenizer of the same size, no record, too few positions.
+  const auto small = save("small", V - 1, tok_->id());
+  EXPECT_TRUE(contains(error_of([&] { rho::load_model_for(small, use); }), small + ": model has vocab_size"));
+  const auto other = save("other", V, {tok_->fingerprint() ^ 1, V, "other.model"});
+  const auto msg = error_of([&] { rho::load_model_for(other, use); });
+  EXPECT_TRUE(contains(msg, other + ": model was trained with tokenizer")) << msg;
+  EXPECT_TRUE(contains(msg, tok_->path())) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  const auto unrecorded = save("unrecorded", V, {});
+  EXPECT_TRUE(contains(error_of([&] { rho::load_model_for(unrecorded, use); }), "--allow-unrecorded-tokenizer"));
+  auto allowed = use;
+  allowed.allow_unrecorded_tokenizer = true;
+  EXPECT_EQ(rho::load_model_for(unrecorded, allowed)->config.vocab_size, V);
+  auto too_long = use;
+  too_long.seq_len = 257;  // the debug preset has 256 positions
+  EXPECT_TRUE(contains(error_of([&] { rho::load_model_for(padded, too_long); }), "exceeds its max_position_embeddings"));
 }
 
 TEST_F(EvalModelTest, TextSetsScoreEveryTokenAfterTheFirstOnce) {
@@ -303,14 +324,63 @@ TEST_F(EvalModelTest, TextSetsScoreEveryTokenAfterTheFirstOnce) {
   const int64_t stream = int64_t(tok_->encode(text).size()) + 1;  // + EOS
   EXPECT_EQ(set.scored_tokens, stream - 1);
   auto model = random_model(6);
-  EXPECT_EQ(int64_t(rho::scored_losses(model, set.sequences, 3).size()), stream - 1);
-  // Windows of 8 tokens at stride 7: the same losses as one pass over positions inside each window.
+  rho::EvalOptions eval;
+  eval.batch = 3;
+  const auto l_windows = rho::sequence_losses(model, set.sequences, eval);
+  ASSERT_EQ(int64_t(l_windows.size()), stream - 1);
+  // Windows of 8 tokens at stride 7, each scored as its own forward pass over exactly its tokens:
+  // every loss, in order.
+  std::vector<int32_t> all = tok_->encode(text);
+  all.push_back(tok_->eos_id());
+  size_t k = 0;
+  for (size_t start = 0; start + 1 < all.size(); start += 7) {
+    const size_t end = std::min(all.size(), start + 8);
+    auto ids = torch::tensor(std::vector<int64_t>(all.begin() + int64_t(start), all.begin() + int64_t(end))).view({1, -1});
+    auto direct = rho::per_token_loss(model->forward(ids.slice(1, 0, -1)), ids.slice(1, 1));  // (1, n-1)
+    for (int64_t t = 0; t < direct.size(1); ++t, ++k)
+      EXPECT_NEAR(l_windows[k], direct[0][t].item<float>(), 1e-5) << "token " << k;
+  }
+  EXPECT_EQ(int64_t(k), stream - 1);
+  // With room for the whole text, the first window's 7 predictions see the same prefixes.
   o.seq_len = 256;
   const auto whole = rho::load_eval_set(path, *tok_, o);
   ASSERT_EQ(whole.sequences.size(), 1u);
-  const auto l_whole = rho::scored_losses(model, whole.sequences);
-  const auto l_windows = rho::scored_losses(model, set.sequences);
-  EXPECT_NEAR(l_whole[0], l_windows[0], 1e-5);  // the first window's predictions see the same prefix
+  const auto l_whole = rho::sequence_losses(model, whole.sequences, eval);
+  for (size_t i = 0; i < 7; ++i) EXPECT_NEAR(l_whole[i], l_windows[i], 1e-5) << i;
+}
+
+// `rho eval loss` and the trainer's validation share one token-loss path: the same windows give
+// the same loss, with any --batch.
+TEST_F(EvalModelTest, EvalLossEqualsTheTrainersValidationLoss) {
+  rho::TokenizeOptions to;
+  to.tokenizer = tok_->path();
+  to.inputs = {dir_->write("val.jsonl", word_problems(40))};
+  to.out_dir = dir_->path + "/val_shards";
+  rho::DocFormat f;
+  f.template_ = "Question: {question}\nAnswer: {answer}";
+  rho::tokenize_to_shards(to, f);
+  for (const int64_t val_batches : {int64_t(3), int64_t(1000)}) {  // 6 windows; every window
+    rho::TrainOptions t;
+    t.train_data = t.val_data = {to.out_dir};
+    t.out_dir = dir_->path + "/val_run" + std::to_string(val_batches);
+    t.seq_len = 16;
+    t.micro_batch = 2;
+    t.optim.max_steps = 3;
+    t.optim.warmup_steps = 1;
+    t.val_batches = val_batches;
+    const auto r = rho::train(t);
+    rho::LossEvalOptions e;
+    e.model = r.final_dir;
+    e.tokenizer = tok_->path();
+    e.data = {to.out_dir};
+    e.set.seq_len = 16;
+    e.set.max_tokens = val_batches * t.micro_batch * t.seq_len;
+    e.eval.batch = 5;
+    const auto rows = rho::run_loss_eval(e);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_NEAR(rows[0].loss, r.final_val_loss, 1e-6) << "val_batches " << val_batches;
+    if (val_batches == 3) EXPECT_EQ(rows[0].tokens, 6 * 16);
+  }
 }
 
 TEST_F(EvalModelTest, AnswerOnlyScoresTheAnswerTokens) {
@@ -332,7 +402,7 @@ TEST_F(EvalModelTest, AnswerOnlyScoresTheAnswerTokens) {
   EXPECT_EQ(answer_text.find("Betty"), std::string::npos) << answer_text;
   // Manual check of the numbers: the losses are those of a full forward at the answer positions.
   auto model = random_model(7);
-  const auto losses = rho::scored_losses(model, set.sequences);
+  const auto losses = rho::sequence_losses(model, set.sequences, rho::EvalOptions{});
   ASSERT_EQ(int64_t(losses.size()), s.scored());
   std::vector<int64_t> all(s.tokens.begin(), s.tokens.end());
   auto ids = torch::tensor(all).view({1, -1});

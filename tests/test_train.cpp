@@ -13,6 +13,7 @@
 #include "data/shard.h"
 #include "model/io.h"
 #include "model/safetensors.h"
+#include "scoring/scorer.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
@@ -22,6 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using rho_test::TempDir;
+using rho_test::contains;
+using rho_test::error_of;
 
 // A shard of repeating, learnable patterns (counting sequences with noise) for vocab 97.
 std::string write_corpus(const std::string& dir, uint64_t n, uint32_t seed) {
@@ -148,10 +151,90 @@ TEST(Train, BadSettingsNameTheRange) {
   auto data = write_corpus(tmp.path + "/data", 5000, 5);
   auto o = small_run(data, tmp.path + "/run");
   o.optim.lr = 2.0;
-  EXPECT_THROW(rho::train(o), rho::UserError);
+  EXPECT_EQ(error_of([&] { rho::train(o); }), "--lr must be in (0, 1], got 2.000000");
   o = small_run(data, tmp.path + "/run");
   o.micro_batch = 0;
-  EXPECT_THROW(rho::train(o), rho::UserError);
+  EXPECT_EQ(error_of([&] { rho::train(o); }), "--batch must be in [1, 1048576], got 0");
+  o = small_run(data, tmp.path + "/run");
+  o.optim.min_lr = 0.5;
+  EXPECT_EQ(error_of([&] { rho::train(o); }), "--min-lr must be in [0, --lr]");
+}
+
+// A debug model over the test corpus's tokenizer (fingerprint 42), saved as a model directory.
+std::string save_model_for_corpus(const std::string& dir, uint64_t seed, bool poison = false) {
+  auto c = rho::preset("debug");
+  c.vocab_size = 97;
+  torch::manual_seed(seed);
+  rho::LlamaForCausalLM m(c);
+  m->tokenizer = {42, 97, "test corpus"};
+  if (poison) {
+    torch::NoGradGuard no_grad;
+    m->model->norm->weight.fill_(std::nanf(""));
+  }
+  rho::save_model(dir, m);
+  return dir;
+}
+
+// A resume continues the same method or nothing: every method setting changed on resume is
+// refused with the setting and both values named.
+TEST(Train, ResumeRefusesAChangedMethod) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 5000, 6);
+  rho::ScoreOptions so;
+  so.model = save_model_for_corpus(tmp.path + "/ref", 3);
+  so.data = {data};
+  so.seq_len = 16;
+  so.out_dir = tmp.path + "/scores";
+  rho::score_shards(so);
+  so.out_dir = tmp.path + "/scores2";
+  rho::score_shards(so);
+  auto o = small_run(data, tmp.path + "/run");
+  o.objective = "slm";
+  o.selection.ref_scores = tmp.path + "/scores";
+  o.selection.ratio = 0.6;
+  o.stop_after = 2;
+  rho::train(o);
+  o.resume = true;
+  o.stop_after = 0;
+  const std::string ckpt = tmp.path + "/run/checkpoints/step_0000002";
+  auto refused = [&](const std::function<void(rho::TrainOptions&)>& change, const std::string& named) {
+    auto changed = o;
+    change(changed);
+    const auto msg = error_of([&] { rho::train(changed); });
+    EXPECT_TRUE(contains(msg, ckpt + ": was written with " + named)) << msg;
+  };
+  refused([&](auto& c) { c.selection.ratio = 0.4; }, "--ratio 0.6, this run has 0.4");
+  refused([&](auto& c) { c.selection.ref_scores = tmp.path + "/scores2"; },
+          "--ref-scores \"" + tmp.path + "/scores\", this run has \"" + tmp.path + "/scores2\"");
+  refused([&](auto& c) { c.selection.start_fraction = 0.5; }, "--slm-start 0.0, this run has 0.5");
+  refused([&](auto& c) { c.selection.score = rho::ScoreFunction::Random; }, "--score \"excess\", this run has \"random\"");
+  refused([&](auto& c) { c.selection.scope = rho::SelectionScope::Sequence; }, "--selection-scope \"batch\"");
+  refused([&](auto& c) {
+    c.selection.ref_scores.clear();
+    c.selection.ref_model = tmp.path + "/ref";
+  }, "--ref-scores");
+  refused([&](auto& c) { c.objective = "clm"; }, "--objective \"slm\", this run has \"clm\"");
+  refused([&](auto& c) { c.seq_len = 8; }, "--seq-len 16, this run has 8");
+  refused([&](auto& c) { c.micro_batch = 2; }, "--batch 4, this run has 2");
+  refused([&](auto& c) { c.train_data = {data, data}; }, "--data");
+  // Settings a resume may change: more steps, logging; the run then continues.
+  o.optim.max_steps = 10;
+  o.log_every = 3;
+  EXPECT_EQ(rho::train(o).steps, 10);
+}
+
+// A step whose loss is not finite makes no update and trains on no token; the run counts it.
+TEST(Train, SkippedStepsTrainOnNothing) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 5000, 7);
+  auto o = small_run(data, tmp.path + "/run");
+  o.init_from = save_model_for_corpus(tmp.path + "/nan", 1, /*poison=*/true);
+  o.val_data.clear();
+  o.optim.max_steps = 3;
+  const auto r = rho::train(o);
+  EXPECT_EQ(r.bad_steps, 3);
+  EXPECT_EQ(r.tokens_seen, 3 * 4 * 16 * 2);
+  EXPECT_EQ(r.tokens_trained, 0);
 }
 
 }  // namespace

@@ -9,9 +9,10 @@
 #include "analysis/plot.h"
 #include "common/error.h"
 #include "common/fileio.h"
-#include "eval/generate.h"
 #include "eval/loss_eval.h"
+#include "model/compat.h"
 #include "model/config.h"
+#include "model/io.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rho {
@@ -124,22 +125,19 @@ std::string fixed(double v, int prec) {
 
 }  // namespace
 
-DynamicsSummary run_dynamics(const DynamicsOptions& o) {
+DynamicsReport run_dynamics(const DynamicsOptions& o) {
   if (o.checkpoints.size() < 2) fail("token dynamics need at least two checkpoints (given " + std::to_string(o.checkpoints.size()) + ")");
   if (o.max_tokens < 1) fail("--max-tokens must be at least 1");
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
-  // Every config first: a wrong tokenizer or a missing checkpoint fails before any model runs.
+  // Every checkpoint's config and tokenizer first: a wrong one fails before any model runs.
   int64_t seq_len = o.seq_len;
-  for (auto& dir : o.checkpoints) {
-    const auto c = load_config(dir + "/config.json");
-    if (c.vocab_size != tok.vocab_size())
-      fail(dir + "/config.json: vocab_size " + std::to_string(c.vocab_size) + " does not match tokenizer " +
-           o.tokenizer + " (vocab_size " + std::to_string(tok.vocab_size()) + ")");
-    if (o.seq_len <= 0) seq_len = seq_len <= 0 ? c.max_position_embeddings : std::min(seq_len, c.max_position_embeddings);
-    else if (o.seq_len > c.max_position_embeddings)
-      fail("--seq-len " + std::to_string(o.seq_len) + " exceeds " + dir + "'s max_position_embeddings " +
-           std::to_string(c.max_position_embeddings));
-  }
+  if (seq_len <= 0)
+    for (auto& dir : o.checkpoints) {
+      const int64_t positions = load_config(dir + "/config.json").max_position_embeddings;
+      seq_len = seq_len <= 0 ? positions : std::min(seq_len, positions);
+    }
+  const ModelUse use{"checkpoint", tok.id(), seq_len, o.allow_unrecorded_tokenizer};
+  for (auto& dir : o.checkpoints) check_model_use(dir, load_config(dir + "/config.json"), read_tokenizer_record(dir), use);
   bool from_steps = false;
   const std::vector<double> x = checkpoint_x(o.checkpoints, from_steps);
 
@@ -157,8 +155,10 @@ DynamicsSummary run_dynamics(const DynamicsOptions& o) {
 
   std::vector<std::vector<float>> losses;
   for (size_t c = 0; c < o.checkpoints.size(); ++c) {
-    auto model = load_model_for(o.checkpoints[c], tok);
-    auto l = scored_losses(model, set.sequences, o.batch);
+    auto model = load_model(o.checkpoints[c]);  // checked above
+    EvalOptions eval;
+    eval.batch = o.batch;
+    auto l = sequence_losses(model, set.sequences, eval);
     l.resize(N);
     double sum = 0;
     for (float v : l) sum += v;
@@ -213,7 +213,7 @@ DynamicsSummary run_dynamics(const DynamicsOptions& o) {
                             {"x_is_step", from_steps},       {"checkpoint_mean_loss", s.checkpoint_mean},
                             {"categories", cats},            {"threshold", kDynamicsThreshold}};
   write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
-  std::printf("%s", md.c_str());
+  DynamicsReport report{s, md, ""};
 
   if (gnuplot_available()) {
     PlotSpec p;
@@ -228,12 +228,9 @@ DynamicsSummary run_dynamics(const DynamicsOptions& o) {
                           x, s.curves[size_t(k)]});
     }
     p.series.push_back({"all", x, s.checkpoint_mean});
-    const std::string png = render_plot(p, o.out_dir + "/curves.png");
-    std::fprintf(stderr, "dynamics: wrote %s\n", png.c_str());
-  } else {
-    std::fprintf(stderr, "dynamics: gnuplot not installed; skipped curves.png (the curves are in summary.json)\n");
+    report.plot = render_plot(p, o.out_dir + "/curves.png");
   }
-  return s;
+  return report;
 }
 
 }  // namespace rho

@@ -58,8 +58,16 @@ struct DynamicsOptions {
   int64_t seq_len = 0;               // 0: the smallest max_position_embeddings of the checkpoints
   int64_t batch = 8;
   std::string out_dir;               // tokens.csv, shares.md, summary.json, curves.png
+  bool allow_unrecorded_tokenizer = false;  // model/compat.h
 };
 
-DynamicsSummary run_dynamics(const DynamicsOptions& opts);
+struct DynamicsReport {
+  DynamicsSummary summary;
+  std::string shares_md;  // the table written to shares.md
+  std::string plot;       // curves.png, or "" when gnuplot is not installed
+};
+
+// Losses of every checkpoint (eval/token_losses.h), the categories, and the files in out_dir.
+DynamicsReport run_dynamics(const DynamicsOptions& opts);
 
 }  // namespace rho

@@ -8,8 +8,9 @@
 
 #include "common/error.h"
 #include "common/fileio.h"
-#include "eval/generate.h"
-#include "eval/loss_eval.h"
+#include "data/loader.h"
+#include "eval/token_losses.h"
+#include "model/compat.h"
 #include "selection/select.h"
 
 namespace rho {
@@ -220,8 +221,8 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   if (o.text.empty() == o.text_file.empty()) fail("give exactly one of --text and --text-file");
   if (!(o.ratio > 0 && o.ratio <= 1)) fail("--ratio must be in (0, 1]");
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
-  auto model = load_model_for(o.model, tok);
-  auto ref = load_model_for(o.ref, tok);
+  auto model = load_model_for(o.model, {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
+  auto ref = load_model_for(o.ref, {"reference model", tok.id(), 0, o.allow_unrecorded_tokenizer});
   std::string text = o.text;
   if (!o.text_file.empty()) {
     text = read_file(o.text_file);
@@ -230,17 +231,14 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   const std::vector<int32_t> ids = tok.encode(text);
   if (ids.size() < 2) fail("the text has " + std::to_string(ids.size()) + " token(s): at least 2 are needed to score one");
 
-  // Windows of T+1 tokens at stride T (T = the smaller model's positions): every token after the
-  // first is predicted exactly once, with as much context as the models allow.
+  // Windows as long as the smaller model's positions allow: every token after the first is
+  // predicted exactly once, with as much context as the models have.
   const int64_t T = std::min(model->config.max_position_embeddings, ref->config.max_position_embeddings);
   std::vector<EvalSequence> seqs;
-  for (size_t start = 0; start + 1 < ids.size(); start += size_t(T)) {
-    EvalSequence s;
-    s.tokens.assign(ids.begin() + long(start), ids.begin() + long(std::min(ids.size(), start + size_t(T) + 1)));
-    seqs.push_back(std::move(s));
-  }
-  const auto losses = scored_losses(model, seqs);  // (N) with N = ids.size() - 1
-  const auto ref_losses = scored_losses(ref, seqs);
+  for (const TokenSpan& w : cut_windows(ids.size(), T, /*keep_tail=*/true))
+    seqs.push_back({std::vector<int32_t>(ids.begin() + int64_t(w.start), ids.begin() + int64_t(w.end)), 1});
+  const auto losses = sequence_losses(model, seqs, EvalOptions{});  // (N) with N = ids.size() - 1
+  const auto ref_losses = sequence_losses(ref, seqs, EvalOptions{});
   const int64_t N = int64_t(losses.size());
   auto excess = torch::empty({1, N}, torch::kFloat);  // (1, N): one selection row over the whole text
   for (int64_t i = 0; i < N; ++i) excess[0][i] = losses[size_t(i)] - ref_losses[size_t(i)];
@@ -262,8 +260,6 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   const auto parent = std::filesystem::path(o.out).parent_path();
   if (!parent.empty()) make_dirs(parent.string());
   write_file_atomic(o.out, render_select_html(views, {o.model, o.ref, o.tokenizer, o.ratio}));
-  std::printf("wrote %s: %lld tokens scored, %lld selected at ratio %.2f\n", o.out.c_str(), (long long)N,
-              (long long)selected_count(N, o.ratio), o.ratio);
   return views;
 }
 

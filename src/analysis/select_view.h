@@ -39,9 +39,11 @@ struct SelectViewOptions {
   std::string text, text_file;  // one of them
   double ratio = 0.6;
   std::string out;              // the .html written
+  bool allow_unrecorded_tokenizer = false;  // model/compat.h
 };
 
-// Scores the text with both models, selects, writes the page; returns the token views.
+// Scores the text with both models (eval/token_losses.h), selects, writes the page; returns the
+// token views.
 std::vector<TokenView> run_select_view(const SelectViewOptions& opts);
 
 }  // namespace rho

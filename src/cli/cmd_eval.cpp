@@ -14,9 +14,10 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/runtime.h"
+#include "eval/fewshot.h"
 #include "eval/generate.h"
 #include "eval/loss_eval.h"
-#include "eval/math.h"
+#include "model/compat.h"
 
 namespace rho::cli {
 namespace {
@@ -28,6 +29,24 @@ void add_threads(CLI::App* sub, const std::shared_ptr<int>& threads) {
 void start_model_command(int threads) {
   warn_if_reference_blas();
   configure_threads(threads);
+}
+
+void add_allow_unrecorded(CLI::App* sub, bool& allow) {
+  sub->add_flag("--allow-unrecorded-tokenizer", allow,
+                "Use models that record no tokenizer (the check is skipped, with a warning)");
+}
+
+void print_loss_rows(const std::vector<LossRow>& rows, int64_t seq_len) {
+  size_t w = 3;
+  for (auto& r : rows) w = std::max(w, r.path.size());
+  std::printf("%-*s  %-6s  %9s  %11s  %8s  %10s\n", int(w), "set", "kind", "sequences", "tokens", "loss", "perplexity");
+  for (auto& r : rows) {
+    std::printf("%-*s  %-6s  %9lld  %11lld  %8.4f  %10.3f\n", int(w), r.path.c_str(), r.kind.c_str(),
+                (long long)r.sequences, (long long)r.tokens, r.loss, r.perplexity);
+    if (r.truncated > 0)
+      std::fprintf(stderr, "eval loss: %s: %lld records longer than %lld tokens lost the start of their question\n",
+                   r.path.c_str(), (long long)r.truncated, (long long)(seq_len + 1));
+  }
 }
 
 void register_eval_loss(CLI::App& parent) {
@@ -48,13 +67,14 @@ void register_eval_loss(CLI::App& parent) {
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   sub->add_option("--max-tokens", o->set.max_tokens, "Score at most this many tokens per set (0: all)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 50));
-  sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  sub->add_option("--batch", o->eval.batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--json", o->json_out, "Also write the table as JSON to this file");
   add_threads(sub, threads);
+  add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
   sub->callback([o, fmt, threads] {
     start_model_command(*threads);
     o->set.format = fmt->format();
-    run_loss_eval(*o);
+    print_loss_rows(run_loss_eval(*o), o->set.seq_len);
   });
 }
 
@@ -76,6 +96,7 @@ void register_eval_fewshot(CLI::App& parent) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
   sub->add_option("--out", o->out_dir, "Directory for records.jsonl, summary.json, results.md")->required();
   add_threads(sub, threads);
+  add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
   sub->callback([o, threads] {
     start_model_command(*threads);
     auto r = run_fewshot(*o);
@@ -101,10 +122,16 @@ void register_analyze_dynamics(CLI::App& parent) {
   sub->add_option("--out", o->out_dir, "Directory for tokens.csv, shares.md, summary.json, curves.png")->required();
   sub->add_option("checkpoints", o->checkpoints, "Model/checkpoint directories, oldest first")->required()->expected(2, -1);
   add_threads(sub, threads);
+  add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
   sub->callback([o, fmt, threads] {
     start_model_command(*threads);
     o->format = fmt->format();
-    run_dynamics(*o);
+    const DynamicsReport r = run_dynamics(*o);
+    std::printf("%s", r.shares_md.c_str());
+    if (r.plot.empty())
+      std::fprintf(stderr, "dynamics: gnuplot not installed; skipped curves.png (the curves are in summary.json)\n");
+    else
+      std::fprintf(stderr, "dynamics: wrote %s\n", r.plot.c_str());
   });
 }
 
@@ -121,10 +148,18 @@ void register_analyze_select(CLI::App& parent) {
   sub->add_option("--ratio", o->ratio, "Fraction of tokens selected (k%)")->check(unit_fraction())->capture_default_str();
   sub->add_option("--out", o->out, "HTML file to write")->required();
   add_threads(sub, threads);
+  add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
   sub->callback([o, threads] {
     start_model_command(*threads);
     o->text = unescape(o->text);
-    run_select_view(*o);
+    const auto views = run_select_view(*o);
+    int64_t scored = 0, selected = 0;
+    for (const auto& v : views) {
+      scored += v.scored;
+      selected += v.selected;
+    }
+    std::printf("wrote %s: %lld tokens scored, %lld selected at ratio %.2f\n", o->out.c_str(), (long long)scored,
+                (long long)selected, o->ratio);
   });
 }
 
@@ -149,7 +184,7 @@ void register_generate(CLI::App& app) {
     std::string model, tokenizer;
     std::vector<std::string> prompts, prompt_files, stops;
     GenerateOptions g;
-    bool no_cache = false, show_prompt = false;
+    bool no_cache = false, show_prompt = false, allow_unrecorded = false;
   };
   auto f = std::make_shared<Flags>();
   auto threads = std::make_shared<int>(0);
@@ -169,11 +204,13 @@ void register_generate(CLI::App& app) {
   sub->add_flag("--no-cache", f->no_cache, "Re-run the whole sequence each step (slow; for checking the cache)");
   sub->add_flag("--show-prompt", f->show_prompt, "Print the prompt before its continuation");
   add_threads(sub, threads);
+  add_allow_unrecorded(sub, f->allow_unrecorded);
   sub->callback([f, threads, p, pf] {
     if (p->count() + pf->count() == 0) fail("give --prompt or --prompt-file");
     start_model_command(*threads);
     const Tokenizer tok = Tokenizer::load(f->tokenizer);
-    auto model = load_model_for(f->model, tok);
+    auto model = load_model_for(f->model, {"model", tok.id(), 0, f->allow_unrecorded});
+    model->eval();
     std::vector<std::string> texts;
     for (auto& s : f->prompts) texts.push_back(unescape(s));
     for (auto& file : f->prompt_files) texts.push_back(read_file(file));

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "model/io.h"
+#include "tokenizer/tokenizer.h"
 
 namespace rho::cli {
 
@@ -39,17 +40,21 @@ int64_t parse_size(const std::string& s) {
 
 // Writes a model directory under a temporary sibling name and renames it into place, so `out`
 // is either absent or complete. `out` must not exist yet (nothing of the user's is replaced).
+namespace fs = std::filesystem;
+
 void write_model_dir(const std::string& out, LlamaForCausalLM& model, const SaveOptions& so,
                      const std::string& tokenizer) {
-  namespace fs = std::filesystem;
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
     fail_file(out, "already exists; choose a new --out");
   const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   save_model(tmp, model, so);
   if (!tokenizer.empty()) {
-    if (!file_exists(tokenizer)) fail_file(tokenizer, "tokenizer model not found");
-    write_file_atomic(tmp + "/tokenizer.model", read_file(tokenizer));
+    // Under the name HF looks for, with its tokenizer_config.json (BOS/EOS settings) when it has one.
+    const bool json = tokenizer.size() >= 5 && tokenizer.compare(tokenizer.size() - 5, 5, ".json") == 0;
+    write_file_atomic(tmp + (json ? "/tokenizer.json" : "/tokenizer.model"), read_file(tokenizer));
+    const std::string config = (fs::path(tokenizer).parent_path() / "tokenizer_config.json").string();
+    if (file_exists(config)) write_file_atomic(tmp + "/tokenizer_config.json", read_file(config));
   }
   std::error_code ec;
   if (fs::exists(out)) fs::remove(out, ec);
@@ -57,9 +62,29 @@ void write_model_dir(const std::string& out, LlamaForCausalLM& model, const Save
   if (ec) fail_file(out, "cannot rename the finished directory into place: " + ec.message());
 }
 
-std::string tokenizer_in(const std::string& dir, const std::string& given) {
-  if (!given.empty()) return given;
-  return file_exists(dir + "/tokenizer.model") ? dir + "/tokenizer.model" : "";
+// The tokenizer file a copy of `dir` carries (--tokenizer, else the one in dir), which becomes the
+// copy's tokenizer record (model/compat.h). One that is not the tokenizer `dir` records is
+// refused; a model with neither file nor record is refused unless `allow_unrecorded`.
+std::string tokenizer_for_copy(const std::string& dir, const std::string& given, LlamaForCausalLM& model,
+                               bool allow_unrecorded) {
+  const std::string file = given.empty() ? tokenizer_file_in(dir) : given;
+  if (!file.empty()) {
+    const Tokenizer tok = Tokenizer::load(file);
+    const TokenizerId& recorded = model->tokenizer;
+    if (recorded.fingerprint != 0 && recorded.fingerprint != tok.fingerprint())
+      fail_file(file, "is tokenizer " + hex64(tok.fingerprint()) + ", but " + dir + " was trained with " +
+                          hex64(recorded.fingerprint) + " (" + recorded.source + ")");
+    model->tokenizer = tok.id();
+    return file;
+  }
+  if (model->tokenizer.fingerprint == 0) {
+    if (!allow_unrecorded)
+      fail_file(dir, "carries no tokenizer file and records no tokenizer: pass --tokenizer FILE (the one it was "
+                     "trained with), or --allow-unrecorded-tokenizer to copy it without one");
+    std::fprintf(stderr, "rho: warning: %s: no tokenizer recorded or carried; --allow-unrecorded-tokenizer: the copy "
+                         "records none either, and every command that uses it will need the flag\n", dir.c_str());
+  }
+  return "";
 }
 
 }  // namespace
@@ -70,15 +95,17 @@ void register_hf(CLI::App& app) {
     auto in = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     auto tok = std::make_shared<std::string>();
+    auto allow = std::make_shared<bool>(false);
     sub->add_option("dir", *in, "HF model directory (config.json, model.safetensors or shards + index)")->required();
     sub->add_option("--out", *out, "New rho model directory")->required();
-    sub->add_option("--tokenizer", *tok, "tokenizer.model to include (default: the one in dir, if any)");
-    sub->callback([in, out, tok] {
+    sub->add_option("--tokenizer", *tok, "Tokenizer file to include and record (default: the one in dir)");
+    sub->add_flag("--allow-unrecorded-tokenizer", *allow, "Import a model with no tokenizer (with a warning)");
+    sub->callback([in, out, tok, allow] {
       auto model = load_model(*in);
-      const auto t = tokenizer_in(*in, *tok);
+      const auto t = tokenizer_for_copy(*in, *tok, model, *allow);
       write_model_dir(*out, model, SaveOptions{}, t);
-      std::fprintf(stderr, "import: %s -> %s (%lld parameters, fp32%s)\n", in->c_str(), out->c_str(),
-                   (long long)model->config.num_params(), t.empty() ? "" : ", tokenizer.model");
+      std::fprintf(stderr, "import: %s -> %s (%lld parameters, fp32%s%s)\n", in->c_str(), out->c_str(),
+                   (long long)model->config.num_params(), t.empty() ? "" : ", tokenizer ", t.c_str());
     });
   }
   {
@@ -92,17 +119,19 @@ void register_hf(CLI::App& app) {
     sub->add_option("--out", *out, "New HF model directory")->required();
     sub->add_option("--dtype", *dtype, "Weight dtype: fp32, fp16 or bf16");
     sub->add_option("--max-shard-size", *shard, "Shard the weights above this size, e.g. 2GB (0: one file)");
-    sub->add_option("--tokenizer", *tok, "tokenizer.model to include (default: the one in dir, if any)");
-    sub->callback([in, out, tok, dtype, shard] {
+    sub->add_option("--tokenizer", *tok, "Tokenizer file to include (default: the one in dir, if any)");
+    auto allow = std::make_shared<bool>(false);
+    sub->add_flag("--allow-unrecorded-tokenizer", *allow, "Export a model with no tokenizer (with a warning)");
+    sub->callback([in, out, tok, dtype, shard, allow] {
       SaveOptions so;
       so.dtype = parse_weight_dtype(*dtype);
       so.max_shard_bytes = parse_size(*shard);
       auto model = load_model(*in);
-      const auto t = tokenizer_in(*in, *tok);
+      const auto t = tokenizer_for_copy(*in, *tok, model, *allow);
       write_model_dir(*out, model, so, t);
-      std::fprintf(stderr, "export: %s -> %s (%s%s%s)\n", in->c_str(), out->c_str(), dtype->c_str(),
+      std::fprintf(stderr, "export: %s -> %s (%s%s%s%s)\n", in->c_str(), out->c_str(), dtype->c_str(),
                    file_exists(*out + "/model.safetensors.index.json") ? ", sharded" : "",
-                   t.empty() ? "" : ", tokenizer.model");
+                   t.empty() ? "" : ", tokenizer ", t.c_str());
     });
   }
 }

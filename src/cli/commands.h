@@ -1,8 +1,9 @@
 // Each stage's subcommands register themselves on the root app.
 #pragma once
-#include <sstream>
 
 #include <CLI/CLI.hpp>
+
+#include "common/bounds.h"
 
 namespace rho::cli {
 void register_tokenizer(CLI::App& app);  // rho tokenizer train|encode
@@ -17,29 +18,18 @@ void register_analyze(CLI::App& app);    // rho analyze dynamics|select|plot
 void register_launch(CLI::App& app);     // rho launch -n N -- <command>
 void register_hf(CLI::App& app);         // rho import / rho export (Hugging Face directories)
 
-// A fraction in (0, 1] (ratios, nucleus mass): CLI::Range cannot say that 0 is excluded, and
-// NaN slips through comparisons.
-inline CLI::Validator unit_fraction() {
+// A real value within `b` (CLI::Range cannot leave 0 out, and lets NaN through comparisons).
+inline CLI::Validator in_bounds(Bounds b) {
+  const std::string range = b.text();
   return CLI::Validator(
-      [](std::string& s) -> std::string {
+      [b, range](std::string& s) -> std::string {
         double v = 0;
-        if (!CLI::detail::lexical_cast(s, v) || !(v > 0 && v <= 1)) return "value " + s + " not in range (0, 1]";
+        if (!CLI::detail::lexical_cast(s, v) || !b.contains(v)) return "value " + s + " not in range " + range;
         return "";
       },
-      "(0, 1]");
+      range);
 }
-
-// A real number in [lo, hi]; unlike CLI::Range it also refuses nan.
-inline CLI::Validator real_range(double lo, double hi) {
-  std::ostringstream range;
-  range << "[" << lo << ", " << hi << "]";
-  const std::string text = range.str();
-  return CLI::Validator(
-      [lo, hi, text](std::string& s) -> std::string {
-        double v = 0;
-        if (!CLI::detail::lexical_cast(s, v) || !(v >= lo && v <= hi)) return "value " + s + " not in range " + text;
-        return "";
-      },
-      text);
-}
+// A fraction in (0, 1] (ratios, nucleus mass).
+inline CLI::Validator unit_fraction() { return in_bounds({0.0, 1.0, true}); }
+inline CLI::Validator real_range(double lo, double hi) { return in_bounds({lo, hi}); }
 }  // namespace rho::cli

@@ -31,6 +31,16 @@ std::string shard_list(const std::vector<std::string>& paths) {
 
 }  // namespace
 
+std::vector<TokenSpan> cut_windows(uint64_t n_tokens, int64_t T, bool keep_tail) {
+  if (T < 1) fail("seq_len must be at least 1, got " + std::to_string(T));
+  const uint64_t t = uint64_t(T);
+  std::vector<TokenSpan> spans;
+  uint64_t start = 0;
+  for (; start + t + 1 <= n_tokens; start += t) spans.push_back({start, start + t + 1});
+  if (keep_tail && start + 1 < n_tokens) spans.push_back({start, n_tokens});
+  return spans;
+}
+
 PackedDataset::PackedDataset(const std::vector<std::string>& shard_paths, int64_t seq_len,
                              uint64_t expected_tokenizer_fingerprint)
     : seq_len_(seq_len) {
@@ -52,8 +62,7 @@ PackedDataset::PackedDataset(const std::vector<std::string>& shard_paths, int64_
                             std::to_string(first.vocab_size) + ")");
     }
     const auto s = uint32_t(shards_.size());
-    const uint64_t T = uint64_t(seq_len);
-    for (uint64_t start = 0; start + T + 1 <= shard->size(); start += T) windows_.push_back({s, start});
+    for (const TokenSpan& w : cut_windows(shard->size(), seq_len, /*keep_tail=*/false)) windows_.push_back({s, w.start});
     total_tokens += shard->size();
     shards_.push_back(std::move(shard));
   }
@@ -65,6 +74,9 @@ PackedDataset::PackedDataset(const std::vector<std::string>& shard_paths, int64_
 
 uint64_t PackedDataset::tokenizer_fingerprint() const { return shards_.front()->header().tokenizer_fingerprint; }
 uint32_t PackedDataset::vocab_size() const { return shards_.front()->header().vocab_size; }
+TokenizerId PackedDataset::tokenizer() const {
+  return {tokenizer_fingerprint(), int64_t(vocab_size()), shards_.front()->path()};
+}
 
 // Not thread-safe (the cache is mutable): give each thread its own dataset or loader.
 const std::vector<int64_t>& PackedDataset::permutation(int64_t epoch, uint64_t seed) const {

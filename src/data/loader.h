@@ -15,8 +15,18 @@
 #include <torch/torch.h>
 
 #include "data/shard.h"
+#include "tokenizer/tokenizer.h"
 
 namespace rho {
+
+// How any token stream becomes model inputs, for training and evaluation alike: windows of T+1
+// tokens at stride T, [k*T, k*T + T]. Every position p >= 1 is the target of exactly one window,
+// position 0 of none. The rest after the last whole window is dropped (training, scoring), or
+// with `keep_tail` kept as one shorter window when it holds a prediction (evaluating a text).
+struct TokenSpan {
+  uint64_t start = 0, end = 0;  // tokens [start, end)
+};
+std::vector<TokenSpan> cut_windows(uint64_t n_tokens, int64_t T, bool keep_tail);
 
 struct WindowRef {
   uint32_t shard = 0;  // index into PackedDataset::shards()
@@ -33,6 +43,7 @@ class PackedDataset {
   int64_t num_windows() const { return int64_t(windows_.size()); }
   uint64_t tokenizer_fingerprint() const;
   uint32_t vocab_size() const;
+  TokenizerId tokenizer() const;  // what the shards record (the source names the first shard)
   const std::vector<std::shared_ptr<Shard>>& shards() const { return shards_; }
 
   // The i-th window of the endless training stream: epoch e = i / num_windows() visits every

@@ -7,7 +7,6 @@
 #include <random>
 
 #include "common/error.h"
-#include "model/io.h"
 
 namespace rho {
 namespace {
@@ -89,9 +88,10 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
 
   KVCache cache;
   // Logits of the last position only (B, V): the LM head over all positions would cost a
-  // (B, L, V) matmul for nothing.
+  // (B, L, V) matmul for nothing. A vocabulary padded beyond the tokenizer's ids (model/compat.h)
+  // is cut off: those rows name no token.
   auto last_logits = [&](const torch::Tensor& hidden) {  // hidden (B, t, C)
-    return model->logits(hidden.select(1, hidden.size(1) - 1));
+    return model->logits(hidden.select(1, hidden.size(1) - 1)).slice(-1, 0, tok.vocab_size());
   };
   torch::Tensor logits = last_logits(model->hidden_states(ids, opts.use_cache ? &cache : nullptr));
 
@@ -188,16 +188,6 @@ std::vector<Generation> generate_batch(LlamaForCausalLM& model, const Tokenizer&
     }
   }
   return out;
-}
-
-LlamaForCausalLM load_model_for(const std::string& model_dir, const Tokenizer& tok) {
-  auto model = load_model(model_dir);
-  if (model->config.vocab_size != tok.vocab_size())
-    fail(model_dir + "/config.json: vocab_size " + std::to_string(model->config.vocab_size) +
-         " does not match tokenizer " + tok.path() + " (vocab_size " + std::to_string(tok.vocab_size()) +
-         "): the model was trained with another tokenizer");
-  model->eval();
-  return model;
 }
 
 }  // namespace rho

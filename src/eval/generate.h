@@ -51,8 +51,4 @@ std::vector<Generation> generate_batch(LlamaForCausalLM& model, const Tokenizer&
                                        const std::vector<std::vector<int32_t>>& prompts,
                                        const GenerateOptions& opts);
 
-// Loads a model directory for use with `tok`: UserError naming both files when the vocabulary
-// sizes differ (checkpoints do not record their tokenizer, so this is the check we can make).
-LlamaForCausalLM load_model_for(const std::string& model_dir, const Tokenizer& tok);
-
 }  // namespace rho

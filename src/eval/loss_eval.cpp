@@ -11,7 +11,7 @@
 #include "common/fileio.h"
 #include "data/loader.h"
 #include "data/shard.h"
-#include "eval/generate.h"
+#include "model/compat.h"
 
 namespace rho {
 namespace {
@@ -22,14 +22,12 @@ bool is_shard_set(const std::string& path) {
   return path.size() >= 4 && path.compare(path.size() - 4, 4, ".bin") == 0;
 }
 
-// Cuts a token stream into windows of T+1 tokens at stride T (training's packing); the tail is
-// kept as a shorter window when it holds at least one prediction.
+// A token stream as windows (training's packing), the shorter tail kept.
 void add_windows(const std::vector<int32_t>& stream, int64_t T, EvalSet& set, int64_t max_tokens) {
-  for (size_t start = 0; start + 1 < stream.size(); start += size_t(T)) {
+  for (const TokenSpan& w : cut_windows(stream.size(), T, /*keep_tail=*/true)) {
     if (max_tokens > 0 && set.scored_tokens >= max_tokens) return;
-    const size_t end = std::min(stream.size(), start + size_t(T) + 1);
     EvalSequence s;
-    s.tokens.assign(stream.begin() + start, stream.begin() + end);
+    s.tokens.assign(stream.begin() + int64_t(w.start), stream.begin() + int64_t(w.end));
     set.scored_tokens += s.scored();
     set.sequences.push_back(std::move(s));
   }
@@ -114,52 +112,17 @@ EvalSet load_eval_set(const std::string& path, const Tokenizer& tok, const EvalS
   return set;
 }
 
-std::vector<float> scored_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs, int64_t batch) {
-  torch::NoGradGuard no_grad;
-  std::vector<float> out;
-  const int64_t vocab = model->config.vocab_size;
-  size_t i = 0;
-  while (i < seqs.size()) {
-    // A run of equal-length sequences (no padding: our attention has no mask).
-    size_t j = i + 1;
-    while (j < seqs.size() && int64_t(j - i) < batch && seqs[j].tokens.size() == seqs[i].tokens.size()) ++j;
-    const int64_t B = int64_t(j - i), n = int64_t(seqs[i].tokens.size());
-    std::vector<int64_t> flat;
-    flat.reserve(size_t(B * n));
-    for (size_t k = i; k < j; ++k)
-      for (int32_t t : seqs[k].tokens) {
-        if (t < 0 || t >= vocab)
-          fail("token id " + std::to_string(t) + " is outside the model's vocabulary of " + std::to_string(vocab));
-        flat.push_back(t);
-      }
-    auto ids = torch::tensor(flat, torch::kInt64).view({B, n});                     // (B, n)
-    auto inputs = ids.slice(1, 0, n - 1), targets = ids.slice(1, 1, n);             // (B, n-1)
-    auto losses = per_token_loss(model->forward(inputs), targets).contiguous();     // (B, n-1)
-    const float* l = losses.data_ptr<float>();
-    for (int64_t b = 0; b < B; ++b) {
-      // Target position p (1-based in tokens) is column p - 1.
-      const int64_t first = seqs[i + size_t(b)].first_scored;
-      out.insert(out.end(), l + b * (n - 1) + (first - 1), l + (b + 1) * (n - 1));
-    }
-    i = j;
-  }
-  return out;
-}
-
 std::vector<LossRow> run_loss_eval(const LossEvalOptions& o) {
   if (o.data.empty()) fail("no --data sets given");
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
-  auto model = load_model_for(o.model, tok);
   EvalSetOptions so = o.set;
-  if (so.seq_len <= 0) so.seq_len = model->config.max_position_embeddings;
-  if (so.seq_len > model->config.max_position_embeddings)
-    fail("--seq-len " + std::to_string(so.seq_len) + " exceeds the model's max_position_embeddings " +
-         std::to_string(model->config.max_position_embeddings) + " (" + o.model + "/config.json)");
+  if (so.seq_len <= 0) so.seq_len = load_config(o.model + "/config.json").max_position_embeddings;
+  auto model = load_model_for(o.model, {"model", tok.id(), so.seq_len, o.allow_unrecorded_tokenizer});
 
   std::vector<LossRow> rows;
   for (const auto& path : o.data) {
     const EvalSet set = load_eval_set(path, tok, so);
-    const auto losses = scored_losses(model, set.sequences, o.batch);
+    const auto losses = sequence_losses(model, set.sequences, o.eval);
     double sum = 0;
     for (float l : losses) sum += l;
     LossRow r;
@@ -169,18 +132,9 @@ std::vector<LossRow> run_loss_eval(const LossEvalOptions& o) {
     r.tokens = int64_t(losses.size());
     r.loss = sum / double(std::max<size_t>(1, losses.size()));
     r.perplexity = std::exp(r.loss);
+    r.truncated = set.truncated;
     rows.push_back(r);
-    if (set.truncated > 0)
-      std::fprintf(stderr, "eval loss: %s: %lld records longer than %lld tokens lost the start of their question\n",
-                   path.c_str(), (long long)set.truncated, (long long)(so.seq_len + 1));
   }
-
-  size_t w = 3;
-  for (auto& r : rows) w = std::max(w, r.path.size());
-  std::printf("%-*s  %-6s  %9s  %11s  %8s  %10s\n", int(w), "set", "kind", "sequences", "tokens", "loss", "perplexity");
-  for (auto& r : rows)
-    std::printf("%-*s  %-6s  %9lld  %11lld  %8.4f  %10.3f\n", int(w), r.path.c_str(), r.kind.c_str(),
-                (long long)r.sequences, (long long)r.tokens, r.loss, r.perplexity);
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"model", o.model}, {"tokenizer", o.tokenizer}, {"seq_len", so.seq_len},
                         {"answer_only", so.answer_only}, {"sets", nlohmann::json::array()}};

@@ -15,18 +15,10 @@
 #include <vector>
 
 #include "data/documents.h"
-#include "model/llama.h"
+#include "eval/token_losses.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rho {
-
-// One model input: the model reads tokens[0 .. n-2] and predicts tokens[1 .. n-1]; the losses of
-// targets at positions >= first_scored count.
-struct EvalSequence {
-  std::vector<int32_t> tokens;
-  int64_t first_scored = 1;
-  int64_t scored() const { return int64_t(tokens.size()) - first_scored; }
-};
 
 struct EvalSetOptions {
   DocFormat format;  // text / JSONL documents (fields or template)
@@ -48,25 +40,23 @@ struct EvalSet {
 // another tokenizer, or a set with nothing to score.
 EvalSet load_eval_set(const std::string& path, const Tokenizer& tok, const EvalSetOptions& opts);
 
-// Losses of every scored target of `seqs`, in order (sequence by sequence, position by position).
-// Sequences of equal length run together, up to `batch` at a time.
-std::vector<float> scored_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs, int64_t batch = 8);
-
 struct LossEvalOptions {
   std::string model, tokenizer;
   std::vector<std::string> data;
   EvalSetOptions set;  // seq_len 0: the model's max_position_embeddings
-  int64_t batch = 8;
-  std::string json_out;  // also write the table as JSON here ("" = no)
+  EvalOptions eval;
+  bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  std::string json_out;  // also write the rows as JSON here ("" = no)
 };
 
 struct LossRow {
   std::string path, kind;
   int64_t sequences = 0, tokens = 0;
   double loss = 0, perplexity = 0;
+  int64_t truncated = 0;  // answer-only records that lost the start of their question
 };
 
-// Evaluates every set and prints one table on stdout.
+// One row per set, in the order given.
 std::vector<LossRow> run_loss_eval(const LossEvalOptions& opts);
 
 }  // namespace rho

@@ -12,6 +12,7 @@ namespace rho {
 namespace {
 const char* kSingle = "model.safetensors";
 const char* kIndex = "model.safetensors.index.json";
+const char* kRecord = "rho.json";
 
 std::string hf_dtype_name(torch::ScalarType t) {
   switch (t) {
@@ -102,6 +103,40 @@ void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptio
     remove_file_if_exists(dir + "/" + kSingle);
   }
   write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
+  const TokenizerId& tok = model->tokenizer;
+  if (tok.fingerprint == 0) {
+    remove_file_if_exists(dir + "/" + kRecord);
+  } else {
+    const nlohmann::json record = {
+        {"tokenizer", {{"fingerprint", hex64(tok.fingerprint)}, {"vocab_size", tok.vocab_size}, {"source", tok.source}}}};
+    write_file_atomic(dir + "/" + kRecord, record.dump(2) + "\n");
+  }
+}
+
+TokenizerId read_tokenizer_record(const std::string& dir) {
+  const std::string path = dir + "/" + kRecord;
+  TokenizerId id;
+  if (!file_exists(path)) {
+    const std::string file = tokenizer_file_in(dir);
+    if (file.empty()) return id;
+    const std::string bytes = read_file(file);
+    return {fnv1a64(bytes.data(), bytes.size()), 0, file};
+  }
+  const auto j = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("tokenizer") || !j["tokenizer"].is_object())
+    fail_file(path, "not a rho model record (no \"tokenizer\" object)");
+  const auto& t = j["tokenizer"];
+  const std::string fp = t.contains("fingerprint") && t["fingerprint"].is_string() ? t["fingerprint"].get<std::string>() : "";
+  if (fp.size() != 16 || fp.find_first_not_of("0123456789abcdef") != std::string::npos)
+    fail_file(path, "tokenizer.fingerprint must be 16 lowercase hex digits");
+  id.fingerprint = std::stoull(fp, nullptr, 16);
+  if (t.contains("vocab_size")) {
+    if (!t["vocab_size"].is_number_integer() || t["vocab_size"].get<int64_t>() < 0)
+      fail_file(path, "tokenizer.vocab_size must be a non-negative integer");
+    id.vocab_size = t["vocab_size"].get<int64_t>();
+  }
+  id.source = t.contains("source") && t["source"].is_string() ? t["source"].get<std::string>() : path;
+  return id;
 }
 
 std::map<std::string, torch::Tensor> load_weights(const std::string& dir) {
@@ -154,6 +189,7 @@ LlamaForCausalLM load_model(const std::string& dir) {
   LlamaForCausalLM model(config);
   const std::string where = file_exists(dir + "/" + kIndex) ? dir + "/" + kIndex : dir + "/" + kSingle;
   assign_parameters(model, load_weights(dir), where);
+  model->tokenizer = read_tokenizer_record(dir);
   return model;
 }
 

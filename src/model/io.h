@@ -20,7 +20,8 @@ struct SaveOptions {
   torch::ScalarType dtype = torch::kFloat;  // kFloat, kHalf or kBFloat16
   int64_t max_shard_bytes = 0;              // 0: one model.safetensors; else shards + index
 };
-// Writes <dir>/config.json and the weights, each file atomically. Weight files of another
+// Writes <dir>/config.json, the weights and, when the model knows its tokenizer, rho.json (the
+// tokenizer record, model/compat.h), each file atomically. Weight files of another
 // layout left in `dir` (a single file when writing shards, or the reverse) are removed so the
 // directory never holds two disagreeing copies.
 void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptions& opts = {});
@@ -29,8 +30,14 @@ void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptio
 // UserError when the index names a missing shard, a shard lacks a tensor the index promises,
 // or a tensor appears twice.
 std::map<std::string, torch::Tensor> load_weights(const std::string& dir);
-// Loads a model directory (rho's or a Hugging Face Llama checkpoint) as fp32.
+// Loads a model directory (rho's or a Hugging Face Llama checkpoint) as fp32, with its
+// tokenizer record.
 LlamaForCausalLM load_model(const std::string& dir);
+
+// The tokenizer a model directory records (rho.json), or else the fingerprint of the tokenizer
+// file it carries (tokenizer_file_in); fingerprint 0 when neither. UserError naming rho.json
+// when it is not a valid record.
+TokenizerId read_tokenizer_record(const std::string& dir);
 
 // "F32" / "F16" / "BF16" (also "fp32", "float16", "bf16", ...) -> dtype; UserError otherwise.
 torch::ScalarType parse_weight_dtype(const std::string& s);

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "model/config.h"
+#include "tokenizer/tokenizer.h"
 
 namespace rho {
 
@@ -89,6 +90,7 @@ struct LlamaForCausalLMImpl : torch::nn::Module {
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // absent (nullptr) when embeddings are tied
   LlamaConfig config;
+  TokenizerId tokenizer;  // the tokenizer it is trained with (model/compat.h); fingerprint 0: unknown
 };
 TORCH_MODULE(LlamaForCausalLM);
 

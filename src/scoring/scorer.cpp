@@ -7,7 +7,8 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/runtime.h"
-#include "model/io.h"
+#include "eval/token_losses.h"
+#include "model/compat.h"
 #include "scoring/score_file.h"
 
 namespace rho {
@@ -16,10 +17,13 @@ ScoreStats score_shards(const ScoreOptions& opts) {
   if (opts.seq_len < 1) fail("--seq-len must be >= 1");
   if (opts.batch < 1) fail("--batch must be >= 1");
   const std::vector<std::string> files = list_shards(opts.data);
-  auto model = load_model(opts.model);
+  // Every shard must come from one tokenizer (PackedDataset refuses a mix), the model's.
+  const TokenizerId tok = PackedDataset(files, opts.seq_len).tokenizer();
+  auto model = load_model_for(opts.model, {"reference model", tok, opts.seq_len, opts.allow_unrecorded_tokenizer});
   model->eval();
-  torch::NoGradGuard no_grad;
   const uint64_t model_fp = model_fingerprint(model);
+  EvalOptions eval;
+  eval.batch = opts.batch;
   make_dirs(opts.out_dir);
   remove_stale_temps(opts.out_dir);  // score files whose writer was killed
 
@@ -30,10 +34,6 @@ ScoreStats score_shards(const ScoreOptions& opts) {
     // One dataset per shard: windows in shard order, exactly the windows training cuts.
     PackedDataset data({file}, opts.seq_len);
     const auto& shard = *data.shards()[0];
-    if (int64_t(shard.header().vocab_size) > model->config.vocab_size)
-      fail_file(opts.model, "vocab_size " + std::to_string(model->config.vocab_size) +
-                                " is smaller than the vocabulary of shard " + file + " (" +
-                                std::to_string(shard.header().vocab_size) + ")");
     const std::string out = score_path_for(opts.out_dir, file);
     const uint64_t shard_fp = shard_fingerprint(shard);
     if (file_exists(out)) {
@@ -50,28 +50,18 @@ ScoreStats score_shards(const ScoreOptions& opts) {
     }
     std::vector<float> scores(shard.size(), std::nanf(""));
     const int64_t T = opts.seq_len, W = data.num_windows();
-    auto inputs = torch::empty({opts.batch, T}, torch::kLong), targets = torch::empty({opts.batch, T}, torch::kLong);
-    for (int64_t w0 = 0; w0 < W; w0 += opts.batch) {
-      const int64_t B = std::min(opts.batch, W - w0);
-      std::vector<WindowRef> refs;
-      for (int64_t b = 0; b < B; ++b) {
-        refs.push_back(data.window_in_order(w0 + b));
-        data.read_window(refs.back(), inputs[b].data_ptr<int64_t>(), targets[b].data_ptr<int64_t>());
-      }
-      auto in = inputs.slice(0, 0, B), tg = targets.slice(0, 0, B);
-      auto losses = per_token_loss(model->forward(in), tg).contiguous();  // (B, T)
-      const float* l = losses.data_ptr<float>();
-      for (int64_t b = 0; b < B; ++b)
-        std::copy(l + b * T, l + (b + 1) * T, scores.begin() + int64_t(refs[b].start) + 1);
-      stats.tokens += B * T;
+    window_losses(model, data, 0, W, eval, [&](int64_t w, const float* losses) {
+      // Window w predicts shard positions start+1 .. start+T.
+      std::copy(losses, losses + T, scores.begin() + int64_t(data.window_in_order(w).start) + 1);
+      stats.tokens += T;
       const auto now = std::chrono::steady_clock::now();
       if (std::chrono::duration<double>(now - last_print).count() > 2.0) {
         const double s = std::chrono::duration<double>(now - t0).count();
-        std::fprintf(stderr, "score: %s %lld/%lld windows | %s tok/s\n", file.c_str(), (long long)(w0 + B),
+        std::fprintf(stderr, "score: %s %lld/%lld windows | %s tok/s\n", file.c_str(), (long long)(w + 1),
                      (long long)W, format_count(stats.tokens / s).c_str());
         last_print = now;
       }
-    }
+    });
     ScoreHeader h;
     h.n_scores = shard.size();
     h.shard_fingerprint = shard_fp;

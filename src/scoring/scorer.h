@@ -11,6 +11,7 @@ struct ScoreOptions {
   std::string out_dir;              // one .scores file per shard
   int64_t seq_len = 256;            // must equal the training seq_len (positions align)
   int64_t batch = 16;
+  bool allow_unrecorded_tokenizer = false;  // model/compat.h
 };
 
 struct ScoreStats {
@@ -19,7 +20,8 @@ struct ScoreStats {
   double seconds = 0;
 };
 
-// Shards whose score file already exists and matches (shard, model, seq_len) are skipped, so an
+// The reference losses come from eval/token_losses.h, the path validation and `rho eval loss`
+// use. Shards whose score file already exists and matches (shard, model, seq_len) are skipped, so an
 // interrupted run resumes without redoing finished shards. Each file is written atomically.
 ScoreStats score_shards(const ScoreOptions& opts);
 

@@ -4,7 +4,6 @@
 
 #include "common/error.h"
 #include "model/fused_head.h"
-#include "model/io.h"
 
 namespace rho {
 namespace {
@@ -43,15 +42,6 @@ std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len) {
 
 std::unique_ptr<Reference> online_reference(LlamaForCausalLM model) {
   return std::make_unique<OnlineReference>(std::move(model));
-}
-
-std::unique_ptr<Reference> online_reference(const std::string& model_dir, int64_t expected_vocab) {
-  auto model = load_model(model_dir);
-  if (model->config.vocab_size != expected_vocab)
-    fail_file(model_dir, "reference model has vocab_size " + std::to_string(model->config.vocab_size) +
-                             ", the trained model " + std::to_string(expected_vocab) +
-                             "; both must use one tokenizer");
-  return online_reference(std::move(model));
 }
 
 void SelectionStats::add(const SelectionStats& o) {

@@ -35,8 +35,6 @@ class Reference {
 };
 std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir);
 std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len);
-// `expected_vocab`: the trained model's vocab_size; a reference with another one is refused.
-std::unique_ptr<Reference> online_reference(const std::string& model_dir, int64_t expected_vocab);
 std::unique_ptr<Reference> online_reference(LlamaForCausalLM model);
 
 struct SelectionStats {

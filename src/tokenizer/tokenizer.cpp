@@ -31,6 +31,12 @@ std::string spm_reason(char* err) {
 
 }  // namespace
 
+std::string tokenizer_file_in(const std::string& dir) {
+  for (const char* name : {"tokenizer.json", "tokenizer.model"})
+    if (std::filesystem::is_regular_file(dir + "/" + name)) return dir + "/" + name;
+  return "";
+}
+
 Tokenizer Tokenizer::load(const std::string& model_path) {
   if (!std::filesystem::is_regular_file(model_path)) fail_file(model_path, "no such tokenizer model file");
   const std::string bytes = read_file(model_path);

@@ -11,6 +11,18 @@ struct rho_spm;  // tokenizer/spm_c_api.h
 
 namespace rho {
 
+// What shards, a tokenizer or a model directory say about the tokenizer behind them: enough to
+// refuse a mismatch (model/compat.h holds the rules).
+struct TokenizerId {
+  uint64_t fingerprint = 0;  // fnv1a64 of the tokenizer file's bytes; 0: not known
+  int64_t vocab_size = 0;    // 0: not known
+  std::string source;        // the file that says so, for messages
+};
+
+// The tokenizer file of a model directory: tokenizer.json (what HF's fast tokenizer reads), else
+// tokenizer.model, else "".
+std::string tokenizer_file_in(const std::string& dir);
+
 class Tokenizer {
  public:
   // UserError naming the file when it is missing or not a sentencepiece model.
@@ -26,6 +38,7 @@ class Tokenizer {
   // tokenizer is caught before training on garbage.
   uint64_t fingerprint() const { return fingerprint_; }
   const std::string& path() const { return path_; }
+  TokenizerId id() const { return {fingerprint_, vocab_size(), path_}; }
 
  private:
   std::shared_ptr<rho_spm> sp_;

@@ -27,7 +27,7 @@ std::string step_name(int64_t step) {
 
 std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
                             torch::optim::Optimizer& optimizer, const TrainerState& state,
-                            int keep_last) {
+                            int64_t keep_last) {
   const std::string root = run_dir + "/checkpoints";
   make_dirs(root);
   remove_stale_temps(root);  // parts of checkpoints whose writer was killed
@@ -107,6 +107,21 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(rng.tensors.at("cpu"));
   return s;
+}
+
+void CheckpointPolicy::after_step(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state,
+                                  bool last) {
+  if (!rank0_ || !(last || (every_ > 0 && state.step % every_ == 0))) return;
+  saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_);
+  saved_step_ = state.step;
+}
+
+std::string CheckpointPolicy::on_stop(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state) {
+  if (rank0_ && saved_step_ != state.step) {
+    saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_);
+    saved_step_ = state.step;
+  }
+  return saved_dir_.empty() ? run_dir_ + "/checkpoints/" + step_name(state.step) : saved_dir_;
 }
 
 }  // namespace rho

@@ -23,7 +23,7 @@ namespace rho {
 // the `keep_last` newest checkpoints (0 keeps all).
 std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
                             torch::optim::Optimizer& optimizer, const TrainerState& state,
-                            int keep_last = 0);
+                            int64_t keep_last = 0);
 
 // The directory `latest` points at, or nullopt when the run has none.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
@@ -32,5 +32,25 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // UserError naming the file when a part is missing or does not fit the model.
 TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& model,
                              torch::optim::Optimizer& optimizer);
+
+// When a run writes checkpoints: every `every` steps (0: never on a schedule), after the last
+// step, and when a stop signal ends the run early (unless that step's checkpoint exists). Only
+// rank 0 writes; the others' policy does nothing.
+class CheckpointPolicy {
+ public:
+  // `saved_step`: the step of the checkpoint the run resumed from, or -1.
+  CheckpointPolicy(std::string run_dir, int64_t every, int64_t keep_last, bool rank0, int64_t saved_step)
+      : run_dir_(std::move(run_dir)), every_(every), keep_last_(keep_last), rank0_(rank0), saved_step_(saved_step) {}
+  void after_step(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state, bool last);
+  // The checkpoint a stopped run continues from: written now, or the one this step already has.
+  std::string on_stop(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state);
+
+ private:
+  std::string run_dir_;
+  int64_t every_, keep_last_;
+  bool rank0_;
+  int64_t saved_step_;
+  std::string saved_dir_;
+};
 
 }  // namespace rho

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "dist/distributed.h"
 
 namespace rho {
 namespace {
@@ -36,6 +37,13 @@ StopSignals::~StopSignals() {
 }
 
 int StopSignals::pending() { return g_signal.load(); }
+
+int agreed_stop_signal(Distributed* dist) {
+  const int mine = StopSignals::pending();
+  if (!dist || dist->world() == 1) return mine;
+  const bool any = dist->sum_scalar(mine ? 1.0 : 0.0) > 0;
+  return mine ? mine : (any ? SIGTERM : 0);
+}
 
 const char* StopSignals::name(int signo) {
   return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";

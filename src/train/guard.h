@@ -7,6 +7,8 @@
 
 namespace rho {
 
+class Distributed;
+
 // While alive, SIGINT and SIGTERM only record that a stop was asked for; the training loop
 // checkpoints and returns. A second signal of the same kind gets the default action (kill), so
 // an impatient user can still stop a run at once. Restores the previous handlers on destruction.
@@ -20,6 +22,10 @@ class StopSignals {
   static int pending();
   static const char* name(int signo);
 };
+
+// The stop signal every rank acts on after this step: any rank's SIGINT/SIGTERM stops them all
+// (ranks that saw none report SIGTERM), so they all stop after the same step. 0: go on.
+int agreed_stop_signal(Distributed* dist);
 
 // Counts skipped (non-finite) steps. record() returns true when the step may be applied; it
 // throws UserError once `max_in_a_row` bad steps came in a row.

@@ -20,7 +20,7 @@ echo "uninterrupted scoring of $n_shards shards: ${dur} ms"
 fails=0
 # Every score file present is complete: its size is the header's count of scores.
 check_scores() {
-  python3 - "$1" <<'PY' || fails=$((fails + 1))
+  python3 - "$1" <<'PY'
 import os, struct, sys
 d = sys.argv[1]
 for f in os.listdir(d) if os.path.isdir(d) else []:
@@ -42,45 +42,13 @@ same_as_ref() {
   return $ok
 }
 
-kills=0 starts=0
-while :; do
-  starts=$((starts + 1))
-  "$RHO" "${ARGS[@]}" --out "$WORK/kill" 2>>"$WORK/kill.log" &
-  pid=$!
-  if ((kills < 8)); then
-    # Restarts skip finished work, so later starts end sooner: kill within the first third.
-    delay=$(( RANDOM % (dur / 3 + 200) ))
-    sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
-  fi
-  if ((kills < 8)) && kill -KILL "$pid" 2>/dev/null; then
-    wait "$pid" 2>/dev/null
-    kills=$((kills + 1))
-    check_scores "$WORK/kill"
-  else
-    wait "$pid"; rc=$?
-    [ "$rc" -eq 0 ] && break
-    echo "FAIL: restart exited $rc"; tail -3 "$WORK/kill.log"; fails=$((fails + 1)); break
-  fi
-done
+kill_randomly "$WORK/kill.log" check_scores "$WORK/kill" "$RHO" "${ARGS[@]}" --out "$WORK/kill"
 skipped=$(grep -c "done already, skipped" "$WORK/kill.log")
 echo "random kills: $kills SIGKILLs over $starts starts; $skipped finished shards skipped on restart"
 same_as_ref "$WORK/kill" "random kills" || fails=$((fails + 1))
 
 # Kills inside score file writes: wait for a temporary to appear.
-caught=0
-for round in 1 2 3; do
-  "$RHO" "${ARGS[@]}" --out "$WORK/wkill" 2>>"$WORK/wkill.log" &
-  pid=$!
-  until compgen -G "$WORK/wkill/*.tmp.*" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do :; done
-  if kill -KILL "$pid" 2>/dev/null; then
-    wait "$pid" 2>/dev/null
-    compgen -G "$WORK/wkill/*.tmp.*" >/dev/null && caught=$((caught + 1))
-    check_scores "$WORK/wkill"
-  else
-    wait "$pid"
-  fi
-done
-"$RHO" "${ARGS[@]}" --out "$WORK/wkill" 2>>"$WORK/wkill.log" || { echo "FAIL: final restart"; fails=$((fails + 1)); }
+kill_in_writes 3 "$WORK/wkill/*.tmp.*" "$WORK/wkill.log" check_scores "$WORK/wkill" "$RHO" "${ARGS[@]}" --out "$WORK/wkill"
 echo "score-write kills: $caught of 3 left a temporary behind"
 [ "$caught" -ge 1 ] || { echo "FAIL: no kill landed inside a score file write"; fails=$((fails + 1)); }
 same_as_ref "$WORK/wkill" "kills in score writes" || fails=$((fails + 1))

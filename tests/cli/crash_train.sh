@@ -44,44 +44,13 @@ PY
 
 fails=0
 # 1. SIGKILL at random moments until the run completes.
-kills=0 starts=0
-while :; do
-  starts=$((starts + 1))
-  "$RHO" "${ARGS[@]}" --out "$WORK/kill" --resume 2>>"$WORK/kill.log" &
-  pid=$!
-  if ((kills < 8)); then
-    # Restarts skip finished work, so later starts end sooner: kill within the first third.
-    delay=$(( RANDOM % (dur / 3 + 200) ))
-    sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
-  fi
-  if ((kills < 8)) && kill -KILL "$pid" 2>/dev/null; then
-    wait "$pid" 2>/dev/null
-    kills=$((kills + 1))
-    check_run_dir "$WORK/kill" || fails=$((fails + 1))
-  else
-    wait "$pid"; rc=$?
-    [ "$rc" -eq 0 ] && break
-    echo "FAIL: restart exited $rc"; tail -3 "$WORK/kill.log"; fails=$((fails + 1)); break
-  fi
-done
+kill_randomly "$WORK/kill.log" check_run_dir "$WORK/kill" "$RHO" "${ARGS[@]}" --out "$WORK/kill" --resume
 echo "random kills: $kills SIGKILLs over $starts starts"
 same_as_ref "$WORK/kill" "random kills" || fails=$((fails + 1))
 
 # 2. SIGKILL inside checkpoint writes: wait for a checkpoint's temporary directory to appear.
-caught=0
-for round in 1 2 3 4; do
-  "$RHO" "${ARGS[@]}" --out "$WORK/ckkill" --resume 2>>"$WORK/ckkill.log" &
-  pid=$!
-  until compgen -G "$WORK/ckkill/checkpoints/step_*.tmp.*" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do :; done
-  if kill -KILL "$pid" 2>/dev/null; then
-    wait "$pid" 2>/dev/null
-    compgen -G "$WORK/ckkill/checkpoints/step_*.tmp.*" >/dev/null && caught=$((caught + 1))
-    check_run_dir "$WORK/ckkill" || fails=$((fails + 1))
-  else
-    wait "$pid"
-  fi
-done
-"$RHO" "${ARGS[@]}" --out "$WORK/ckkill" --resume 2>>"$WORK/ckkill.log" || { echo "FAIL: final restart"; fails=$((fails + 1)); }
+kill_in_writes 4 "$WORK/ckkill/checkpoints/step_*.tmp.*" "$WORK/ckkill.log" check_run_dir "$WORK/ckkill" \
+  "$RHO" "${ARGS[@]}" --out "$WORK/ckkill" --resume
 echo "checkpoint-write kills: $caught of 4 left a partial checkpoint behind"
 [ "$caught" -ge 1 ] || { echo "FAIL: no kill landed inside a checkpoint write"; fails=$((fails + 1)); }
 same_as_ref "$WORK/ckkill" "kills in checkpoint writes" || fails=$((fails + 1))

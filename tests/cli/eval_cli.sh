@@ -96,7 +96,7 @@ expect_error "eval loss: missing set" "$WORK/nope.txt" -- \
   eval loss --model "$MODEL" --tokenizer "$WORK/tok.model" --data "$WORK/nope.txt"
 expect_error "eval loss: shards of another tokenizer" "$WORK/shards" -- \
   eval loss --model "$MODEL" --tokenizer "$WORK/same-size.model" --data "$WORK/shards"
-expect_error "eval loss: model and tokenizer differ (names the model)" "$MODEL/config.json" -- \
+expect_error "eval loss: model and tokenizer differ (names the model)" "$MODEL: model was trained with tokenizer" -- \
   eval loss --model "$MODEL" --tokenizer "$WORK/other.model" --data "$WORK/test.jsonl"
 expect_error "eval loss: model and tokenizer differ (names the tokenizer)" "$WORK/other.model" -- \
   eval loss --model "$MODEL" --tokenizer "$WORK/other.model" --data "$WORK/test.jsonl"
@@ -115,7 +115,7 @@ expect_error "generate: tokenizer mismatch" "$WORK/other.model" -- \
   generate --model "$MODEL" --tokenizer "$WORK/other.model" --prompt hi
 expect_error "generate: missing prompt file" "$WORK/prompt.txt" -- \
   generate --model "$MODEL" --tokenizer "$WORK/tok.model" --prompt-file "$WORK/prompt.txt"
-expect_error "analyze dynamics: tokenizer mismatch" "$CK1/config.json" -- \
+expect_error "analyze dynamics: tokenizer mismatch" "$CK1: checkpoint was trained with tokenizer" -- \
   analyze dynamics --tokenizer "$WORK/other.model" --data "$WORK/test.jsonl" --out "$WORK/dyn2" "$CK1" "$CK2"
 expect_error "analyze dynamics: missing checkpoint" "$WORK/run/checkpoints/step_0000009" -- \
   analyze dynamics --tokenizer "$WORK/tok.model" --data "$WORK/test.jsonl" --out "$WORK/dyn3" "$CK1" \

@@ -34,7 +34,7 @@ expect_error "train: ratio above 1" "--ratio" -- train --data "$WORK/shards" --o
 expect_error "train: unknown preset" "debug" -- train --data "$WORK/shards" --out "$WORK/r5" --preset huge
 expect_error "train: zero batch" "--batch" -- train --data "$WORK/shards" --out "$WORK/r6" --batch 0
 expect_error "train: ratio 0 (range is open at 0)" "(0, 1]" -- train --data "$WORK/shards" --out "$WORK/r4" --objective slm --ratio 0
-expect_error "train: nan learning rate" "[1e-12, 1]" -- train --data "$WORK/shards" --out "$WORK/r4" --lr nan
+expect_error "train: nan learning rate" "(0, 1]" -- train --data "$WORK/shards" --out "$WORK/r4" --lr nan
 expect_error "train: zero max-bad-steps" "--max-bad-steps" -- train --data "$WORK/shards" --out "$WORK/r4" --max-bad-steps 0
 expect_error "score: zero batch" "--batch" -- score --model "$WORK/x" --data "$WORK/shards" --out "$WORK/s" --batch 0
 expect_error "generate: top-p above 1" "(0, 1]" -- generate --model "$WORK/x" --tokenizer "$WORK/tok.model" --prompt hi --top-p 1.5
@@ -49,7 +49,7 @@ expect_error "train: an existing run without --resume" "$WORK/run" -- train --da
 # A model whose final norm holds a NaN: every step's loss is NaN, each is skipped and counted, and
 # the run stops after --max-bad-steps in a row with one error line (the warnings come before it).
 mkdir -p "$WORK/nan"
-cp "$MODEL/config.json" "$WORK/nan/"
+cp "$MODEL/config.json" "$MODEL/rho.json" "$WORK/nan/"
 python3 - "$MODEL/model.safetensors" "$WORK/nan/model.safetensors" <<'PY'
 import json, struct, sys
 raw = bytearray(open(sys.argv[1], "rb").read())

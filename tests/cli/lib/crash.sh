@@ -54,3 +54,53 @@ no_temporaries() {  # no_temporaries DIR: nothing named *.tmp.<pid> is left
   left=$(find "$1" -name '*.tmp.*' | head -5)
   [ -z "$left" ] || { echo "FAIL: temporaries left behind: $left"; return 1; }
 }
+
+# kill_randomly LOG CHECK DIR CMD...: runs CMD (writing into DIR) again and again, SIGKILLing
+# each of the first 8 starts at a random moment within the first third of an uninterrupted run
+# ($dur ms; restarts skip finished work, so later starts end sooner) and calling `CHECK DIR`
+# after each kill, until a start runs to the end. Sets kills and starts; failures add to $fails.
+kill_randomly() {
+  local log=$1 check=$2 dir=$3 pid rc delay
+  shift 3
+  kills=0 starts=0
+  while :; do
+    starts=$((starts + 1))
+    "$@" 2>>"$log" &
+    pid=$!
+    if ((kills < 8)); then
+      delay=$(( RANDOM % (dur / 3 + 200) ))
+      sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
+    fi
+    if ((kills < 8)) && kill -KILL "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null
+      kills=$((kills + 1))
+      "$check" "$dir" || fails=$((fails + 1))
+    else
+      wait "$pid"; rc=$?
+      [ "$rc" -eq 0 ] && break
+      echo "FAIL: restart exited $rc"; tail -3 "$log"; fails=$((fails + 1)); break
+    fi
+  done
+}
+
+# kill_in_writes ROUNDS PATTERN LOG CHECK DIR CMD...: starts CMD ROUNDS times and SIGKILLs it as
+# soon as a path matching PATTERN (a temporary being written) appears, calling `CHECK DIR` after
+# each kill; then runs CMD once more to the end. Sets caught (kills that left a temporary).
+kill_in_writes() {
+  local rounds=$1 pattern=$2 log=$3 check=$4 dir=$5 pid round
+  shift 5
+  caught=0
+  for round in $(seq 1 "$rounds"); do
+    "$@" 2>>"$log" &
+    pid=$!
+    until compgen -G "$pattern" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do :; done
+    if kill -KILL "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null
+      compgen -G "$pattern" >/dev/null && caught=$((caught + 1))
+      "$check" "$dir" || fails=$((fails + 1))
+    else
+      wait "$pid"
+    fi
+  done
+  "$@" 2>>"$log" || { echo "FAIL: final restart"; fails=$((fails + 1)); }
+}

@@ -1,6 +1,5 @@
-// Math word-problem evaluation as the Rho-1 paper runs it: k-shot chain-of-thought prompts
-// (`Question: ...\nAnswer: ...`), greedy decoding, answer extraction in a fixed order, numeric
-// grading with a relative tolerance of 1e-4.
+// Grading math answers as the Rho-1 paper's harness does (pure string work, no model): answer
+// extraction in a fixed order, numeric comparison with a relative tolerance of 1e-4.
 //
 // Extraction order (first rule that applies wins; each yields a text *segment*):
 //   1. `final answer is $...$`  -> the text between the dollars
@@ -17,8 +16,6 @@
 #include <vector>
 
 namespace rho {
-
-// ---- answer extraction and grading (pure string work, no model) ----
 
 struct Extraction {
   std::string answer;  // normalized: "1234", "-0.5", "0.75" (from 3/4), or cleaned text; "" = none
@@ -57,39 +54,5 @@ struct Interval {
   double lo = 0, hi = 0;
 };
 Interval wilson_interval(int64_t k, int64_t n, double z = 1.959963984540054);
-
-// ---- few-shot evaluation with a model ----
-
-struct FewShotOptions {
-  std::string model, tokenizer;  // model directory, sentencepiece .model
-  std::string train, test;       // JSONL files: exemplars, problems
-  std::string question_field = "question", answer_field = "answer";
-  int shots = 8;
-  uint64_t shot_seed = 0;        // 0: the first `shots` train records; else a seeded sample
-  bool raw_shots = false;        // keep exemplars as written (`#### n`, calculator marks stripped)
-  int64_t limit = 0;             // evaluate the first N test problems (0: all)
-  int64_t max_new_tokens = 256;
-  std::string out_dir;           // records.jsonl, summary.json, results.md
-};
-
-struct FewShotResult {
-  int64_t problems = 0, correct = 0;
-  double accuracy = 0;
-  Interval ci;
-  int64_t reduced_shots = 0;      // prompts that dropped exemplars to fit the model's positions
-  double mean_shots = 0;          // exemplars per prompt actually used
-  int64_t truncated_prompts = 0;  // prompts too long even with no exemplars, cut on the left
-  double seconds = 0;
-};
-
-// Prompts must leave max_new_tokens within the model's positions (see prompt_budget in
-// eval/generate.h): a prompt that does not drops its last exemplars until it fits.
-//
-// The k-shot prompt for `question`: exemplars `Question: q\nAnswer: a` separated by blank lines,
-// then `Question: {question}\nAnswer:`.
-std::string fewshot_prompt(const std::vector<std::pair<std::string, std::string>>& shots,
-                           const std::string& question);
-
-FewShotResult run_fewshot(const FewShotOptions& opts);
 
 }  // namespace rho

@@ -1,0 +1,58 @@
+// Per-token next-token losses of a model that is measured, not trained. Validation during
+// training, `rho eval loss`, `rho score`, the selected-token view and token dynamics all come
+// here, so their numbers agree: the same fused LM head training uses (the (B, T, V) logits are
+// never held; V = 32,000 at T = 2,048 would be 262 MB a sequence), no gradients, fp32 losses.
+//
+// Legend: B windows per forward pass, T predictions per window (a window holds T+1 tokens and
+// is cut by data/loader.h's cut_windows).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/loader.h"
+#include "model/fused_head.h"
+#include "model/llama.h"
+
+namespace rho {
+
+class Distributed;
+
+struct EvalOptions {
+  int64_t batch = 8;   // B: most windows per forward pass
+  HeadOptions head;     // the fused head (default), or the plain full-logits path
+  torch::Device device = torch::kCPU;
+};
+
+// One model input: the model reads tokens[0 .. n-2] and predicts tokens[1 .. n-1]; the losses of
+// targets at positions >= first_scored count.
+struct EvalSequence {
+  std::vector<int32_t> tokens;
+  int64_t first_scored = 1;
+  int64_t scored() const { return int64_t(tokens.size()) - first_scored; }
+};
+
+// Losses (B, T) of one batch, inputs and targets (B, T) int64: fp32, on the CPU.
+torch::Tensor batch_losses(LlamaForCausalLM& model, const torch::Tensor& inputs, const torch::Tensor& targets,
+                           const EvalOptions& opts);
+
+// The losses of every scored target of `seqs`, in order (sequence by sequence, position by
+// position). Runs of equal-length sequences share a forward pass, up to B at a time (attention
+// has no padding mask). UserError when a token id is outside the model's vocabulary.
+std::vector<float> sequence_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs,
+                                   const EvalOptions& opts);
+
+// Windows [first, first + count) of `data`, in order, B at a time: `sink(w, losses)` receives
+// window w's T losses. Batch k (windows first + kB ...) is run by rank k % world, the split the
+// data-parallel loader uses, so each rank's sink sees only its own windows.
+void window_losses(LlamaForCausalLM& model, const PackedDataset& data, int64_t first, int64_t count,
+                   const EvalOptions& opts, const std::function<void(int64_t, const float*)>& sink, int rank = 0,
+                   int world = 1);
+
+// Mean per-token loss over windows [0, count) of `data` (every rank's share, summed with `dist`).
+double dataset_loss(LlamaForCausalLM& model, const PackedDataset& data, int64_t count, const EvalOptions& opts,
+                    Distributed* dist = nullptr);
+
+}  // namespace rho

@@ -1,0 +1,112 @@
+#include "train/options.h"
+
+#include "common/error.h"
+
+namespace rho {
+
+namespace {
+
+template <class E>
+const std::string& name_of(const E& value, const std::vector<std::pair<std::string, E>>& names) {
+  for (const auto& [n, v] : names)
+    if (v == value) return n;
+  fail("internal: a setting holds a value with no name");
+}
+
+// The run's record: every setting with a key, as trainer_state.json stores it.
+struct ToJson {
+  nlohmann::json j = nlohmann::json::object();
+  template <class I>
+  void integer(const char*, const char* key, I& x, I, I, OnResume, const char*) { if (key) j[key] = x; }
+  void real(const char*, const char* key, double& x, Bounds, OnResume, const char*) { if (key) j[key] = x; }
+  void text(const char*, const char* key, std::string& x, bool, OnResume, const char*) { if (key) j[key] = x; }
+  void texts(const char*, const char* key, std::vector<std::string>& x, bool, OnResume, const char*) { if (key) j[key] = x; }
+  template <class E>
+  void choice(const char*, const char* key, E& x, const std::vector<std::pair<std::string, E>>& names, OnResume, const char*) {
+    if (key) j[key] = name_of(x, names);
+  }
+  void flag(const char*, const char* key, bool& x, bool, OnResume, const char*) { if (key) j[key] = x; }
+};
+
+// The same ranges the CLI enforces, for callers of the library.
+struct Validate {
+  static std::string name(const char* flag, const char* key) { return flag ? flag : key; }
+  template <class I>
+  void integer(const char* flag, const char* key, I& x, I lo, I hi, OnResume, const char*) {
+    if (x < lo || x > hi)
+      fail(name(flag, key) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
+  }
+  void real(const char* flag, const char* key, double& x, Bounds b, OnResume, const char*) {
+    if (!b.contains(x)) fail(name(flag, key) + " must be in " + b.text() + ", got " + std::to_string(x));
+  }
+  void text(const char* flag, const char* key, std::string& x, bool required, OnResume, const char*) {
+    if (required && x.empty()) fail(name(flag, key) + " is required");
+  }
+  void texts(const char* flag, const char* key, std::vector<std::string>& x, bool required, OnResume, const char*) {
+    if (required && x.empty()) fail(name(flag, key) + " is required");
+  }
+  template <class E>
+  void choice(const char* flag, const char* key, E& x, const std::vector<std::pair<std::string, E>>& names, OnResume,
+              const char*) {
+    for (const auto& n : names)
+      if (n.second == x) return;
+    std::string all;
+    for (const auto& n : names) all += (all.empty() ? "" : ", ") + n.first;
+    fail(name(flag, key) + " must be one of " + all);
+  }
+  void flag(const char*, const char*, bool&, bool, OnResume, const char*) {}
+};
+
+// Compares the settings a resume must keep with a checkpoint's record.
+struct CheckResume {
+  const nlohmann::json& saved;
+  const nlohmann::json& now;
+  const std::string& where;
+  void same(const char* flag, const char* key, OnResume r) {
+    if (!key || r != OnResume::Same) return;
+    const std::string setting = flag ? flag : key;
+    if (!saved.contains(key))
+      fail_file(where, "does not record " + setting + " (written by an older rho); resume needs every method setting");
+    if (saved[key] != now[key])
+      fail_file(where, "was written with " + setting + " " + saved[key].dump() + ", this run has " + now[key].dump() +
+                           "; a resume must keep the method (start a new run with --init-from to change it)");
+  }
+  template <class I>
+  void integer(const char* f, const char* k, I&, I, I, OnResume r, const char*) { same(f, k, r); }
+  void real(const char* f, const char* k, double&, Bounds, OnResume r, const char*) { same(f, k, r); }
+  void text(const char* f, const char* k, std::string&, bool, OnResume r, const char*) { same(f, k, r); }
+  void texts(const char* f, const char* k, std::vector<std::string>&, bool, OnResume r, const char*) { same(f, k, r); }
+  template <class E>
+  void choice(const char* f, const char* k, E&, const std::vector<std::pair<std::string, E>>&, OnResume r, const char*) {
+    same(f, k, r);
+  }
+  void flag(const char* f, const char* k, bool&, bool, OnResume r, const char*) { same(f, k, r); }
+};
+
+}  // namespace
+
+nlohmann::json TrainOptions::to_json() const {
+  TrainOptions copy = *this;  // describe() hands out references; the record only reads them
+  ToJson v;
+  copy.describe(v);
+  return v.j;
+}
+
+void TrainOptions::validate() const {
+  TrainOptions copy = *this;
+  Validate v;
+  copy.describe(v);
+  // Rules between settings.
+  if (optim.min_lr > optim.lr) fail("--min-lr must be in [0, --lr]");
+  if (!selection.ref_scores.empty() && !selection.ref_model.empty()) fail("pass --ref-scores or --ref-model, not both");
+  if (rank < 0 || rank >= world) fail("rank must be in [0, world)");
+}
+
+void TrainOptions::check_resume(const nlohmann::json& saved, const std::string& where) const {
+  TrainOptions copy = *this;
+  const nlohmann::json now = to_json();
+  CheckResume v{saved, now, where};
+  copy.describe(v);
+}
+
+}  // namespace rho

@@ -1,0 +1,147 @@
+// Every `rho train` setting, described once (TrainOptions::describe): its flag, its key in a
+// checkpoint's trainer_state.json "run", its help, its valid range, and whether a resumed run must
+// keep it. The CLI flags (cli/cmd_train.cpp), validate(), to_json() and the resume check are all
+// generated from that one description, so they cannot drift apart.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/bounds.h"
+#include "model/config.h"
+#include "model/fused_head.h"
+#include "selection/objective.h"
+
+namespace rho {
+
+// Whether a resumed run may change a setting. Everything that decides what the model learns
+// from (data, objective, selection, reference, batch shape, optimizer) must stay: a resume that
+// changed it would continue a different method under the old run's name. Steps may grow (a run
+// is extended); logging, checkpoint cadence and threads are the user's to change.
+enum class OnResume { Same, MayChange };
+
+struct OptimOptions {
+  double lr = 3e-4;        // peak learning rate
+  double min_lr = 3e-5;    // cosine floor
+  int64_t warmup_steps = 10;
+  int64_t max_steps = 100;
+  double weight_decay = 0.1;  // applied to matrices only, not to norm weights
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double grad_clip = 1.0;  // max global L2 norm; 0 disables
+};
+
+struct TrainOptions {
+  std::string preset = "debug";  // model shape when starting from scratch
+  std::string init_from;         // model directory to continue from (continual pretraining)
+  std::vector<std::string> train_data, val_data;  // shard files or directories
+  std::string objective = "clm";  // "clm" or "slm"
+  SelectionOptions selection;      // with objective "slm"
+  HeadOptions head;                // fused chunked LM head + loss (default) or the plain path
+  int64_t seq_len = 256;
+  int64_t micro_batch = 8;
+  int64_t grad_accum = 1;
+  uint64_t seed = 1;
+  OptimOptions optim;
+  int64_t val_every = 50;    // steps; 0 = only at the end
+  int64_t val_batches = 8;   // micro-batches of the validation set, in order
+  int64_t log_every = 10;
+  int64_t ckpt_every = 0;    // steps; 0 = only at the end
+  int64_t keep_last = 2;
+  std::string out_dir;       // checkpoints/, metrics.jsonl, final/
+  bool resume = false;
+  int64_t stop_after = 0;    // stop (with a checkpoint) once this step is reached; 0 = run to the end
+  int64_t max_bad_steps = 5;  // non-finite loss/gradient steps in a row before the run stops
+  bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  int threads = 0, blas_threads = 0;        // libtorch intra-op and OpenBLAS threads (0: defaults)
+  int64_t rank = 0, world = 1;              // data parallel: from the launcher, not from flags
+
+  // Calls `v` once per setting, in --help order. A visitor has the methods
+  //   integer(flag, key, I& value, I lo, I hi, OnResume, help)
+  //   real(flag, key, double& value, Bounds, OnResume, help)
+  //   text(flag, key, std::string& value, bool required, OnResume, help)
+  //   texts(flag, key, std::vector<std::string>& value, bool required, OnResume, help)
+  //   choice(flag, key, E& value, const std::vector<std::pair<std::string, E>>& names, OnResume, help)
+  //   flag(flag, key, bool& value, bool when_given, OnResume, help)
+  // A null flag: no command-line flag (set by the launcher); a null key: not part of the run's
+  // record (and so never compared on resume).
+  template <class V>
+  void describe(V& v);
+
+  nlohmann::json to_json() const;
+  // UserError with the flag and its valid range for a bad setting, or a bad combination.
+  void validate() const;
+  // UserError naming `where` (a checkpoint), the flag and both values when `saved` (that
+  // checkpoint's "run") differs from these settings in one a resume must keep.
+  void check_resume(const nlohmann::json& saved, const std::string& where) const;
+};
+
+template <class V>
+void TrainOptions::describe(V& v) {
+  using R = OnResume;
+  const int64_t big = int64_t(1) << 40;
+  // What is trained, on what.
+  v.texts("--data", "train_data", train_data, true, R::Same, "Training shard files or directories");
+  v.texts("--val-data", "val_data", val_data, false, R::MayChange, "Validation shard files or directories");
+  v.text("--out", nullptr, out_dir, true, R::MayChange, "Run directory (checkpoints, metrics.jsonl, final model)");
+  std::vector<std::pair<std::string, std::string>> presets;
+  for (const auto& p : preset_names()) presets.emplace_back(p, p);
+  v.choice("--preset", "preset", preset, presets, R::Same, "Model shape when starting from scratch");
+  v.text("--init-from", "init_from", init_from, false, R::Same, "Model directory to continue training from");
+  v.flag("--allow-unrecorded-tokenizer", nullptr, allow_unrecorded_tokenizer, true, R::MayChange,
+         "Use --init-from/--ref-model models that record no tokenizer (the check is skipped, with a warning)");
+  // The objective and SLM's selection.
+  v.choice("--objective", "objective", objective, {{"clm", "clm"}, {"slm", "slm"}}, R::Same,
+           "clm (every token) or slm (Selective Language Modeling)");
+  v.real("--ratio", "ratio", selection.ratio, {0.0, 1.0, true}, R::Same, "SLM: fraction of tokens kept (k%)");
+  v.choice("--selection-scope", "scope", selection.scope,
+           {{"sequence", SelectionScope::Sequence}, {"micro-batch", SelectionScope::MicroBatch}, {"batch", SelectionScope::Batch}},
+           R::Same, "SLM: where top-k% is taken");
+  v.choice("--score", "score", selection.score,
+           {{"excess", ScoreFunction::ExcessLoss}, {"ref-loss", ScoreFunction::ReferenceLoss},
+            {"current-loss", ScoreFunction::CurrentLoss}, {"random", ScoreFunction::Random}},
+           R::Same, "SLM: token score");
+  v.text("--ref-scores", "ref_scores", selection.ref_scores, false, R::Same, "SLM: directory of score files from `rho score`");
+  v.text("--ref-model", "ref_model", selection.ref_model, false, R::Same, "SLM: reference model run inside each step (online)");
+  v.real("--slm-start", "slm_start", selection.start_fraction, {0.0, 0.999999}, R::Same,
+         "SLM: plain CLM for this fraction of steps first");
+  // Batch shape.
+  v.integer("--seq-len", "seq_len", seq_len, int64_t(1), int64_t(1) << 20, R::Same, "Tokens per sequence (T)");
+  v.integer("--batch", "micro_batch", micro_batch, int64_t(1), int64_t(1) << 20, R::Same, "Sequences per micro-batch (B)");
+  v.integer("--grad-accum", "grad_accum", grad_accum, int64_t(1), int64_t(1) << 20, R::Same, "Micro-batches per optimizer step");
+  v.integer(nullptr, "world", world, int64_t(1), int64_t(1) << 20, R::Same, "Data-parallel processes");
+  v.integer("--seed", "seed", seed, uint64_t(0), ~uint64_t(0), R::Same, "Seed for initialisation and data order");
+  // Optimizer and schedule.
+  v.integer("--steps", "max_steps", optim.max_steps, int64_t(1), big, R::MayChange, "Optimizer steps");
+  v.integer("--warmup", "warmup_steps", optim.warmup_steps, int64_t(0), big, R::Same, "Linear warmup steps");
+  v.real("--lr", "lr", optim.lr, {0.0, 1.0, true}, R::Same, "Peak learning rate");
+  v.real("--min-lr", "min_lr", optim.min_lr, {0.0, 1.0}, R::Same, "Final learning rate of the cosine schedule (<= --lr)");
+  v.real("--weight-decay", "weight_decay", optim.weight_decay, {0.0, 10.0}, R::Same, "AdamW weight decay (matrices only)");
+  v.real("--beta1", "beta1", optim.beta1, {0.0, 1.0}, R::Same, "AdamW beta1");
+  v.real("--beta2", "beta2", optim.beta2, {0.0, 1.0}, R::Same, "AdamW beta2");
+  v.real("--adam-eps", "eps", optim.eps, {0.0, 1.0, true}, R::Same, "AdamW epsilon");
+  v.real("--grad-clip", "grad_clip", optim.grad_clip, {0.0, 1e9}, R::Same, "Max gradient L2 norm, 0 disables");
+  // The loop's components and their intervals.
+  v.integer("--val-every", "val_every", val_every, int64_t(0), big, R::MayChange, "Validate every N steps (0: at the end only)");
+  v.integer("--val-batches", "val_batches", val_batches, int64_t(1), int64_t(1) << 30, R::MayChange, "Micro-batches per validation");
+  v.integer("--log-every", "log_every", log_every, int64_t(1), big, R::MayChange, "Progress line every N steps");
+  v.integer("--ckpt-every", "ckpt_every", ckpt_every, int64_t(0), big, R::MayChange, "Checkpoint every N steps (0: at the end only)");
+  v.integer("--keep-last", "keep_last", keep_last, int64_t(0), int64_t(1) << 20, R::MayChange, "Checkpoints kept (0: all)");
+  v.flag("--resume", nullptr, resume, true, R::MayChange, "Continue from the run directory's latest checkpoint");
+  v.integer("--stop-after", nullptr, stop_after, int64_t(0), big, R::MayChange,
+            "Stop with a checkpoint after this step (the schedule still spans --steps)");
+  v.integer("--max-bad-steps", "max_bad_steps", max_bad_steps, int64_t(1), big, R::MayChange,
+            "Stop after this many non-finite loss/gradient steps in a row (each is skipped)");
+  // How it runs (same results).
+  v.flag("--plain-head", "head_fused", head.fused, false, R::MayChange,
+         "Plain LM head (full logits + cross-entropy) instead of the fused chunked one");
+  v.integer("--head-chunk", "head_chunk", head.chunk_tokens, int64_t(0), int64_t(1) << 30, R::MayChange,
+            "Fused head: tokens per logits chunk (0: about 8 MiB of logits)");
+  v.integer("--threads", nullptr, threads, 0, 1024, R::MayChange, "libtorch intra-op threads (0: library default)");
+  v.integer("--blas-threads", nullptr, blas_threads, 0, 1024, R::MayChange,
+            "OpenBLAS threads (0: OPENBLAS_NUM_THREADS, else every core)");
+}
+
+}  // namespace rho

@@ -1,0 +1,52 @@
+// One optimizer step: forward and per-token loss of each micro-batch, the objective (CLM, or SLM's
+// selection), backward, the gradient all-reduce across ranks, clipping and AdamW. The trainer
+// (train/trainer.h) calls this once per step; tests compare objectives on it directly.
+//
+// Legend: A micro-batches per step (gradient accumulation), B sequences each, T tokens each.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/loader.h"
+#include "model/fused_head.h"
+#include "model/llama.h"
+#include "selection/objective.h"
+#include "train/options.h"
+
+namespace rho {
+
+class Distributed;
+
+struct StepStats {
+  double loss = 0;       // mean per-token loss over all the step's tokens (comparable across objectives)
+  double grad_norm = 0;  // before clipping
+  bool skipped = false;  // loss or gradient not finite: no optimizer update was made
+  int64_t tokens_seen = 0, tokens_trained = 0;
+  SelectionStats selection;  // SLM steps only
+};
+
+// AdamW with weight decay on matrices only.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o);
+
+// Forward and backward of one step's micro-batches, gradients left in the parameters (the part
+// of train_step that the objective decides).
+// With `world` > 1 the losses are scaled for a global batch of world x micro_batches (this
+// rank's share of a gradient that the ranks then sum).
+StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
+                               SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {},
+                               int64_t world = 1);
+
+// One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
+// backward; clip; AdamW at learning rate `lr`. A step whose loss or gradient norm is not finite
+// makes no update (gradients zeroed, `skipped` set). With `slm` the loss is the SLM objective's
+// (selected tokens only), else plain CLM (the mean over all tokens). `step` seeds random scores.
+// With `dist`, gradients are summed across ranks before clipping, and the returned stats
+// cover the global batch.
+StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
+                     const std::vector<Batch>& micro_batches, double lr, double grad_clip,
+                     SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {},
+                     Distributed* dist = nullptr);
+
+}  // namespace rho
