@@ -71,9 +71,11 @@ void register_eval_loss(CLI::App& parent) {
   sub->add_option("--json", o->json_out, "Also write the table as JSON to this file");
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, fmt, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, fmt, threads, compute] {
     start_model_command(*threads);
     o->set.format = fmt->format();
+    o->eval.compute = compute->resolve();
     print_loss_rows(run_loss_eval(*o), o->set.seq_len);
   });
 }
@@ -97,8 +99,10 @@ void register_eval_fewshot(CLI::App& parent) {
   sub->add_option("--out", o->out_dir, "Directory for records.jsonl, summary.json, results.md")->required();
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, compute] {
     start_model_command(*threads);
+    o->compute = compute->resolve();
     auto r = run_fewshot(*o);
     std::printf("%s: accuracy %.1f%% (%lld/%lld), 95%% CI %.1f-%.1f%%, %.2f problems/s -> %s\n", o->test.c_str(),
                 100 * r.accuracy, (long long)r.correct, (long long)r.problems, 100 * r.ci.lo, 100 * r.ci.hi,
@@ -123,9 +127,11 @@ void register_analyze_dynamics(CLI::App& parent) {
   sub->add_option("checkpoints", o->checkpoints, "Model/checkpoint directories, oldest first")->required()->expected(2, -1);
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, fmt, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, fmt, threads, compute] {
     start_model_command(*threads);
     o->format = fmt->format();
+    o->compute = compute->resolve();
     const DynamicsReport r = run_dynamics(*o);
     std::printf("%s", r.shares_md.c_str());
     if (r.plot.empty())
@@ -149,9 +155,11 @@ void register_analyze_select(CLI::App& parent) {
   sub->add_option("--out", o->out, "HTML file to write")->required();
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, compute] {
     start_model_command(*threads);
     o->text = unescape(o->text);
+    o->compute = compute->resolve();
     const auto views = run_select_view(*o);
     int64_t scored = 0, selected = 0;
     for (const auto& v : views) {
@@ -205,12 +213,14 @@ void register_generate(CLI::App& app) {
   sub->add_flag("--show-prompt", f->show_prompt, "Print the prompt before its continuation");
   add_threads(sub, threads);
   add_allow_unrecorded(sub, f->allow_unrecorded);
-  sub->callback([f, threads, p, pf] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([f, threads, p, pf, compute] {
     if (p->count() + pf->count() == 0) fail("give --prompt or --prompt-file");
     start_model_command(*threads);
     const Tokenizer tok = Tokenizer::load(f->tokenizer);
     auto model = load_model_for(f->model, {"model", tok.id(), 0, f->allow_unrecorded});
     model->eval();
+    prepare_for_inference(*model, compute->resolve());
     std::vector<std::string> texts;
     for (auto& s : f->prompts) texts.push_back(unescape(s));
     for (auto& file : f->prompt_files) texts.push_back(read_file(file));

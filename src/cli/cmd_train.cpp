@@ -72,7 +72,10 @@ void register_train(CLI::App& app) {
     const DistEnv env = dist_env_from_environment();
     std::unique_ptr<Distributed> dist;
     if (env.world > 1) {
-      dist = Distributed::connect(env, torch::kCPU);
+      // One process per GPU: rank r of a node uses its LOCAL_RANK-th GPU, over NCCL.
+      const Compute c = resolve_compute(o->device, o->precision);
+      if (c.device.is_cuda() && (o->device == "auto" || o->device == "cuda")) o->device = "cuda:" + std::to_string(env.local_rank);
+      dist = Distributed::connect(env, resolve_compute(o->device, o->precision).device);
       o->rank = env.rank;
       o->world = env.world;
     }
@@ -95,9 +98,11 @@ void register_score(CLI::App& app) {
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
   sub->add_flag("--allow-unrecorded-tokenizer", o->allow_unrecorded_tokenizer,
                 "Use a model that records no tokenizer (the check is skipped, with a warning)");
-  sub->callback([o, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, compute] {
     warn_if_reference_blas();
     configure_threads(*threads);
+    o->compute = compute->resolve();
     score_shards(*o);
   });
 }
