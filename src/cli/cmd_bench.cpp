@@ -52,7 +52,7 @@ MemoryProbe memory_probe_in_child(const BenchOptions& o, const std::string& obje
 }  // namespace
 
 void register_bench(CLI::App& app) {
-  auto* sub = app.add_subcommand("bench", "Measure training tokens/s, MFU and peak memory");
+  auto* sub = app.add_subcommand("bench", "Measure training tokens/s, MFU and peak memory (docs/performance.md)");
   auto o = std::make_shared<BenchOptions>();
   auto threads = std::make_shared<int>(0);
   auto blas = std::make_shared<int>(0);

@@ -50,7 +50,7 @@ void print_loss_rows(const std::vector<LossRow>& rows, int64_t seq_len) {
 }
 
 void register_eval_loss(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("loss", "Mean per-token loss and perplexity on held-out sets (one table)");
+  auto* sub = parent.add_subcommand("loss", "Mean per-token loss and perplexity on held-out sets, one table (docs/pipeline.md)");
   auto o = std::make_shared<LossEvalOptions>();
   auto fmt = std::make_shared<FormatFlags>();
   auto threads = std::make_shared<int>(0);
@@ -81,7 +81,7 @@ void register_eval_loss(CLI::App& parent) {
 }
 
 void register_eval_fewshot(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("fewshot", "k-shot chain-of-thought math accuracy (GSM8K format), greedy decoding");
+  auto* sub = parent.add_subcommand("fewshot", "k-shot chain-of-thought math accuracy, greedy decoding (docs/pipeline.md)");
   auto o = std::make_shared<FewShotOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Model directory")->required();
@@ -111,7 +111,7 @@ void register_eval_fewshot(CLI::App& parent) {
 }
 
 void register_analyze_dynamics(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("dynamics", "Token loss dynamics across checkpoints (H->H, L->H, H->L, L->L)");
+  auto* sub = parent.add_subcommand("dynamics", "Token loss dynamics across checkpoints: H->H, L->H, H->L, L->L (docs/demo.md)");
   auto o = std::make_shared<DynamicsOptions>();
   auto fmt = std::make_shared<FormatFlags>();
   auto threads = std::make_shared<int>(0);
@@ -142,7 +142,7 @@ void register_analyze_dynamics(CLI::App& parent) {
 }
 
 void register_analyze_select(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("select", "HTML page colouring a text's tokens by excess loss, marking the selected ones");
+  auto* sub = parent.add_subcommand("select", "HTML page colouring a text's tokens by excess loss, marking the selected ones (docs/slm.md)");
   auto o = std::make_shared<SelectViewOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Model being trained (L_theta)")->required();
@@ -172,7 +172,7 @@ void register_analyze_select(CLI::App& parent) {
 }
 
 void register_analyze_plot(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("plot", "Loss-versus-tokens curves of several runs (gnuplot)");
+  auto* sub = parent.add_subcommand("plot", "Loss-versus-tokens curves of several runs, with gnuplot (docs/demo.md)");
   auto o = std::make_shared<LossPlotOptions>();
   sub->add_option("--out", o->out, "Image to write (.png; .svg for SVG)")->required();
   sub->add_option("--metric", o->metric, "metrics.jsonl key on the y axis (val_loss, loss, loss_selected, ...)")->capture_default_str();
@@ -187,7 +187,7 @@ void register_analyze_plot(CLI::App& parent) {
 }  // namespace
 
 void register_generate(CLI::App& app) {
-  auto* sub = app.add_subcommand("generate", "Generate text from a prompt (greedy or sampled, KV cache)");
+  auto* sub = app.add_subcommand("generate", "Generate text from a prompt, greedy or sampled, with a KV cache (docs/pipeline.md)");
   struct Flags {
     std::string model, tokenizer;
     std::vector<std::string> prompts, prompt_files, stops;
@@ -248,14 +248,14 @@ void register_generate(CLI::App& app) {
 }
 
 void register_eval(CLI::App& app) {
-  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy");
+  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy (docs/pipeline.md)");
   sub->require_subcommand(1);
   register_eval_loss(*sub);
   register_eval_fewshot(*sub);
 }
 
 void register_analyze(CLI::App& app) {
-  auto* sub = app.add_subcommand("analyze", "Analyses: token loss dynamics, selection view, loss curves");
+  auto* sub = app.add_subcommand("analyze", "Analyses: token loss dynamics, selection view, loss curves (docs/demo.md)");
   sub->require_subcommand(1);
   register_analyze_dynamics(*sub);
   register_analyze_select(*sub);

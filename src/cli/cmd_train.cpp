@@ -60,7 +60,7 @@ struct AddFlags {
 }  // namespace
 
 void register_train(CLI::App& app) {
-  auto* sub = app.add_subcommand("train", "Train a Llama model, CLM or SLM (train/options.h lists every setting)");
+  auto* sub = app.add_subcommand("train", "Train a model with CLM or SLM, from scratch or from a checkpoint (docs/slm.md)");
   auto o = std::make_shared<TrainOptions>();
   AddFlags flags{sub};
   o->describe(flags);
@@ -87,7 +87,7 @@ void register_train(CLI::App& app) {
 }
 
 void register_score(CLI::App& app) {
-  auto* sub = app.add_subcommand("score", "Score token shards with a reference model (per-token losses)");
+  auto* sub = app.add_subcommand("score", "Score token shards with a reference model: per-token losses, once (docs/formats.md)");
   auto o = std::make_shared<ScoreOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Reference model directory")->required();
@@ -108,7 +108,7 @@ void register_score(CLI::App& app) {
 }
 
 void register_model(CLI::App& app) {
-  auto* sub = app.add_subcommand("model", "Model presets and configs");
+  auto* sub = app.add_subcommand("model", "Model presets and configs (docs/hf.md)");
   sub->require_subcommand(1);
   auto* presets = sub->add_subcommand("presets", "List the named model presets");
   presets->callback([] {

@@ -10,7 +10,8 @@
 
 int main(int argc, char** argv) {
   rho::tune_allocator();
-  CLI::App app{"rho: Selective Language Modeling (Rho-1) for Llama-family models"};
+  CLI::App app{"rho: Selective Language Modeling (Rho-1) for Llama-family models. Start at README.md; "
+               "each command's page is named in its line below."};
   app.require_subcommand(1);
   // What this build can do: tests and scripts read it (e.g. data-parallel tests skip without Gloo).
   app.set_version_flag("--version", [] {
