@@ -121,15 +121,19 @@ inline void zero_grad(Opt& opt) {
 // same either way; elsewhere torch::optim::AdamW's own per-parameter loop.
 // The key of a parameter in an optimizer's state map: its TensorImpl's address, as a string in
 // libtorch 1.13 and as the pointer itself in 2.x.
-inline auto optimizer_state_key(const torch::Tensor& p) {
-  using Key = typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+template <class Key>
+Key state_key_of(c10::TensorImpl* impl) {
   if constexpr (std::is_same_v<Key, std::string>) {
     std::ostringstream s;
-    s << p.unsafeGetTensorImpl();
+    s << impl;
     return s.str();
   } else {
-    return Key(p.unsafeGetTensorImpl());
+    return Key(impl);
   }
+}
+using OptimizerStateKey = typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+inline OptimizerStateKey optimizer_state_key(const torch::Tensor& p) {
+  return state_key_of<OptimizerStateKey>(p.unsafeGetTensorImpl());
 }
 
 inline void adamw_step(torch::optim::AdamW& opt) {
