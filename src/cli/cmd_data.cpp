@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/format_flags.h"
 #include "cli/tokenizer_io.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "data/documents.h"
 #include "data/tokenize.h"
@@ -64,7 +65,7 @@ void register_tokenizer_encode(CLI::App& parent) {
   sub->add_option("--field", flags->field, "the JSONL field holding the text")->capture_default_str();
   sub->add_flag("--add-special", flags->add_special, "add the BOS/EOS tokens the tokenizer adds to a sequence");
   sub->callback([flags, input, text] {
-    if (!*input && !*text) throw CLI::RequiredError("--input or --text");
+    if (!*input && !*text) fail("tokenizer encode needs --input FILE or --text TEXT");
     const Tokenizer tok = Tokenizer::load(flags->tokenizer);
     if (*input) return encode_file(tok, flags->input, flags->field, flags->add_special);
     const auto ids = tok.encode(unescape(flags->text), flags->add_special);

@@ -385,6 +385,7 @@ void SpmModel::encode_unigram(std::string_view norm, std::vector<int32_t>& out) 
   const size_t first = out.size();
   for (size_t end = size; end > 0;) {
     const Node& n = best[end];
+    if (n.starts_at < 0) break;  // unreachable for any model sentencepiece accepts
     out.push_back(n.id);
     out.push_back(int32_t(end - size_t(n.starts_at)));
     end = size_t(n.starts_at);

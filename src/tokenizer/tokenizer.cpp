@@ -83,9 +83,25 @@ void apply_config(const std::string& file, tok::Model& m) {
   }
 }
 
+// Error messages quote pieces and names from the file, which may hold any bytes: control
+// characters are escaped so an error stays one line.
+std::string one_line(const std::string& msg) {
+  std::string out;
+  for (unsigned char c : msg) {
+    if (c >= 0x20 && c != 0x7F) {
+      out += char(c);
+    } else {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02X", c);
+      out += esc;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-Tokenizer Tokenizer::load(const std::string& path) {
+Tokenizer Tokenizer::load(const std::string& path) try {
   const std::string file = resolve_file(path);
   if (!fs::is_regular_file(file)) fail_file(file, "no such tokenizer model file");
   const std::string bytes = read_file(file);
@@ -99,6 +115,8 @@ Tokenizer Tokenizer::load(const std::string& path) {
   t.fingerprint_ = fnv1a64(bytes.data(), bytes.size());
   t.path_ = file;
   return t;
+} catch (const UserError& e) {
+  throw UserError(one_line(e.what()));
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
