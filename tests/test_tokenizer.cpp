@@ -3,11 +3,11 @@
 // (scripts/sanitize.sh): there RHO_TOK names the normal build's rho and training runs through it.
 #include <gtest/gtest.h>
 
-#include "test_util.h"
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
-
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "data/documents.h"
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -54,10 +55,15 @@ std::string train(const std::vector<std::string>& inputs, const std::string& out
   if (const char* rho_tok = std::getenv("RHO_TOK")) {
     std::string cmd = quoted(rho_tok) + " tokenizer train --template 'Question: {question}\\nAnswer: {answer}'";
     for (const auto& in : inputs) cmd += " --input " + quoted(in);
-    const std::string err = out + ".err";
+    // stderr goes beside the test's other files, not beside `out`, whose directory training creates.
+    static int calls = 0;
+    const std::string err = std::filesystem::temp_directory_path().string() + "/rho-train-" +
+                            std::to_string(::getpid()) + "-" + std::to_string(++calls) + ".err";
     cmd += " --vocab-size " + std::to_string(vocab_size) + " --out " + quoted(out) + " >/dev/null 2>" + quoted(err);
-    if (std::system(cmd.c_str()) == 0) return "";
+    const int rc = std::system(cmd.c_str());
     std::string msg = rho::file_exists(err) ? rho::read_file(err) : "training command failed: " + cmd;
+    std::remove(err.c_str());
+    if (rc == 0) return "";
     if (msg.rfind("rho: error: ", 0) == 0) msg = msg.substr(12);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     return msg;
