@@ -64,3 +64,42 @@ put("safetensors", "two", safetensors({"w": ("F32", [2, 2], struct.pack("<4f", 1
                                         "b": ("BF16", [3], b"\x80\x3f" * 3)}, {"format": "pt"}))
 put("safetensors", "ints", safetensors({"i": ("I64", [1], struct.pack("<q", -5)),
                                          "m": ("BOOL", [2, 0], b""), "u": ("U8", [3], b"abc")}))
+
+# tokenizer: the first byte picks the mode (fuzz/parsers.cpp): 0 tokenizer.json, 1 .model, 2 text.
+tiny = os.path.join(os.path.dirname(ROOT), "..", "tests", "fixtures", "tokenizers", "tiny", "tokenizer.json")
+put("tokenizer", "tiny_json", b"\x00" + open(tiny, "rb").read())
+
+
+def pb_varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pb_field(field, wire, payload):
+    if wire == 2:
+        payload = pb_varint(len(payload)) + payload
+    return pb_varint(field << 3 | wire) + payload
+
+
+def spm_model(model_type, byte_fallback):
+    pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    if byte_fallback:
+        pieces += [("<0x%02X>" % b, 0.0, 6) for b in range(256)]
+    pieces += [(p, -float(i), 1) for i, p in enumerate(["\u2581", "a", "b", "\u2581a", "ab", "\u2581ab", "c"])]
+    pieces += [("<sep>", 0.0, 4)]
+    proto = b"".join(pb_field(1, 2, pb_field(1, 2, p.encode()) + pb_field(2, 5, struct.pack("<f", s)) +
+                              pb_field(3, 0, pb_varint(t))) for p, s, t in pieces)
+    trainer = pb_field(3, 0, pb_varint(model_type)) + pb_field(35, 0, pb_varint(int(byte_fallback)))
+    normalizer = pb_field(1, 2, b"identity") + pb_field(3, 0, pb_varint(1))
+    return proto + pb_field(2, 2, trainer) + pb_field(3, 2, normalizer)
+
+
+put("tokenizer", "bpe_model", b"\x01" + spm_model(2, True))
+put("tokenizer", "unigram_model", b"\x01" + spm_model(1, False))
+put("tokenizer", "text_mixed", b"\x02" + "Hello  world\n caf\u00e9 <|end|> <sep> 12345 \u65e5\u672c".encode() + b"\xff\xfe")
+put("tokenizer", "text_spaces", b"\x03" + b"\t\r\n   \xe2\x96\x81\xe2\x96\x81 'S 'll")

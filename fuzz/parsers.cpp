@@ -13,6 +13,7 @@
 #include "fuzz/targets.h"
 #include "model/config.h"
 #include "scoring/score_format.h"
+#include "tokenizer/tokenizer.h"
 #include "train/trainer_state.h"
 
 namespace rho::fuzz {
@@ -110,6 +111,38 @@ void documents(const uint8_t* data, size_t size) {
       read_jsonl_field(path, mode & 16 ? "question" : "text");
     } catch (const UserError&) {
     }
+  }
+}
+
+void tokenizer(const uint8_t* data, size_t size) {
+  // The first byte picks the mode; the rest is a tokenizer file (bit 0: tokenizer.json or a
+  // sentencepiece .model), or, with bit 1, a text for the committed tokenizers to encode.
+  if (size == 0) return;
+  const uint8_t mode = data[0];
+  const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  static const char* kTexts[] = {"", "Hello  world\n", "caf\xc3\xa9 \xff\xfe <|end|> <s> 12345 \xe2\x96\x81x", "\t\r\n  "};
+  auto exercise = [](const Tokenizer& tok, const std::string& text) {
+    for (bool special : {false, true}) {
+      const std::vector<int32_t> ids = tok.encode(text, special);
+      for (int32_t id : ids)
+        if (id < 0 || id >= tok.vocab_size()) bug("encode produced an id outside the vocabulary");
+      tok.decode(ids);
+    }
+  };
+  if (mode & 2) {
+    static const std::vector<Tokenizer> fixed = [] {
+      std::vector<Tokenizer> t;
+      for (const char* f : {"rho_bpe.model", "unigram_nfkc.model", "bpe_nfkc.model", "tiny/tokenizer.json"})
+        t.push_back(Tokenizer::load(std::string(RHO_FIXTURE_DIR) + "/tokenizers/" + f));
+      return t;
+    }();
+    for (const Tokenizer& tok : fixed) exercise(tok, rest);
+    return;
+  }
+  try {
+    const Tokenizer tok = Tokenizer::load(scratch(mode & 1 ? "tokenizer.model" : "tokenizer.json", data + 1, size - 1));
+    for (const char* text : kTexts) exercise(tok, text);
+  } catch (const UserError&) {
   }
 }
 

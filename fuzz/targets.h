@@ -16,6 +16,7 @@ void checkpoint(const uint8_t* data, size_t size);     // trainer_state.json and
 void config(const uint8_t* data, size_t size);         // HF config.json
 void documents(const uint8_t* data, size_t size);      // JSONL and text document readers
 void safetensors(const uint8_t* data, size_t size);    // safetensors headers and data (needs libtorch)
+void tokenizer(const uint8_t* data, size_t size);      // tokenizer.json / sentencepiece .model, and the encoders
 
 struct Target {
   const char* name;
@@ -24,7 +25,8 @@ struct Target {
 inline const std::vector<Target>& all_targets() {
   static const std::vector<Target> t = {{"shard", shard},   {"score_file", score_file},
                                         {"checkpoint", checkpoint}, {"config", config},
-                                        {"documents", documents}, {"safetensors", safetensors}};
+                                        {"documents", documents}, {"safetensors", safetensors},
+                                        {"tokenizer", tokenizer}};
   return t;
 }
 

@@ -10,7 +10,7 @@ TARGETS=("$@")
 PKGS=(build-essential cmake ninja-build ccache pkg-config
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes (scripts/sanitize.sh)
       libtorch-dev libopenblas0-pthread libopenblas-dev
-      libsentencepiece-dev sentencepiece nlohmann-json3-dev libcli11-dev
+      libsentencepiece-dev sentencepiece python3-sentencepiece libicu-dev nlohmann-json3-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev
       python3 python3-torch python3-numpy gnuplot-nox
       metamath-databases  # the demo's machine-made noise text (set.mm)

@@ -1,9 +1,13 @@
 // Tokenizer training and loading: lossless round trips, byte fallback, fingerprints, errors.
+// Training needs the sentencepiece library, which a sanitized build cannot load
+// (scripts/sanitize.sh): there RHO_TOK names the normal build's rho and training runs through it.
 #include <gtest/gtest.h>
 
-#include "test_util.h"
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -11,6 +15,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "data/documents.h"
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -43,16 +48,44 @@ rho::DocFormat gsm_format() {
   return f;
 }
 
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+// Trains a tokenizer on GSM8K-style JSONL; returns the error message ("" on success).
+std::string train(const std::vector<std::string>& inputs, const std::string& out, int vocab_size) {
+  if (const char* rho_tok = std::getenv("RHO_TOK")) {
+    std::string cmd = quoted(rho_tok) + " tokenizer train --template 'Question: {question}\\nAnswer: {answer}'";
+    for (const auto& in : inputs) cmd += " --input " + quoted(in);
+    // stderr goes beside the test's other files, not beside `out`, whose directory training creates.
+    static int calls = 0;
+    const std::string err = std::filesystem::temp_directory_path().string() + "/rho-train-" +
+                            std::to_string(::getpid()) + "-" + std::to_string(++calls) + ".err";
+    cmd += " --vocab-size " + std::to_string(vocab_size) + " --out " + quoted(out) + " >/dev/null 2>" + quoted(err);
+    const int rc = std::system(cmd.c_str());
+    std::string msg = rho::file_exists(err) ? rho::read_file(err) : "training command failed: " + cmd;
+    std::remove(err.c_str());
+    if (rc == 0) return "";
+    if (msg.rfind("rho: error: ", 0) == 0) msg = msg.substr(12);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return msg;
+  }
+  try {
+    rho::TokenizerTrainOptions opts;
+    opts.out_model = out;
+    opts.vocab_size = vocab_size;
+    rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
+    return "";
+  } catch (const rho::UserError& e) {
+    return e.what();
+  }
+}
+
 // One tokenizer trained for the whole suite: training is the slow part.
 class TokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    rho::TokenizerTrainOptions opts;
-    const std::vector<std::string> inputs = {dir_->write("train.jsonl", word_problems(60, 1))};
-    opts.out_model = dir_->path + "/tok.model";
-    opts.vocab_size = 384;
-    rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
+    const std::string err = train({dir_->write("train.jsonl", word_problems(60, 1))}, dir_->path + "/tok.model", 384);
+    ASSERT_EQ(err, "");
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -111,20 +144,13 @@ TEST_F(TokenizerTest, FingerprintIsTheModelFilesHash) {
   EXPECT_EQ(a.fingerprint(), b.fingerprint());
   EXPECT_EQ(a.fingerprint(), rho::fnv1a64(bytes.data(), bytes.size()));
 
-  rho::TokenizerTrainOptions opts;
-  const std::vector<std::string> inputs = {dir_->write("other.jsonl", word_problems(60, 2))};
-  opts.out_model = dir_->path + "/other/tok.model";  // parent directory is created
-  opts.vocab_size = 400;
-  rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
-  EXPECT_NE(rho::Tokenizer::load(opts.out_model).fingerprint(), a.fingerprint());
+  const std::string other = dir_->path + "/other/tok.model";  // parent directory is created
+  ASSERT_EQ(train({dir_->write("other.jsonl", word_problems(60, 2))}, other, 400), "");
+  EXPECT_NE(rho::Tokenizer::load(other).fingerprint(), a.fingerprint());
 }
 
 TEST_F(TokenizerTest, TrainingIsDeterministic) {
-  rho::TokenizerTrainOptions opts;
-  const std::vector<std::string> inputs = {dir_->path + "/train.jsonl"};
-  opts.out_model = dir_->path + "/again.model";
-  opts.vocab_size = 384;
-  rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
+  ASSERT_EQ(train({dir_->path + "/train.jsonl"}, dir_->path + "/again.model", 384), "");
   // Same pieces and scores. The fingerprints differ: the model records its training options,
   // including the temporary corpus file's name.
   EXPECT_EQ(rho::read_file(dir_->path + "/again.vocab"), rho::read_file(dir_->path + "/tok.vocab"));
@@ -141,24 +167,20 @@ TEST(Tokenizer, MissingEmptyAndGarbageModelsNameTheFile) {
   const auto garbage = dir.write("garbage.model", "this is not a protobuf \xff\xfe\x01\x02 at all");
   const auto msg = error_of([&] { rho::Tokenizer::load(garbage); });
   EXPECT_TRUE(contains(msg, garbage + ": not a sentencepiece model")) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
 }
 
 TEST(Tokenizer, TrainingOnAMissingInputNamesIt) {
   TempDir dir;
-  rho::TokenizerTrainOptions opts;
-  const std::vector<std::string> inputs = {dir.path + "/nope.jsonl"};
-  opts.out_model = dir.path + "/tok.model";
-  opts.vocab_size = 384;
-  EXPECT_TRUE(contains(error_of([&] { rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format())); }), dir.path + "/nope.jsonl: "));
-  EXPECT_FALSE(rho::file_exists(opts.out_model));
+  const std::string out = dir.path + "/tok.model";
+  EXPECT_TRUE(contains(train({dir.path + "/nope.jsonl"}, out, 384), dir.path + "/nope.jsonl: "));
+  EXPECT_FALSE(rho::file_exists(out));
 }
 
 TEST_F(TokenizerTest, TooSmallVocabularySaysWhy) {
-  rho::TokenizerTrainOptions opts;
-  const std::vector<std::string> inputs = {dir_->path + "/train.jsonl"};
-  opts.out_model = dir_->path + "/small.model";
-  opts.vocab_size = 270;  // 259 byte and special pieces leave too little for the characters
-  const auto msg = error_of([&] { rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format())); });
+  const std::string out = dir_->path + "/small.model";
+  // 259 byte and special pieces leave too little for the characters
+  const auto msg = train({dir_->path + "/train.jsonl"}, out, 270);
   EXPECT_TRUE(contains(msg, "tokenizer training failed: Vocabulary size is smaller than required_chars")) << msg;
-  EXPECT_FALSE(rho::file_exists(opts.out_model));
+  EXPECT_FALSE(rho::file_exists(out));
 }

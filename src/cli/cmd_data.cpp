@@ -1,4 +1,4 @@
-// rho tokenizer train|encode, rho tokenize: text and JSONL in, tokenizers and token shards out.
+// rho tokenizer train|encode|decode, rho tokenize: text and JSONL in, tokenizers and token shards out.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -8,6 +8,8 @@
 
 #include "cli/commands.h"
 #include "cli/format_flags.h"
+#include "cli/tokenizer_io.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "data/documents.h"
 #include "data/tokenize.h"
@@ -15,6 +17,9 @@
 
 namespace rho::cli {
 namespace {
+
+constexpr const char* kTokenizerHelp =
+    "tokenizer: a sentencepiece .model, an HF tokenizer.json, or a model directory holding one";
 
 void register_tokenizer_train(CLI::App& parent) {
   auto* sub = parent.add_subcommand("train", "Train a BPE tokenizer, byte fallback and digits split (docs/pipeline.md)");
@@ -45,33 +50,55 @@ void register_tokenizer_train(CLI::App& parent) {
 }
 
 void register_tokenizer_encode(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("encode", "Show how a tokenizer splits a text (docs/pipeline.md)");
+  auto* sub = parent.add_subcommand("encode", "Encode texts to token ids (--input FILE), or show one text's pieces (--text) (docs/tokenizers.md)");
   struct Flags {
-    std::string tokenizer, text;
+    std::string tokenizer, text, input, field = "text";
+    bool add_special = false;
   };
   auto flags = std::make_shared<Flags>();
-  sub->add_option("--tokenizer", flags->tokenizer, "sentencepiece .model")->required();
-  sub->add_option("--text", flags->text, "text to encode (\\n and \\t are decoded)")->required();
-  sub->callback([flags] {
+  sub->add_option("--tokenizer", flags->tokenizer, kTokenizerHelp)->required();
+  auto* input = sub->add_option("--input", flags->input,
+                                "JSONL (.jsonl/.json: one object per line) or text (one text per line); "
+                                "prints one JSON array of ids per record");
+  auto* text = sub->add_option("--text", flags->text, "one text to show as ids and pieces (\\n and \\t are decoded)");
+  input->excludes(text);
+  sub->add_option("--field", flags->field, "the JSONL field holding the text")->capture_default_str();
+  sub->add_flag("--add-special", flags->add_special, "add the BOS/EOS tokens the tokenizer adds to a sequence");
+  sub->callback([flags, input, text] {
+    if (!*input && !*text) fail("tokenizer encode needs --input FILE or --text TEXT");
     const Tokenizer tok = Tokenizer::load(flags->tokenizer);
-    const auto ids = tok.encode(unescape(flags->text));
+    if (*input) return encode_file(tok, flags->input, flags->field, flags->add_special);
+    const auto ids = tok.encode(unescape(flags->text), flags->add_special);
     std::string id_line;
     nlohmann::json pieces = nlohmann::json::array();
     for (int32_t id : ids) {
       id_line += (id_line.empty() ? "" : " ") + std::to_string(id);
       pieces.push_back(tok.id_to_piece(id));
     }
-    std::printf("%zu tokens\nids: %s\npieces: %s\n", ids.size(), id_line.c_str(), pieces.dump().c_str());
+    std::printf("%zu tokens\nids: %s\npieces: %s\n", ids.size(), id_line.c_str(),
+                pieces.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   });
+}
+
+void register_tokenizer_decode(CLI::App& parent) {
+  auto* sub = parent.add_subcommand("decode", "decode token ids to text: one JSON array per line in, one JSON string per line out");
+  struct Flags {
+    std::string tokenizer, input;
+  };
+  auto flags = std::make_shared<Flags>();
+  sub->add_option("--tokenizer", flags->tokenizer, kTokenizerHelp)->required();
+  sub->add_option("--input", flags->input, "file of JSON id arrays, one per line")->required();
+  sub->callback([flags] { decode_file(Tokenizer::load(flags->tokenizer), flags->input); });
 }
 
 }  // namespace
 
 void register_tokenizer(CLI::App& app) {
-  auto* sub = app.add_subcommand("tokenizer", "Train or inspect a tokenizer (docs/pipeline.md)");
+  auto* sub = parent.add_subcommand("encode", "Encode texts to token ids (--input FILE), or show one text's pieces (--text) (docs/tokenizers.md)");
   sub->require_subcommand(1);
   register_tokenizer_train(*sub);
   register_tokenizer_encode(*sub);
+  register_tokenizer_decode(*sub);
 }
 
 void register_tokenize(CLI::App& app) {
@@ -82,7 +109,7 @@ void register_tokenize(CLI::App& app) {
   };
   auto flags = std::make_shared<Flags>();
   auto& o = flags->opts;
-  sub->add_option("--tokenizer", o.tokenizer, "sentencepiece .model")->required();
+  sub->add_option("--tokenizer", o.tokenizer, kTokenizerHelp)->required();
   sub->add_option("--input", o.inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
   sub->add_option("--out-dir", o.out_dir, "directory for the shards")->required();
   sub->add_option("--name", o.name, "shard file prefix: NAME_000000.bin, ...")->capture_default_str();

@@ -56,7 +56,7 @@ void register_eval_loss(CLI::App& parent) {
   auto threads = std::make_shared<int>(0);
   o->set.seq_len = 0;
   sub->add_option("--model", o->model, "Model directory (config.json + model.safetensors)")->required();
-  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model the model was trained with")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer the model was trained with (.model, tokenizer.json or a model directory)")->required();
   sub->add_option("--data", o->data, "Evaluation set: shard directory or .bin file, text, or JSONL (repeatable)")
       ->required()->expected(1, -1);
   fmt->add_to(sub);
@@ -85,7 +85,7 @@ void register_eval_fewshot(CLI::App& parent) {
   auto o = std::make_shared<FewShotOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Model directory")->required();
-  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model the model was trained with")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer the model was trained with (.model, tokenizer.json or a model directory)")->required();
   sub->add_option("--train", o->train, "JSONL the exemplars are taken from")->required();
   sub->add_option("--test", o->test, "JSONL of test problems")->required();
   sub->add_option("--question-field", o->question_field, "Question field")->capture_default_str();
@@ -115,7 +115,7 @@ void register_analyze_dynamics(CLI::App& parent) {
   auto o = std::make_shared<DynamicsOptions>();
   auto fmt = std::make_shared<FormatFlags>();
   auto threads = std::make_shared<int>(0);
-  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model of the checkpoints")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer of the checkpoints (.model, tokenizer.json or a model directory)")->required();
   sub->add_option("--data", o->data, "Fixed set: shard directory or .bin, text, or JSONL")->required();
   fmt->add_to(sub);
   sub->add_option("--max-tokens", o->max_tokens, "Tokens analysed (the first N of the set)")
@@ -147,7 +147,7 @@ void register_analyze_select(CLI::App& parent) {
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Model being trained (L_theta)")->required();
   sub->add_option("--ref", o->ref, "Reference model (L_ref)")->required();
-  sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model of both models")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer of both models (.model, tokenizer.json or a model directory)")->required();
   auto* text = sub->add_option("--text", o->text, "The text (\\n and \\t decoded)");
   auto* file = sub->add_option("--text-file", o->text_file, "File holding the text");
   text->excludes(file);
@@ -197,7 +197,7 @@ void register_generate(CLI::App& app) {
   auto f = std::make_shared<Flags>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", f->model, "Model directory")->required();
-  sub->add_option("--tokenizer", f->tokenizer, "sentencepiece .model the model was trained with")->required();
+  sub->add_option("--tokenizer", f->tokenizer, "tokenizer the model was trained with (.model, tokenizer.json or a model directory)")->required();
   auto* p = sub->add_option("--prompt", f->prompts, "Prompt text (\\n decoded; repeat for several prompts)");
   auto* pf = sub->add_option("--prompt-file", f->prompt_files, "File whose whole content is one prompt (repeatable)");
   sub->add_option("--max-new-tokens", f->g.max_new_tokens, "Most new tokens per prompt")

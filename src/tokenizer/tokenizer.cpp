@@ -14,10 +14,15 @@
 
 #include "common/error.h"
 #include "common/fileio.h"
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/model.h"
 #include "tokenizer/spm_library.h"
 
 namespace rho {
 namespace {
+
+namespace fs = std::filesystem;
 
 // sentencepiece errors read "Internal: src/file.cc(line) [failed condition] message"; only the
 // message (often empty) means anything to a user.
@@ -29,44 +34,102 @@ std::string spm_reason(char* err) {
   return why;
 }
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A directory means its tokenizer file (tokenizer_file_in).
+std::string resolve_file(const std::string& path) {
+  if (!fs::is_directory(path)) return path;
+  const std::string file = tokenizer_file_in(path);
+  if (file.empty()) fail_file(path, "directory holds neither tokenizer.json nor tokenizer.model");
+  return file;
+}
+
+// A token named in tokenizer_config.json: a string, an AddedToken-like object, or null.
+int32_t config_token(const nlohmann::json& cfg, const char* key, const tok::Model& m, const std::string& cfg_path,
+                     int32_t fallback) {
+  if (!cfg.contains(key)) return fallback;
+  const auto& v = cfg[key];
+  if (v.is_null()) return -1;
+  const std::string name = v.is_object() ? v.at("content").get<std::string>() : v.get<std::string>();
+  const int32_t id = m.token_to_id(name);
+  if (id < 0) fail_file(cfg_path, std::string(key) + " '" + name + "' is not in the tokenizer's vocabulary");
+  return id;
+}
+
+// tokenizer_config.json beside the tokenizer decides BOS/EOS and whether they are added, as
+// transformers' Llama-family tokenizers do; without it the tokenizer file's own choice stands.
+void apply_config(const std::string& file, tok::Model& m) {
+  const std::string cfg_path = (fs::path(file).parent_path() / "tokenizer_config.json").string();
+  if (!fs::is_regular_file(cfg_path)) return;
+  try {
+    const auto cfg = nlohmann::json::parse(read_file(cfg_path));
+    if (!cfg.is_object()) fail_file(cfg_path, "not a JSON object");
+    m.bos = config_token(cfg, "bos_token", m, cfg_path, m.bos);
+    m.eos = config_token(cfg, "eos_token", m, cfg_path, m.eos);
+    auto flag = [&](const char* key, std::vector<int32_t>& ids, int32_t id) {
+      if (!cfg.contains(key) || cfg[key].is_null()) return;
+      ids.clear();
+      if (!cfg[key].get<bool>()) return;
+      if (id < 0) fail_file(cfg_path, std::string(key) + " is true but the tokenizer has no such token");
+      ids.push_back(id);
+    };
+    flag("add_bos_token", m.prefix, m.bos);
+    flag("add_eos_token", m.suffix, m.eos);
+  } catch (const nlohmann::json::exception& e) {
+    fail_file(cfg_path, std::string("malformed tokenizer_config.json: ") + e.what());
+  }
+}
+
+// Error messages quote pieces and names from the file, which may hold any bytes: control
+// characters are escaped so an error stays one line.
+std::string one_line(const std::string& msg) {
+  std::string out;
+  for (unsigned char c : msg) {
+    if (c >= 0x20 && c != 0x7F) {
+      out += char(c);
+    } else {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02X", c);
+      out += esc;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string tokenizer_file_in(const std::string& dir) {
   for (const char* name : {"tokenizer.json", "tokenizer.model"})
-    if (std::filesystem::is_regular_file(dir + "/" + name)) return dir + "/" + name;
+    if (fs::is_regular_file(fs::path(dir) / name)) return (fs::path(dir) / name).string();
   return "";
 }
 
-Tokenizer Tokenizer::load(const std::string& model_path) {
-  if (!std::filesystem::is_regular_file(model_path)) fail_file(model_path, "no such tokenizer model file");
-  const std::string bytes = read_file(model_path);
-  if (bytes.empty()) fail_file(model_path, "empty file, not a sentencepiece model");
-  const SpmLibrary& lib = spm_library();
-  char* err = nullptr;
-  rho_spm* handle = lib.load(bytes.data(), bytes.size(), &err);
-  if (!handle) {
-    const std::string why = spm_reason(err);
-    fail_file(model_path, "not a sentencepiece model" + (why.empty() ? "" : " (" + why + ")"));
-  }
+Tokenizer Tokenizer::load(const std::string& path) try {
+  const std::string file = resolve_file(path);
+  if (!fs::is_regular_file(file)) fail_file(file, "no such tokenizer model file");
+  const std::string bytes = read_file(file);
+  if (bytes.empty()) fail_file(file, "empty file, not a tokenizer");
+  const size_t first = bytes.find_first_not_of(" \t\r\n");
+  const bool json = ends_with(file, ".json") || (!ends_with(file, ".model") && first != std::string::npos && bytes[first] == '{');
+  std::unique_ptr<tok::Model> m = json ? tok::load_hf_json(file, bytes) : tok::load_spm(file, bytes);
+  apply_config(file, *m);
   Tokenizer t;
-  t.sp_ = std::shared_ptr<rho_spm>(handle, lib.free);
+  t.model_ = std::move(m);
   t.fingerprint_ = fnv1a64(bytes.data(), bytes.size());
-  t.path_ = model_path;
+  t.path_ = file;
   return t;
+} catch (const UserError& e) {
+  throw UserError(one_line(e.what()));
 }
 
-std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
-  const SpmLibrary& lib = spm_library();
-  int32_t* ids = nullptr;
-  size_t n = 0;
-  char* err = nullptr;
-  if (lib.encode(sp_.get(), text.data(), text.size(), &ids, &n, &err) != 0) {
-    const std::string why = err ? err : "unknown error";
-    lib.free_buf(err);
-    fail_file(path_, "encode failed: " + why);
-  }
-  std::vector<int32_t> out(ids, ids + n);
-  lib.free_buf(ids);
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 4);
+  if (add_special) out = model_->prefix;
+  model_->encode(text, out);
+  if (add_special) out.insert(out.end(), model_->suffix.begin(), model_->suffix.end());
   return out;
 }
 
@@ -76,35 +139,18 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     if (id < 0 || id >= n)
       fail_file(path_, "cannot decode token id " + std::to_string(id) + ": vocabulary has " +
                            std::to_string(n) + " pieces");
-  const SpmLibrary& lib = spm_library();
-  char* text = nullptr;
-  size_t len = 0;
-  char* err = nullptr;
-  if (lib.decode(sp_.get(), ids.data(), ids.size(), &text, &len, &err) != 0) {
-    const std::string why = err ? err : "unknown error";
-    lib.free_buf(err);
-    fail_file(path_, "decode failed: " + why);
-  }
-  std::string out(text, len);
-  lib.free_buf(text);
-  return out;
+  return model_->decode(ids);
 }
 
 std::string Tokenizer::id_to_piece(int32_t id) const {
   if (id < 0 || id >= vocab_size())
     fail_file(path_, "token id " + std::to_string(id) + " is outside the vocabulary");
-  const SpmLibrary& lib = spm_library();
-  char* piece = nullptr;
-  size_t len = 0;
-  lib.piece(sp_.get(), id, &piece, &len);
-  std::string out(piece, len);
-  lib.free_buf(piece);
-  return out;
+  return model_->id_to_piece(id);
 }
 
-int32_t Tokenizer::vocab_size() const { return spm_library().size(sp_.get()); }
-int32_t Tokenizer::bos_id() const { return spm_library().bos(sp_.get()); }
-int32_t Tokenizer::eos_id() const { return spm_library().eos(sp_.get()); }
+int32_t Tokenizer::vocab_size() const { return model_->vocab_size(); }
+int32_t Tokenizer::bos_id() const { return model_->bos; }
+int32_t Tokenizer::eos_id() const { return model_->eos; }
 
 namespace {
 

@@ -1,13 +1,14 @@
-// sentencepiece tokenizers: train new ones (BPE with byte fallback) and load any existing
-// `tokenizer.model` (Llama, TinyLlama, Mistral).
+// Tokenizers, encoded natively (no tokenizer library at run time): sentencepiece
+// `tokenizer.model` files (BPE and unigram: Llama, TinyLlama, Mistral, rho's own) and HF
+// `tokenizer.json` files with a BPE model (GPT-2, Llama-3, Qwen2 byte-level; Llama-2-style
+// sentencepiece conversions). Training new sentencepiece models uses the sentencepiece library.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
-
-struct rho_spm;  // tokenizer/spm_c_api.h
 
 namespace rho {
 
@@ -23,25 +24,36 @@ struct TokenizerId {
 // tokenizer.model, else "".
 std::string tokenizer_file_in(const std::string& dir);
 
+namespace tok {
+class Model;
+}
+
 class Tokenizer {
  public:
-  // UserError naming the file when it is missing or not a sentencepiece model.
-  static Tokenizer load(const std::string& model_path);
+  // PATH: a `*.model` file, a `tokenizer.json`, or a model directory holding `tokenizer.json`
+  // (preferred, as in HF) or `tokenizer.model`. A `tokenizer_config.json` beside it sets the
+  // BOS/EOS tokens and whether encode(text, true) adds them. UserError naming the file when it
+  // is missing, malformed, or uses a format feature rho does not implement.
+  static Tokenizer load(const std::string& path);
 
-  std::vector<int32_t> encode(const std::string& text) const;
-  std::string decode(const std::vector<int32_t>& ids) const;
+  // The ids of `text`; with add_special, the BOS/EOS the tokenizer adds around a sequence
+  // (tokenizer_config.json's add_bos_token/add_eos_token, else tokenizer.json's post-processor,
+  // else BOS for a sentencepiece model). Added/special tokens written in the text of a
+  // tokenizer.json are matched as HF does. Const and thread-safe.
+  std::vector<int32_t> encode(std::string_view text, bool add_special = false) const;
+  std::string decode(const std::vector<int32_t>& ids) const;  // special tokens are skipped
   std::string id_to_piece(int32_t id) const;
-  int32_t vocab_size() const;
-  int32_t bos_id() const;
-  int32_t eos_id() const;
-  // fnv1a64 of the serialized model proto: shards and checkpoints record it so a mismatched
-  // tokenizer is caught before training on garbage.
+  int32_t vocab_size() const;  // one past the largest id, added tokens included
+  int32_t bos_id() const;      // -1 when none
+  int32_t eos_id() const;      // -1 when none
+  // fnv1a64 of the tokenizer file's bytes (tokenizer.model or tokenizer.json): shards and
+  // checkpoints record it so a mismatched tokenizer is caught before training on garbage.
   uint64_t fingerprint() const { return fingerprint_; }
   const std::string& path() const { return path_; }
   TokenizerId id() const { return {fingerprint_, vocab_size(), path_}; }
 
  private:
-  std::shared_ptr<rho_spm> sp_;
+  std::shared_ptr<const tok::Model> model_;
   uint64_t fingerprint_ = 0;
   std::string path_;
 };
