@@ -94,7 +94,7 @@ void register_tokenizer_decode(CLI::App& parent) {
 }  // namespace
 
 void register_tokenizer(CLI::App& app) {
-  auto* sub = parent.add_subcommand("encode", "Encode texts to token ids (--input FILE), or show one text's pieces (--text) (docs/tokenizers.md)");
+  auto* sub = app.add_subcommand("tokenizer", "Train a sentencepiece tokenizer; encode or decode with any supported one (docs/tokenizers.md)");
   sub->require_subcommand(1);
   register_tokenizer_train(*sub);
   register_tokenizer_encode(*sub);
