@@ -1,5 +1,7 @@
 #include "model/llama.h"
 
+#include <cmath>
+
 #include "compat/torch_compat.h"
 
 namespace rho {
