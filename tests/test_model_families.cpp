@@ -130,9 +130,9 @@ TEST(ModelFamilies, TrainingStepGradientsMatchTheFloat64Restatement) {
     for (bool fused : {true, false}) {
       Family f(name);
       rho::Batch batch{f.get("input_ids"), f.get("targets"), {}};
-      rho::HeadOptions head;
-      head.fused = fused;
-      const auto stats = rho::accumulate_gradients(f.model, {batch}, nullptr, 0, head);
+      rho::StepSettings settings;  // CLM: the mean loss over every token
+      settings.head.fused = fused;
+      const auto stats = rho::accumulate_gradients(f.model, {batch}, settings);
       EXPECT_NEAR(stats.loss, f.get("loss").item<double>(), kTol) << name;
       double worst = 0;
       size_t checked = 0, expected_grads = 0;

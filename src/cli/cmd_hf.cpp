@@ -112,7 +112,7 @@ std::string tokenizer_for_copy(const std::string& dir, const std::string& given,
 
 void register_hf(CLI::App& app) {
   {
-    auto* sub = app.add_subcommand("import", "Copy a Hugging Face checkpoint (Llama, Mistral, Qwen2) into an fp32 rho model directory");
+    auto* sub = app.add_subcommand("import", "Copy a Hugging Face checkpoint (Llama, Mistral, Qwen2) into an fp32 rho model directory (docs/hf.md)");
     auto in = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     auto tok = std::make_shared<std::string>();
@@ -131,7 +131,7 @@ void register_hf(CLI::App& app) {
     });
   }
   {
-    auto* sub = app.add_subcommand("export", "Write a model directory in Hugging Face layout (loads with transformers)");
+    auto* sub = app.add_subcommand("export", "Write a model directory in Hugging Face layout, for transformers (docs/hf.md)");
     auto in = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     auto tok = std::make_shared<std::string>();

@@ -21,9 +21,11 @@ ScoreStats score_shards(const ScoreOptions& opts) {
   const TokenizerId tok = PackedDataset(files, opts.seq_len).tokenizer();
   auto model = load_model_for(opts.model, {"reference model", tok, opts.seq_len, opts.allow_unrecorded_tokenizer});
   model->eval();
-  const uint64_t model_fp = model_fingerprint(model);
+  const uint64_t model_fp = model_fingerprint(model);  // of the weights as saved, whatever the precision
+  prepare_for_inference(*model, opts.compute);
   EvalOptions eval;
   eval.batch = opts.batch;
+  eval.compute = opts.compute;
   make_dirs(opts.out_dir);
   remove_stale_temps(opts.out_dir);  // score files whose writer was killed
 

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "model/compute.h"
+
 namespace rho {
 
 struct ScoreOptions {
@@ -12,6 +14,7 @@ struct ScoreOptions {
   int64_t seq_len = 256;            // must equal the training seq_len (positions align)
   int64_t batch = 16;
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  Compute compute;                          // bf16: the reference runs as bf16 weights
 };
 
 struct ScoreStats {
