@@ -5,8 +5,9 @@
 # Llama case the tests read, then every model family through rho model logits and rho export),
 # then the benchmarks with the Python peer (../shared/bench/gpu_peer.py) in the same call,
 # interleaved: rho B=4, peer B=4, rho B=4, peer B=4, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
-# Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time.
-# Usage: bash scripts/gpu-check.sh
+# Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time. QUICK=1 (about 5
+# minutes) keeps what matters most: the build, the CUDA set, one round of rho and the peer.
+# Usage: [QUICK=1] bash scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT:-.}
@@ -31,26 +32,31 @@ RHO=$PWD/build-gpu/rho
 stamp "parity with transformers: the Llama case for the tests, then every family through rho model logits and rho export"
 python3 scripts/gpu/hf_parity.py "$PWD/build-gpu/hf_parity" "$RHO"
 
-stamp tests
-(cd build-gpu && RHO_HF_PARITY_DIR=$PWD/hf_parity ctest -j8 --timeout 600 2>&1 | tail -25)
 stamp "CUDA set and parity, with figures"
 RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='Cuda.*:HfParity*:ModelParity*:ModelFamilies*:Compute.*' 2>&1 |
   grep -E "^\[ *(OK|FAILED|SKIPPED) *\]|parity|max abs|vs |resume on|rho score|fused|AdamW|Failure|Expected|Which is" | head -60
 
-stamp "rho export loads in transformers (sharded)"
-rm -rf build-gpu/hf_export && "$RHO" export build-gpu/hf_parity --out build-gpu/hf_export --max-shard-size 200KB \
-  --allow-unrecorded-tokenizer 2>/dev/null && python3 scripts/gpu/hf_export_check.py build-gpu/hf_parity build-gpu/hf_export
 
 # TinyLlama-1.1B's shape at T = 2,048: CLM, SLM with offline scores, SLM with an online bf16
 # reference, and `rho score`'s forward, each timed over 10 steps after 3 warm-up steps.
 BENCH=(bench --device cuda --precision bf16 --preset tinyllama-1.1b --seq-len 2048 --objective slm --score
        --steps 10 --warmup 3)
-for round in 1 2; do
+PEER=../shared/bench/gpu_peer.py
+[ -f "$PEER" ] || PEER=scripts/gpu/gpu_peer_shared.py  # a copy carried along where ../shared is not beside
+rounds="1 2"; [ "${QUICK:-0}" = 1 ] && rounds=1
+for round in $rounds; do
   stamp "round $round: rho, B=4"
   "$RHO" "${BENCH[@]}" --batch 4 2>&1
   stamp "round $round: peer (transformers + torch), B=4"
-  python3 ../shared/bench/gpu_peer.py 4 2>&1 | grep -v Warning
+  python3 "$PEER" 4 2>&1 | grep -v Warning
 done
-stamp "rho, B=8 (the larger micro-batch rho fits)"
-"$RHO" "${BENCH[@]}" --batch 8 2>&1
+if [ "${QUICK:-0}" != 1 ]; then
+  stamp "rho, B=8 (the larger micro-batch rho fits)"
+  "$RHO" "${BENCH[@]}" --batch 8 2>&1
+  stamp "the whole test suite on this build"
+  (cd build-gpu && RHO_HF_PARITY_DIR=$PWD/hf_parity ctest -j8 --timeout 600 2>&1 | tail -25)
+  stamp "rho export loads in transformers (sharded)"
+  rm -rf build-gpu/hf_export && "$RHO" export build-gpu/hf_parity --out build-gpu/hf_export --max-shard-size 200KB \
+    --allow-unrecorded-tokenizer 2>/dev/null && python3 scripts/gpu/hf_export_check.py build-gpu/hf_parity build-gpu/hf_export
+fi
 stamp "done"

@@ -2,6 +2,8 @@
 // Debian's CPU libtorch 1.13 and the PyTorch 2.x libtorch on GPU machines.
 #pragma once
 #include <ATen/autocast_mode.h>
+#include <sstream>
+#include <type_traits>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -117,6 +119,23 @@ inline void zero_grad(Opt& opt) {
 // One AdamW step. On PyTorch >= 2.1 with CUDA parameters: the fused multi-tensor kernel
 // (torch.optim.AdamW(fused=True)), on the state torch::optim::AdamW keeps, so checkpoints are the
 // same either way; elsewhere torch::optim::AdamW's own per-parameter loop.
+// The key of a parameter in an optimizer's state map: its TensorImpl's address, as a string in
+// libtorch 1.13 and as the pointer itself in 2.x.
+template <class Key>
+Key state_key_of(c10::TensorImpl* impl) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << impl;
+    return s.str();
+  } else {
+    return Key(impl);
+  }
+}
+using OptimizerStateKey = typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+inline OptimizerStateKey optimizer_state_key(const torch::Tensor& p) {
+  return state_key_of<OptimizerStateKey>(p.unsafeGetTensorImpl());
+}
+
 inline void adamw_step(torch::optim::AdamW& opt) {
 #if RHO_TORCH_AT_LEAST(2, 1)
   const auto& groups = opt.param_groups();
@@ -127,7 +146,7 @@ inline void adamw_step(torch::optim::AdamW& opt) {
       std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
       for (auto& p : group.params()) {
         if (!p.grad().defined()) continue;
-        auto& slot = opt.state()[c10::guts::to_string(p.unsafeGetTensorImpl())];
+        auto& slot = opt.state()[optimizer_state_key(p)];
         if (!slot) {
           auto st = std::make_unique<torch::optim::AdamWParamState>();
           st->step(0);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "compat/torch_compat.h"
 #include "common/fileio.h"
 #include "model/io.h"
 #include "model/safetensors.h"
@@ -101,7 +102,7 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
     if (auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer))
       for (auto& group : adamw->param_groups())
         for (auto& p : group.params()) {
-          auto it = adamw->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+          auto it = adamw->state().find(compat::optimizer_state_key(p));
           if (it == adamw->state().end()) continue;
           auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
           st.exp_avg(st.exp_avg().to(p.device()));
