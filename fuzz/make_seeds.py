@@ -40,6 +40,23 @@ cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size
        "hidden_act": "silu", "head_dim": 16, "rope_scaling": None}
 put("config", "config.json", json.dumps(cfg, indent=2))
 put("config", "rope_parameters.json", json.dumps({**cfg, "rope_parameters": {"rope_type": "default", "rope_theta": 5e5}}))
+# The families (model/config.h): Llama 3 scaling and a tied head (transformers 4 style), linear
+# scaling in transformers 5's rope_parameters, Qwen2 windows per layer, Mistral's window.
+llama3 = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 128}
+put("config", "llama3.json", json.dumps({**cfg, "head_dim": 24, "tie_word_embeddings": True, "rope_scaling": llama3}))
+put("config", "linear_v5.json", json.dumps({**cfg, "attention_bias": True, "rope_scaling": None, "dtype": "bfloat16",
+                                             "rope_parameters": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4}}))
+qwen2 = {**cfg, "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "use_sliding_window": True,
+         "sliding_window": 32, "max_window_layers": 1}
+put("config", "qwen2.json", json.dumps(qwen2))
+put("config", "qwen2_layer_types.json", json.dumps({**qwen2, "layer_types": ["sliding_attention", "full_attention"]}))
+put("config", "mistral.json", json.dumps({**cfg, "architectures": ["MistralForCausalLM"], "model_type": "mistral",
+                                          "sliding_window": 4096}))
+
+# input_ids: rho model logits --input-ids (parsed against a vocabulary of 300).
+put("input_ids", "two_rows.json", "[[1, 2, 3], [4, 5, 299]]")
+put("input_ids", "ragged.json", "[[1, 2], [3]]")
 
 # documents: the first byte picks the reader (fuzz/parsers.cpp).
 put("documents", "jsonl_text", b"\x00" + b'{"text": "one"}\n\n{"text": "two\\nlines"}\r\n')

@@ -12,6 +12,7 @@
 #include "data/shard.h"
 #include "fuzz/targets.h"
 #include "model/config.h"
+#include "model/id_matrix.h"
 #include "scoring/score_format.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer_state.h"
@@ -87,6 +88,16 @@ void config(const uint8_t* data, size_t size) {
     if (to_json(config_from_json(to_json(c), "round trip")) != to_json(c)) bug("config does not survive a round trip");
     // What every command does next with a config: size the model.
     if (c.num_params() <= 0 || c.num_matmul_params() <= 0) bug("accepted config has no parameters");
+  } catch (const UserError&) {
+  }
+}
+
+void input_ids(const uint8_t* data, size_t size) {
+  try {
+    const IdMatrix m = parse_id_matrix(std::string(reinterpret_cast<const char*>(data), size), "ids.json", 300);
+    if (m.rows <= 0 || m.cols <= 0 || int64_t(m.ids.size()) != m.rows * m.cols) bug("id matrix shape disagrees");
+    for (int64_t id : m.ids)
+      if (id < 0 || id >= 300) bug("accepted id outside the vocabulary");
   } catch (const UserError&) {
   }
 }

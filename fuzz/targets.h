@@ -14,6 +14,7 @@ void shard(const uint8_t* data, size_t size);          // RHOTOKS1 token shards 
 void score_file(const uint8_t* data, size_t size);     // RHOSCOR1 score files
 void checkpoint(const uint8_t* data, size_t size);     // trainer_state.json and the `latest` pointer
 void config(const uint8_t* data, size_t size);         // HF config.json
+void input_ids(const uint8_t* data, size_t size);      // rho model logits --input-ids (JSON id matrix)
 void documents(const uint8_t* data, size_t size);      // JSONL and text document readers
 void safetensors(const uint8_t* data, size_t size);    // safetensors headers and data (needs libtorch)
 void tokenizer(const uint8_t* data, size_t size);      // tokenizer.json / sentencepiece .model, and the encoders
@@ -25,6 +26,7 @@ struct Target {
 inline const std::vector<Target>& all_targets() {
   static const std::vector<Target> t = {{"shard", shard},   {"score_file", score_file},
                                         {"checkpoint", checkpoint}, {"config", config},
+                                        {"input_ids", input_ids},
                                         {"documents", documents}, {"safetensors", safetensors},
                                         {"tokenizer", tokenizer}};
   return t;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU machine's one prepared check (PyTorch 2.x with CUDA, transformers): builds rho against
 # PyTorch's libtorch, runs the whole test suite there (the CUDA set in tests/test_cuda.cpp runs,
-# everything else as on the CPU), the transformers parity case, then the benchmarks with the
-# Python peer (../shared/bench/gpu_peer.py) in the same call, interleaved: rho B=4, peer B=4, rho
-# B=4, peer B=4, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
+# everything else as on the CPU), the transformers parity cases (scripts/gpu/hf_parity.py: the
+# Llama case the tests read, then every model family through rho model logits and rho export),
+# then the benchmarks with the Python peer (../shared/bench/gpu_peer.py) in the same call,
+# interleaved: rho B=4, peer B=4, rho B=4, peer B=4, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
 # Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time. QUICK=1 (about 5
 # minutes) keeps what matters most: the build, the CUDA set, one round of rho and the peer.
 # Usage: [QUICK=1] bash scripts/gpu-check.sh
@@ -28,12 +29,12 @@ if [ $rc -ne 0 ]; then grep -E "error|Error" build-gpu.log | head -40; echo "bui
 RHO=$PWD/build-gpu/rho
 "$RHO" --version
 
-stamp "parity case from transformers"
-python3 scripts/gpu/hf_parity.py "$PWD/build-gpu/hf_parity"
+stamp "parity with transformers: the Llama case for the tests, then every family through rho model logits and rho export"
+python3 scripts/gpu/hf_parity.py "$PWD/build-gpu/hf_parity" "$RHO"
 
 stamp "CUDA set and parity, with figures"
-RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='Cuda.*:HfParity*:ModelParity*:Compute.*' 2>&1 |
-  grep -E "^\[ *(OK|FAILED|SKIPPED) *\]|parity|vs |resume on|rho score|fused|AdamW|Failure|Expected|Which is" | head -60
+RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='Cuda.*:HfParity*:ModelParity*:ModelFamilies*:Compute.*' 2>&1 |
+  grep -E "^\[ *(OK|FAILED|SKIPPED) *\]|parity|max abs|vs |resume on|rho score|fused|AdamW|Failure|Expected|Which is" | head -60
 
 
 # TinyLlama-1.1B's shape at T = 2,048: CLM, SLM with offline scores, SLM with an online bf16

@@ -214,7 +214,8 @@ TEST(ConfigProperty, RandomEditsAreRefusedOrValid) {
       auto c = rho::config_from_json(j, "config.json");
       c.validate("config.json");
       EXPECT_GT(c.head_dim(), 0);
-      EXPECT_EQ(c.hidden_size % c.num_attention_heads, 0);
+      EXPECT_EQ(c.head_dim() % 2, 0);
+      if (c.explicit_head_dim == 0) EXPECT_EQ(c.hidden_size % c.num_attention_heads, 0);
       ++parsed;
     } catch (const rho::UserError& e) {
       EXPECT_EQ(std::string(e.what()).rfind("config.json", 0), 0u) << e.what();

@@ -1,4 +1,4 @@
-// rho import / rho export: Hugging Face Llama checkpoints in and out. rho reads HF directories
+// rho import / rho export: Hugging Face checkpoints (Llama, Mistral, Qwen2) in and out. rho reads HF directories
 // directly everywhere a model is taken (--init-from, --model, --ref-model); import makes an fp32
 // copy (and checks it completely), export writes what transformers' from_pretrained loads.
 #include <cstdio>
@@ -38,8 +38,6 @@ int64_t parse_size(const std::string& s) {
   return int64_t(v * mult);
 }
 
-// Writes a model directory under a temporary sibling name and renames it into place, so `out`
-// is either absent or complete. `out` must not exist yet (nothing of the user's is replaced).
 namespace fs = std::filesystem;
 
 // Nothing of the user's is replaced: checked before any model is read.
@@ -48,19 +46,37 @@ void refuse_existing(const std::string& out) {
     fail_file(out, "already exists; choose a new --out");
 }
 
+// The tokenizer files a copy carries, (source path, name in the copy): the recorded tokenizer
+// under the name HF looks for, the tokenizer_config.json beside it (BOS/EOS settings, chat
+// template) and, when the tokenizer is the model directory's own, its other tokenizer files
+// (Llama 2, Mistral and TinyLlama ship tokenizer.json and tokenizer.model both, and
+// special_tokens_map.json): a copy that transformers loads like the original.
+std::vector<std::pair<std::string, std::string>> tokenizer_files(const std::string& tokenizer, bool from_model_dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  if (tokenizer.empty()) return files;
+  const bool json = tokenizer.size() >= 5 && tokenizer.compare(tokenizer.size() - 5, 5, ".json") == 0;
+  files.emplace_back(tokenizer, json ? "tokenizer.json" : "tokenizer.model");
+  const fs::path dir = fs::path(tokenizer).parent_path();
+  std::vector<std::string> beside = {"tokenizer_config.json"};
+  if (from_model_dir) beside.insert(beside.end(), {"tokenizer.json", "tokenizer.model", "special_tokens_map.json"});
+  for (const auto& name : beside) {
+    const std::string path = (dir / name).string();
+    bool taken = false;
+    for (const auto& f : files) taken |= f.second == name;
+    if (!taken && fs::is_regular_file(path)) files.emplace_back(path, name);
+  }
+  return files;
+}
+
+// Writes a model directory under a temporary sibling name and renames it into place, so `out`
+// is either absent or complete. `out` must not exist yet (nothing of the user's is replaced).
 void write_model_dir(const std::string& out, LlamaForCausalLM& model, const SaveOptions& so,
-                     const std::string& tokenizer) {
+                     const std::vector<std::pair<std::string, std::string>>& tokenizer_files) {
   refuse_existing(out);
   const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   save_model(tmp, model, so);
-  if (!tokenizer.empty()) {
-    // Under the name HF looks for, with its tokenizer_config.json (BOS/EOS settings) when it has one.
-    const bool json = tokenizer.size() >= 5 && tokenizer.compare(tokenizer.size() - 5, 5, ".json") == 0;
-    write_file_atomic(tmp + (json ? "/tokenizer.json" : "/tokenizer.model"), read_file(tokenizer));
-    const std::string config = (fs::path(tokenizer).parent_path() / "tokenizer_config.json").string();
-    if (file_exists(config)) write_file_atomic(tmp + "/tokenizer_config.json", read_file(config));
-  }
+  for (const auto& [from, name] : tokenizer_files) write_file_atomic(tmp + "/" + name, read_file(from));
   std::error_code ec;
   if (fs::exists(out)) fs::remove(out, ec);
   fs::rename(tmp, out, ec);
@@ -96,7 +112,7 @@ std::string tokenizer_for_copy(const std::string& dir, const std::string& given,
 
 void register_hf(CLI::App& app) {
   {
-    auto* sub = app.add_subcommand("import", "Copy a Hugging Face checkpoint into an fp32 rho model directory (docs/hf.md)");
+    auto* sub = app.add_subcommand("import", "Copy a Hugging Face checkpoint (Llama, Mistral, Qwen2) into an fp32 rho model directory (docs/hf.md)");
     auto in = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     auto tok = std::make_shared<std::string>();
@@ -109,7 +125,7 @@ void register_hf(CLI::App& app) {
       refuse_existing(*out);
       auto model = load_model(*in);
       const auto t = tokenizer_for_copy(*in, *tok, model, *allow);
-      write_model_dir(*out, model, SaveOptions{}, t);
+      write_model_dir(*out, model, SaveOptions{}, tokenizer_files(t, tok->empty()));
       std::fprintf(stderr, "import: %s -> %s (%lld parameters, fp32%s%s)\n", in->c_str(), out->c_str(),
                    (long long)model->config.num_params(), t.empty() ? "" : ", tokenizer ", t.c_str());
     });
@@ -135,7 +151,7 @@ void register_hf(CLI::App& app) {
       refuse_existing(*out);
       auto model = load_model(*in);
       const auto t = tokenizer_for_copy(*in, *tok, model, *allow);
-      write_model_dir(*out, model, so, t);
+      write_model_dir(*out, model, so, tokenizer_files(t, tok->empty()));
       std::fprintf(stderr, "export: %s -> %s (%s%s%s%s)\n", in->c_str(), out->c_str(), dtype->c_str(),
                    file_exists(*out + "/model.safetensors.index.json") ? ", sharded" : "",
                    t.empty() ? "" : ", tokenizer ", t.c_str());

@@ -128,6 +128,7 @@ void register_model(CLI::App& app) {
     auto m = load_model(*dir);
     std::printf("%s\nparams %s\n", to_json(m->config).dump(2).c_str(), format_count(double(m->config.num_params())).c_str());
   });
+  register_model_logits(*sub);
 }
 
 }  // namespace rho::cli

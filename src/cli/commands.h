@@ -12,7 +12,8 @@ void register_tokenize(CLI::App& app);   // rho tokenize
 void register_train(CLI::App& app);      // rho train
 void register_score(CLI::App& app);      // rho score
 void register_bench(CLI::App& app);      // rho bench
-void register_model(CLI::App& app);      // rho model presets|info
+void register_model(CLI::App& app);      // rho model presets|info|logits
+void register_model_logits(CLI::App& model_cmd);  // rho model logits (cmd_model_logits.cpp)
 void register_generate(CLI::App& app);   // rho generate
 void register_eval(CLI::App& app);       // rho eval loss|fewshot
 void register_analyze(CLI::App& app);    // rho analyze dynamics|select|plot

@@ -1,12 +1,14 @@
 #include "model/llama.h"
 
+#include <cmath>
+
 #include "compat/torch_compat.h"
 
 namespace rho {
 namespace {
 
-torch::nn::Linear linear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }
 
 // HF rotate_half: (x1, x2) -> (-x2, x1) over the two halves of the head dim.
@@ -49,6 +51,36 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
 
 }  // namespace
 
+torch::Tensor attention_mask(int64_t T, int64_t S, int64_t window, const torch::Device& device) {
+  auto ones = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  // Row t is position p = S - T + t. Future keys: j > p, i.e. j - t >= S - T + 1.
+  auto hidden = ones.triu(S - T + 1);
+  // Keys out of the window: j <= p - W, i.e. j - t <= S - T - W (none when W >= S).
+  if (window > 0 && window < S) hidden |= ones.tril(S - T - window);
+  return hidden;
+}
+
+torch::Tensor rope_inv_freq(const LlamaConfig& c, const torch::Device& device) {
+  const int64_t D = c.head_dim();
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  // 1 / theta^(2i/D), i < D/2.
+  auto inv_freq = 1.0 / torch::pow(c.rope_theta, torch::arange(0, D, 2, f32) / double(D));
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == "linear") return inv_freq / r.factor;  // positions / factor
+  if (r.type != "llama3") return inv_freq;
+  // Llama 3.1's scaling: wavelengths longer than original/low_freq_factor (the slow dimensions,
+  // which never turned a full circle in pre-training) are stretched by `factor`; those shorter
+  // than original/high_freq_factor are kept; in between, a blend linear in original/wavelength.
+  const double orig = double(r.original_max_position_embeddings);
+  const double low_wavelen = orig / r.low_freq_factor, high_wavelen = orig / r.high_freq_factor;
+  auto wavelen = 2 * M_PI / inv_freq;
+  auto scaled = torch::where(wavelen > low_wavelen, inv_freq / r.factor, inv_freq);
+  auto smooth = (orig / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+  auto blended = (1 - smooth) * scaled / r.factor + smooth * scaled;
+  auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+  return torch::where(medium, blended, scaled);
+}
+
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
@@ -60,12 +92,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight * normed.to(x.scalar_type());
 }
 
-LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
-    : H(c.num_attention_heads), K(c.num_key_value_heads), D(c.head_dim()) {
-  q_proj = register_module("q_proj", linear(c.hidden_size, H * D));
-  k_proj = register_module("k_proj", linear(c.hidden_size, K * D));
-  v_proj = register_module("v_proj", linear(c.hidden_size, K * D));
-  o_proj = register_module("o_proj", linear(H * D, c.hidden_size));
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, int64_t layer)
+    : H(c.num_attention_heads), K(c.num_key_value_heads), D(c.head_dim()), window(c.layer_window(layer)) {
+  q_proj = register_module("q_proj", linear(c.hidden_size, H * D, c.qkv_bias()));
+  k_proj = register_module("k_proj", linear(c.hidden_size, K * D, c.qkv_bias()));
+  v_proj = register_module("v_proj", linear(c.hidden_size, K * D, c.qkv_bias()));
+  o_proj = register_module("o_proj", linear(H * D, c.hidden_size, c.o_bias()));
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -91,18 +123,15 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     k = k.repeat_interleave(H / K, 1);  // (B, H, S, D)
     v = v.repeat_interleave(H / K, 1);
   }
-  torch::Tensor y;
-  if (!cached) {
-    y = compat::causal_attention(q, k, v);  // (B, H, T, D)
-  } else {
-    // New token t sits at absolute position S - T + t and may see positions <= that: one new
-    // token sees everything cached, so it needs no mask.
-    const int64_t S = k.size(2);
-    torch::Tensor mask;
-    if (T > 1)
-      mask = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(S - T + 1);
-    y = compat::attention_with_mask(q, k, v, mask);
-  }
+  // Plain causal attention (the fused kernel on torch 2.x) unless a cache or a window shorter
+  // than the keys needs a mask; one new token after a cache, with no window to apply, sees every
+  // cached position and needs none (which lets PyTorch 2.x use its fused kernels).
+  const int64_t S = k.size(2);
+  const bool windowed = window > 0 && window < S;
+  torch::Tensor y;  // (B, H, T, D)
+  if (!cached && !windowed) y = compat::causal_attention(q, k, v);
+  else if (T == 1 && !windowed) y = compat::attention_with_mask(q, k, v, torch::Tensor());
+  else y = compat::attention_with_mask(q, k, v, attention_mask(T, S, window, x.device()));
   return o_proj(y.transpose(1, 2).reshape({B, T, H * D}));
 }
 
@@ -116,8 +145,8 @@ torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
-LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
-  self_attn = register_module("self_attn", LlamaAttention(c));
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t layer) {
+  self_attn = register_module("self_attn", LlamaAttention(c, layer));
   mlp = register_module("mlp", LlamaMLP(c));
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
   post_attention_layernorm =
@@ -134,19 +163,19 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) : config(c) {
   embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c, i));
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
 std::pair<torch::Tensor, torch::Tensor> LlamaModelImpl::rotary(int64_t n, const torch::Tensor& like) {
   if (!cos_cache_.defined() || cos_cache_.size(0) < n || cos_cache_.device() != like.device() ||
       cos_cache_.scalar_type() != like.scalar_type()) {
-    const int64_t D = config.head_dim();
-    const int64_t len = std::max(n, config.max_position_embeddings);
+    // Twice what is asked, up to the model's positions: decoding one token at a time rebuilds
+    // log(n) times, and a 128k-position model does not hold 128k rows it never uses.
+    const int64_t len = std::max(n, std::min(2 * n, config.max_position_embeddings));
     auto f32 = torch::TensorOptions().dtype(torch::kFloat).device(like.device());
-    // inv_freq = 1 / theta^(2i/D), i < D/2; computed in fp32 like HF.
-    auto inv_freq = 1.0 / torch::pow(config.rope_theta, torch::arange(0, D, 2, f32) / double(D));
-    auto freqs = torch::outer(torch::arange(len, f32), inv_freq);  // (len, D/2)
+    // Angles in fp32 like HF: position * inv_freq.
+    auto freqs = torch::outer(torch::arange(len, f32), rope_inv_freq(config, like.device()));  // (len, D/2)
     auto emb = torch::cat({freqs, freqs}, -1);                      // (len, D)
     cos_cache_ = emb.cos().to(like.scalar_type());
     sin_cache_ = emb.sin().to(like.scalar_type());
@@ -184,7 +213,9 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config(c) {
 void LlamaForCausalLMImpl::init_weights() {
   torch::NoGradGuard no_grad;
   for (auto& p : named_parameters()) {
-    if (p.value().dim() == 1) p.value().fill_(1.0);  // RMSNorm weights
+    const std::string& name = p.key();
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) p.value().zero_();
+    else if (p.value().dim() == 1) p.value().fill_(1.0);  // RMSNorm weights
     else p.value().normal_(0.0, config.initializer_range);
   }
 }

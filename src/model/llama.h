@@ -1,11 +1,13 @@
 // The Llama architecture exactly as Hugging Face's LlamaForCausalLM computes it: RMSNorm,
 // rotary embeddings in HF's rotate-half layout, SwiGLU MLP, grouped-query attention, optional
-// tied embeddings. Module and parameter names equal HF's state-dict keys
-// (model.layers.0.self_attn.q_proj.weight, ...), so HF checkpoints map one-to-one.
+// tied embeddings. The same module runs MistralForCausalLM (a sliding attention window) and
+// Qwen2ForCausalLM (biases on q, k, v; per-layer windows): what differs is in LlamaConfig.
+// Module and parameter names equal HF's state-dict keys (model.layers.0.self_attn.q_proj.weight,
+// ...q_proj.bias), so HF checkpoints map one-to-one.
 //
 // Dimension legend: B batch, T sequence (new tokens), S attended positions (cache + new),
-// C hidden_size, H attention heads, K key/value heads, D head dim (C / H), F intermediate
-// size, V vocabulary.
+// C hidden_size, H attention heads, K key/value heads, D head dim (head_dim, or C / H),
+// F intermediate size, V vocabulary.
 #pragma once
 #include <torch/torch.h>
 
@@ -28,13 +30,25 @@ struct RMSNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// Which keys the T new queries may not see, (T, S) bool, true = hidden. The new queries sit at
+// positions S - T .. S - 1 (the cache holds the first S - T). Query position p sees key j when
+// j <= p and, with a window W > 0, p - W < j: itself and the W - 1 before it, the mask
+// transformers builds (masking_utils.py: sliding_window_overlay and causal_mask_function).
+torch::Tensor attention_mask(int64_t T, int64_t S, int64_t window, const torch::Device& device);
+
+// HF's rotary inverse frequencies (D/2), fp32 as transformers computes them
+// (modeling_rope_utils.py): 1 / theta^(2i/D), then the config's scaling (linear, llama3).
+torch::Tensor rope_inv_freq(const LlamaConfig& c, const torch::Device& device = torch::kCPU);
+
 struct LlamaAttentionImpl : torch::nn::Module {
-  explicit LlamaAttentionImpl(const LlamaConfig& c);
+  // `layer`: which window applies (LlamaConfig::layer_window).
+  LlamaAttentionImpl(const LlamaConfig& c, int64_t layer);
   // x: (B, T, C); cos/sin: (T, D) for the new positions. Appends to cache_k/cache_v when given.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         torch::Tensor* cache_k = nullptr, torch::Tensor* cache_v = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t H, K, D;
+  int64_t window;  // sliding window W; 0: full causal attention
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -46,7 +60,7 @@ struct LlamaMLPImpl : torch::nn::Module {
 TORCH_MODULE(LlamaMLP);
 
 struct LlamaDecoderLayerImpl : torch::nn::Module {
-  explicit LlamaDecoderLayerImpl(const LlamaConfig& c);
+  LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t layer);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         torch::Tensor* cache_k = nullptr, torch::Tensor* cache_v = nullptr);
   LlamaAttention self_attn{nullptr};
@@ -69,7 +83,8 @@ struct LlamaModelImpl : torch::nn::Module {
   bool checkpoint_layers = false;
 
  private:
-  // Rotary tables for positions [0, n): cos/sin (n, D), rebuilt when n, device or dtype grows.
+  // Rotary tables for positions [0, n) and some beyond: cos/sin (>= n, D), rebuilt when n
+  // outgrows them or the device or dtype changes.
   std::pair<torch::Tensor, torch::Tensor> rotary(int64_t n, const torch::Tensor& like);
   torch::Tensor cos_cache_, sin_cache_;
 };
@@ -88,7 +103,8 @@ struct LlamaForCausalLMImpl : torch::nn::Module {
   torch::Tensor logits(const torch::Tensor& hidden) { return torch::matmul(hidden, head_weight().t()); }
   torch::Tensor forward(const torch::Tensor& ids) { return logits(hidden_states(ids)); }  // (B, T, V)
   torch::Device device() const { return model->embed_tokens->weight.device(); }
-  // HF's _init_weights: N(0, initializer_range) for linear and embedding weights, ones for norms.
+  // HF's _init_weights: N(0, initializer_range) for linear and embedding weights, zero biases,
+  // ones for norms.
   void init_weights();
 
   LlamaModel model{nullptr};
