@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "common/fileio.h"
 #include "data/shard.h"
 #include "model/io.h"
 #include "train/checkpoint.h"
