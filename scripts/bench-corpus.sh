@@ -4,7 +4,8 @@
 #     same text with the same tokenizer;
 #   - peak RSS of `tokenize`, `score` and `train` (SLM, offline scores) at each size: what must not
 #     grow with the corpus;
-#   - training start-up: seconds from launch to the first step's metrics line.
+#   - training start-up: seconds from launch to the start of the first step (the first metrics
+#     line, less the step's own duration).
 # Not a test: minutes to hours. Run it on a quiet machine; the summary goes to stdout and
 # docs/bench/corpus-<date>.txt.
 #
@@ -24,6 +25,7 @@ RHO=${RHO:-$PWD/build/rho}
 SIZES=("$@")
 [ $# -eq 0 ] && SIZES=(200 2000)
 WORK=${WORK:-$(mktemp -d /tmp/rho-bench-corpus-XXXXXX)}
+PY=${PY:-/usr/bin/python3}  # Debian's, with python3-numpy (scripts/setup.sh)
 VOCAB=${VOCAB:-32000} SEED=${SEED:-1} T=${T:-256} SLICE=${SLICE:-2000000} STEPS=${STEPS:-20}
 OUT=${OUT:-docs/bench/corpus-$(date +%Y-%m-%d).txt}
 mkdir -p "$WORK" "$(dirname "$OUT")"
@@ -46,7 +48,7 @@ REPORT=$WORK/report.txt
 
 # One tokenizer for every size, trained on the first 20 MB of a corpus of the same generator.
 if [ ! -f "$WORK/tok.model" ]; then
-  python3 scripts/corpus/make_jsonl.py --mb 20 --seed $((SEED + 1000)) --out "$WORK/tok-train.jsonl"
+  "$PY" scripts/corpus/make_jsonl.py --mb 20 --seed $((SEED + 1000)) --out "$WORK/tok-train.jsonl"
   "$RHO" tokenizer train --input "$WORK/tok-train.jsonl" --out "$WORK/tok.model" --vocab-size "$VOCAB" \
     --max-sentences 300000 >/dev/null
 fi
@@ -55,11 +57,11 @@ ROWS=()
 for mb in "${SIZES[@]}"; do
   d=$WORK/$mb
   mkdir -p "$d"
-  [ -f "$d/c.jsonl" ] || python3 scripts/corpus/make_jsonl.py --mb "$mb" --seed "$SEED" --out "$d/c.jsonl"
+  [ -f "$d/c.jsonl" ] || "$PY" scripts/corpus/make_jsonl.py --mb "$mb" --seed "$SEED" --out "$d/c.jsonl"
   bytes=$(stat -c %s "$d/c.jsonl")
   # The same text for spm_encode: each document on one line (spm_encode encodes line by line),
   # a blank line between documents so that rho reads the same documents (--split-blank-lines).
-  [ -f "$d/c.txt" ] || python3 -c '
+  [ -f "$d/c.txt" ] || "$PY" -c '
 import json, sys
 with open(sys.argv[2], "w") as out:
     for line in open(sys.argv[1]):
@@ -96,7 +98,7 @@ with open(sys.argv[2], "w") as out:
 
   # Score files for training, synthesized: headers that match the shards, random f16 losses.
   rm -rf "$d/synth" && mkdir -p "$d/synth"
-  python3 - "$d/shards1" "$d/synth" "$T" <<'PY'
+  "$PY" - "$d/shards1" "$d/synth" "$T" <<'PY'
 import glob, os, struct, sys
 import numpy as np
 shards, out, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -121,7 +123,10 @@ PY
     sleep 0.01
   done
   wait "$pid" || { echo "bench-corpus: train failed"; tail -3 "$d/train.log"; exit 1; }
-  startup=$(awk -v a="$start" -v b="${first:-$start}" 'BEGIN{printf "%.2f", b - a}')
+  # Launch to the first step's metrics line, less that step's own time (tokens / its tokens/s).
+  step1=$("$PY" -c 'import json,sys; m=json.loads(open(sys.argv[1]).readline()); print(m["tokens_seen"] / m["tokens_per_s"])' \
+    "$d/train/metrics.jsonl")
+  startup=$(awk -v a="$start" -v b="${first:-$start}" -v s="$step1" 'BEGIN{printf "%.2f", b - a - s}')
 
   ROWS+=("$(printf '%6s MB | %11s tok | %3s shards | rho 1 thr %6s MB/s | 2 thr %6s MB/s | rho txt 1 thr %6s MB/s | spm_encode %6s MB/s | RSS tokenize %4s/%4s MiB | score %5s MiB (%s tok, %s tok/s) | train %5s MiB | start-up %5s s' \
     "$mb" "$tokens" "$shards" "$(rate "$bytes" "$d/tok1.time")" "$(rate "$bytes" "$d/tok2.time")" \
