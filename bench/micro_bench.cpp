@@ -108,7 +108,7 @@ void BM_TrainStep(benchmark::State& state) {
   rho::HeadOptions head;
   head.fused = fused;
   int64_t step = 0;
-  for (auto _ : state) rho::train_step(model, *opt, {b}, o.lr, o.grad_clip, slm_on ? &slm : nullptr, step++, head);
+  for (auto _ : state) rho::train_step(model, *opt, {b}, o.lr, o.grad_clip, {slm_on ? &slm : nullptr, step++, head});
   state.SetItemsProcessed(state.iterations() * 8 * 256);
 }
 BENCHMARK(BM_TrainStep)

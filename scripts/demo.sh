@@ -120,8 +120,12 @@ for m in base ref clm-s$first slm-s$first; do
     --test "$RUN/data/test.jsonl" --shots "$FEWSHOT_SHOTS" --limit "$FEWSHOT_LIMIT" --max-new-tokens 160 --out "$REPORT/fewshot-$m"
 done
 log "plot, dynamics, selected-token page"
-$RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
-  "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (top $RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
+if command -v gnuplot >/dev/null; then
+  $RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
+    "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (top $RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
+else
+  echo "demo: gnuplot is not installed; no val_loss.png (the curves are in report/metrics)" >&2
+fi
 ckpts=$(ls -d "$RUN/slm-s$first"/checkpoints/step_* | sort)
 $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-slm" $ckpts
 ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)

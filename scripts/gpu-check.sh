@@ -1,29 +1,55 @@
 #!/usr/bin/env bash
-# On the GPU machine (PyTorch 2.x with CUDA, transformers): builds rho against PyTorch's libtorch,
-# runs the test suite, and the parity check against transformers. Figures go to $OUT/gpu-check.txt
-# (or ./gpu-check.txt). Usage: bash scripts/gpu-check.sh
+# The GPU machine's one prepared check (PyTorch 2.x with CUDA, transformers): builds rho against
+# PyTorch's libtorch, runs the whole test suite there (the CUDA set in tests/test_cuda.cpp runs,
+# everything else as on the CPU), the transformers parity case, then the benchmarks with the
+# Python peer (../shared/bench/gpu_peer.py) in the same call, interleaved: rho B=4, peer B=4, rho
+# B=4, peer B=4, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
+# Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time.
+# Usage: bash scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT:-.}
+mkdir -p "$OUT_DIR"
 REPORT=$OUT_DIR/gpu-check.txt
 exec > >(tee "$REPORT") 2>&1
-echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+t_all=$(date +%s)
+stamp() { echo "== $* ($(( $(date +%s) - t_all )) s)"; }
+stamp machine
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)'
 TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-echo "== build"
-t0=$(date +%s)
+
+stamp build
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" >build-gpu.log 2>&1 &&
   cmake --build build-gpu -j"$(nproc)" >>build-gpu.log 2>&1
-rc=$?; echo "build rc $rc in $(( $(date +%s) - t0 )) s"
-if [ $rc -ne 0 ]; then grep -E "error|Error" build-gpu.log | head -40; exit 1; fi
-echo "== parity case from transformers"
+rc=$?
+if [ $rc -ne 0 ]; then grep -E "error|Error" build-gpu.log | head -40; echo "build failed"; exit 1; fi
+RHO=$PWD/build-gpu/rho
+"$RHO" --version
+
+stamp "parity case from transformers"
 python3 scripts/gpu/hf_parity.py "$PWD/build-gpu/hf_parity"
-echo "== tests"
-(cd build-gpu && RHO_HF_PARITY_DIR=$PWD/hf_parity ctest --output-on-failure -j8 --timeout 600 2>&1 | tail -40)
-echo "== parity detail"
-RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='HfParity*:ModelParity*' 2>&1 | grep -E "parity|max abs|OK|FAIL"
-echo "== rho export loads in transformers (sharded)"
-rm -rf build-gpu/hf_export && build-gpu/rho export build-gpu/hf_parity --out build-gpu/hf_export --max-shard-size 200KB &&
-  python3 scripts/gpu/hf_export_check.py build-gpu/hf_parity build-gpu/hf_export
-echo "== bench (CPU path on this machine's cores)"
-build-gpu/rho bench --preset demo-s --steps 5 --objective slm 2>&1
+
+stamp tests
+(cd build-gpu && RHO_HF_PARITY_DIR=$PWD/hf_parity ctest -j8 --timeout 600 2>&1 | tail -25)
+stamp "CUDA set and parity, with figures"
+RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='Cuda.*:HfParity*:ModelParity*:Compute.*' 2>&1 |
+  grep -E "^\[ *(OK|FAILED|SKIPPED) *\]|parity|vs |resume on|rho score|fused|AdamW|Failure|Expected|Which is" | head -60
+
+stamp "rho export loads in transformers (sharded)"
+rm -rf build-gpu/hf_export && "$RHO" export build-gpu/hf_parity --out build-gpu/hf_export --max-shard-size 200KB \
+  --allow-unrecorded-tokenizer 2>/dev/null && python3 scripts/gpu/hf_export_check.py build-gpu/hf_parity build-gpu/hf_export
+
+# TinyLlama-1.1B's shape at T = 2,048: CLM, SLM with offline scores, SLM with an online bf16
+# reference, and `rho score`'s forward, each timed over 10 steps after 3 warm-up steps.
+BENCH=(bench --device cuda --precision bf16 --preset tinyllama-1.1b --seq-len 2048 --objective slm --score
+       --steps 10 --warmup 3)
+for round in 1 2; do
+  stamp "round $round: rho, B=4"
+  "$RHO" "${BENCH[@]}" --batch 4 2>&1
+  stamp "round $round: peer (transformers + torch), B=4"
+  python3 ../shared/bench/gpu_peer.py 4 2>&1 | grep -v Warning
+done
+stamp "rho, B=8 (the larger micro-batch rho fits)"
+"$RHO" "${BENCH[@]}" --batch 8 2>&1
+stamp "done"

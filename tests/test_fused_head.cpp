@@ -111,7 +111,7 @@ TEST(FusedHead, SlmStepEqualsThePlainPath) {
     rho::SlmObjective slm(so, nullptr, 1);
     rho::HeadOptions head;
     head.fused = fused;
-    stats[fused] = rho::accumulate_gradients(model, {b}, &slm, 0, head);
+    stats[fused] = rho::accumulate_gradients(model, {b}, {&slm, 0, head});
     for (auto& p : model->named_parameters()) grads[fused][p.key()] = p.value().grad().clone();
   }
   EXPECT_EQ(stats[1].selection.selected, stats[0].selection.selected);

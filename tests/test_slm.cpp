@@ -199,7 +199,7 @@ TEST(Slm, RatioOneEqualsClmInEveryScope) {
   for (auto scope : {rho::SelectionScope::Sequence, rho::SelectionScope::MicroBatch, rho::SelectionScope::Batch}) {
     auto model = tiny_model(4);
     auto obj = objective(s, scope, 1.0);
-    auto slm = rho::accumulate_gradients(model, s.micro, obj.get(), 0);
+    auto slm = rho::accumulate_gradients(model, s.micro, {obj.get(), 0});
     EXPECT_NEAR(slm.loss, clm.loss, 1e-6) << rho::to_string(scope);
     EXPECT_EQ(slm.tokens_trained, clm.tokens_trained);
     EXPECT_EQ(slm.selection.selected, 2 * kB * kT);
@@ -215,7 +215,7 @@ TEST(Slm, UnselectedTokensContributeNoGradient) {
   for (auto scope : {rho::SelectionScope::MicroBatch, rho::SelectionScope::Batch}) {
     auto model = tiny_model(5);
     auto obj = objective(s, scope, 0.5);
-    auto stats = rho::accumulate_gradients(model, s.micro, obj.get(), 0);
+    auto stats = rho::accumulate_gradients(model, s.micro, {obj.get(), 0});
     auto slm_grads = grads(model);
     EXPECT_EQ(stats.tokens_trained, rho::selected_count(2 * kB * kT, 0.5));
 

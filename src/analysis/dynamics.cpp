@@ -156,8 +156,10 @@ DynamicsReport run_dynamics(const DynamicsOptions& o) {
   std::vector<std::vector<float>> losses;
   for (size_t c = 0; c < o.checkpoints.size(); ++c) {
     auto model = load_model(o.checkpoints[c]);  // checked above
+    prepare_for_inference(*model, o.compute);
     EvalOptions eval;
     eval.batch = o.batch;
+    eval.compute = o.compute;
     auto l = sequence_losses(model, set.sequences, eval);
     l.resize(N);
     double sum = 0;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "data/documents.h"
+#include "model/compute.h"
 
 namespace rho {
 
@@ -59,6 +60,7 @@ struct DynamicsOptions {
   int64_t batch = 8;
   std::string out_dir;               // tokens.csv, shares.md, summary.json, curves.png
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  Compute compute;
 };
 
 struct DynamicsReport {

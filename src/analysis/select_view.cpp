@@ -223,6 +223,8 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
   auto model = load_model_for(o.model, {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
   auto ref = load_model_for(o.ref, {"reference model", tok.id(), 0, o.allow_unrecorded_tokenizer});
+  prepare_for_inference(*model, o.compute);
+  prepare_for_inference(*ref, o.compute);
   std::string text = o.text;
   if (!o.text_file.empty()) {
     text = read_file(o.text_file);
@@ -237,8 +239,10 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   std::vector<EvalSequence> seqs;
   for (const TokenSpan& w : cut_windows(ids.size(), T, /*keep_tail=*/true))
     seqs.push_back({std::vector<int32_t>(ids.begin() + int64_t(w.start), ids.begin() + int64_t(w.end)), 1});
-  const auto losses = sequence_losses(model, seqs, EvalOptions{});  // (N) with N = ids.size() - 1
-  const auto ref_losses = sequence_losses(ref, seqs, EvalOptions{});
+  EvalOptions eval;
+  eval.compute = o.compute;
+  const auto losses = sequence_losses(model, seqs, eval);  // (N) with N = ids.size() - 1
+  const auto ref_losses = sequence_losses(ref, seqs, eval);
   const int64_t N = int64_t(losses.size());
   auto excess = torch::empty({1, N}, torch::kFloat);  // (1, N): one selection row over the whole text
   for (int64_t i = 0; i < N; ++i) excess[0][i] = losses[size_t(i)] - ref_losses[size_t(i)];

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/compute.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rho {
@@ -40,6 +41,7 @@ struct SelectViewOptions {
   double ratio = 0.6;
   std::string out;              // the .html written
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  Compute compute;
 };
 
 // Scores the text with both models (eval/token_losses.h), selects, writes the page; returns the

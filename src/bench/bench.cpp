@@ -7,8 +7,13 @@
 #include <vector>
 
 #include "common/runtime.h"
+#include "eval/token_losses.h"
 #include "model/config.h"
 #include "train/trainer.h"
+
+#ifdef RHO_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace rho {
 namespace {
@@ -21,6 +26,25 @@ double process_cpu_seconds() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
+// Waits for the device's queued work (a copy to the host waits for its stream).
+void sync(const torch::Device& d) {
+  if (!d.is_cpu()) torch::zeros({1}, torch::TensorOptions().device(d)).cpu();
+}
+
+// CUDA's caching allocator counts what tensors hold: its peak since the last reset.
+int64_t device_peak_bytes(const torch::Device& d, bool reset) {
+#ifdef RHO_WITH_CUDA
+  if (d.is_cuda()) {
+    auto* allocator = c10::cuda::CUDACachingAllocator::get();
+    if (reset) allocator->resetPeakStats(d.index());
+    return int64_t(allocator->getDeviceStats(d.index()).allocated_bytes[0].peak);  // [0]: all pools
+  }
+#endif
+  (void)d;
+  (void)reset;
+  return -1;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -29,9 +53,23 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-MatmulPeak measure_matmul_peak() {
+MatmulPeak measure_matmul_peak(const Compute& compute) {
   torch::NoGradGuard no_grad;
   MatmulPeak best;
+  if (!compute.device.is_cpu()) {
+    const int64_t n = 8192;
+    auto o = torch::TensorOptions().device(compute.device).dtype(compute.bf16() ? torch::kBFloat16 : torch::kFloat);
+    auto a = torch::randn({n, n}, o), b = torch::randn({n, n}, o), c = torch::empty({n, n}, o);
+    for (int r = 0; r < 3; ++r) torch::mm_out(c, a, b);
+    sync(compute.device);
+    const int reps = 10;
+    auto t0 = Clock::now();
+    for (int r = 0; r < reps; ++r) torch::mm_out(c, a, b);
+    sync(compute.device);
+    best.gflops = reps * 2.0 * double(n) * n * n / std::chrono::duration<double>(Clock::now() - t0).count() / 1e9;
+    best.cpu_gflops = 0;  // the host's CPU time says nothing about a GPU
+    return best;
+  }
   for (int64_t n : {512, 1024, 2048}) {
     auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
     torch::mm_out(c, a, b);  // warm-up: thread pools, page faults
@@ -81,6 +119,7 @@ struct BenchSetup {
     if (o.vocab_size > 0) config.vocab_size = o.vocab_size;
     config.max_position_embeddings = std::max(config.max_position_embeddings, o.seq_len);
     model = LlamaForCausalLM(config);
+    model->to(o.compute.device);
     opt = make_optimizer(model, optim);
     // Synthetic tokens: throughput does not depend on their values. Each row is a window of a
     // synthetic shard so offline scores can be looked up as in training.
@@ -89,7 +128,7 @@ struct BenchSetup {
     b.inputs = ids.slice(1, 0, o.seq_len).contiguous();
     b.targets = ids.slice(1, 1, o.seq_len + 1).contiguous();
     for (int64_t i = 0; i < o.micro_batch; ++i) b.windows.push_back({0, uint64_t(i * o.seq_len)});
-    micro = {b};
+    micro = {b.to(o.compute.device)};
     if (!o.slm) return;
     SelectionOptions sel;
     sel.ratio = o.ratio;
@@ -98,11 +137,13 @@ struct BenchSetup {
     offline = std::make_unique<SlmObjective>(sel, offline_reference(ScoreSet(shard), o.seq_len), o.seed);
     if (!with_online) return;
     torch::manual_seed(o.seed + 1);
-    online = std::make_unique<SlmObjective>(sel, online_reference(LlamaForCausalLM(config)), o.seed);
+    LlamaForCausalLM ref(config);
+    prepare_for_inference(*ref, o.compute);  // as `rho train --ref-model` runs it
+    online = std::make_unique<SlmObjective>(sel, online_reference(ref), o.seed);
   }
 
-  void step(SlmObjective* slm, const HeadOptions& head, int64_t i) {
-    train_step(model, *opt, micro, optim.lr, optim.grad_clip, slm, i, head);
+  void step(SlmObjective* slm, const HeadOptions& head, int64_t i, const Compute& c) {
+    train_step(model, *opt, micro, optim.lr, optim.grad_clip, {slm, i, head, c.bf16()});
   }
 };
 
@@ -112,14 +153,14 @@ MemoryProbe run_memory_probe(const BenchOptions& o) {
   BenchSetup b(o, /*with_online=*/false);
   MemoryProbe m;
   m.rss_before_bytes = current_rss_bytes();
-  for (int64_t i = 0; i < o.steps; ++i) b.step(o.slm ? b.offline.get() : nullptr, o.head, i);
+  for (int64_t i = 0; i < o.steps; ++i) b.step(o.slm ? b.offline.get() : nullptr, o.head, i, o.compute);
   m.peak_rss_bytes = peak_rss_bytes();
   return m;
 }
 
 BenchResult run_bench(const BenchOptions& o) {
   BenchResult r;
-  const auto peak = measure_matmul_peak();
+  const auto peak = measure_matmul_peak(o.compute);
   r.peak_gflops = peak.gflops;
   r.peak_cpu_gflops = peak.cpu_gflops;
   BenchSetup b(o, o.slm && o.online);
@@ -143,13 +184,32 @@ BenchResult run_bench(const BenchOptions& o) {
     variants.push_back({"clm-plain", nullptr, plain});
     if (o.slm) variants.push_back({"slm-offline-plain", b.offline.get(), plain});
   }
+  // `rho score`'s forward: the path eval/token_losses.h runs, on a copy prepared as scoring does.
+  LlamaForCausalLM scorer{nullptr};
+  EvalOptions eval;
+  if (o.score) {
+    scorer = LlamaForCausalLM(b.config);
+    prepare_for_inference(*scorer, o.compute);
+    eval.batch = o.micro_batch;
+    eval.compute = o.compute;
+    variants.push_back({"score", nullptr, o.head});
+  }
+  auto run = [&](const Variant& v, int64_t i) {
+    if (v.name == "score") batch_losses(scorer, b.micro[0].inputs, b.micro[0].targets, eval);
+    else b.step(v.slm, v.head, i, o.compute);
+  };
   std::vector<std::vector<double>> step_s(variants.size()), cpu_s(variants.size());
+  std::vector<int64_t> peak_bytes(variants.size(), -1);
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
     for (size_t v = 0; v < variants.size(); ++v) {
+      sync(o.compute.device);
+      device_peak_bytes(o.compute.device, /*reset=*/true);
       const double c0 = process_cpu_seconds();
       auto t0 = Clock::now();
-      b.step(variants[v].slm, variants[v].head, i);
+      run(variants[v], i);
+      sync(o.compute.device);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      peak_bytes[v] = std::max(peak_bytes[v], device_peak_bytes(o.compute.device, /*reset=*/false));
       if (i >= o.warmup) {
         step_s[v].push_back(s);
         cpu_s[v].push_back(process_cpu_seconds() - c0);
@@ -157,12 +217,12 @@ BenchResult run_bench(const BenchOptions& o) {
     }
   }
   for (size_t v = 0; v < variants.size(); ++v)
-    r.variants.push_back({variants[v].name, median(step_s[v]) * 1e3, median(cpu_s[v]) * 1e3});
+    r.variants.push_back({variants[v].name, median(step_s[v]) * 1e3, median(cpu_s[v]) * 1e3, peak_bytes[v]});
   r.step_ms_median = r.variants[0].step_ms_median;
   r.tokens_per_s = double(o.micro_batch * o.seq_len) / (r.step_ms_median / 1e3);
   r.mfu = r.tokens_per_s * r.flops_per_token / (r.peak_gflops * 1e9);
   const double step_flop = double(o.micro_batch * o.seq_len) * r.flops_per_token;
-  r.mfu_cpu = step_flop / (r.variants[0].cpu_ms_median / 1e3) / (r.peak_cpu_gflops * 1e9);
+  r.mfu_cpu = r.peak_cpu_gflops > 0 ? step_flop / (r.variants[0].cpu_ms_median / 1e3) / (r.peak_cpu_gflops * 1e9) : 0;
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
 }

@@ -7,13 +7,15 @@
 //   12 * L * T * C = attention scores QK^T and their use AV: 2 * 2 * T * C per token per layer
 //       forward, times 3 with backward. Counted without the causal half-saving, as PaLM and
 //       nanoGPT do, so the figures compare with theirs.
-// Peak FLOP/s = the best median of fp32 square matmuls (n = 512, 1024, 2048) measured right
-// before, on the same threads: the machine's practical peak, not a datasheet number.
+// Peak FLOP/s = the best median of square matmuls measured right before, on the same device and
+// threads: the machine's practical peak, not a datasheet number. On the CPU fp32 matmuls of
+// n = 512, 1024, 2048; on CUDA n = 8192 in the run's precision (bf16: what the GPU peer measures).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "model/compute.h"
 #include "model/fused_head.h"
 
 namespace rho {
@@ -31,6 +33,8 @@ struct BenchOptions {
   double ratio = 0.6;
   HeadOptions head;         // the LM head of the main variants (fused by default)
   bool compare_plain = false;  // also time CLM (and SLM offline) with the plain head, interleaved
+  bool score = false;       // also time `rho score`'s forward (a bf16-weight copy in bf16 runs)
+  Compute compute;
 };
 
 // One timed variant: its label and median step time.
@@ -41,6 +45,7 @@ struct BenchVariant {
   // less than wall time when other processes take the cores, so A/B ratios are steadier. With
   // one libtorch and one OpenBLAS thread it is the step's own compute time.
   double cpu_ms_median = 0;
+  int64_t peak_device_bytes = -1;  // CUDA: most memory tensors held during one of its steps (-1: n/a)
 };
 
 struct BenchResult {
@@ -70,7 +75,7 @@ MemoryProbe run_memory_probe(const BenchOptions& o);
 struct MatmulPeak {
   double gflops = 0, cpu_gflops = 0;
 };
-MatmulPeak measure_matmul_peak();
+MatmulPeak measure_matmul_peak(const Compute& compute = {});
 double measure_matmul_peak_gflops();
 int64_t model_flops_per_token(int64_t matmul_params, int64_t layers, int64_t seq_len, int64_t hidden);
 BenchResult run_bench(const BenchOptions& o);

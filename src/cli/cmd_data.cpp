@@ -21,7 +21,7 @@ constexpr const char* kInputHelp =
     "under them) and quoted globs";
 
 void register_tokenizer_train(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("train", "train a BPE tokenizer (byte fallback, digits split)");
+  auto* sub = parent.add_subcommand("train", "Train a BPE tokenizer, byte fallback and digits split (docs/pipeline.md)");
   struct Flags {
     TokenizerTrainOptions opts;
     std::vector<std::string> inputs;
@@ -49,7 +49,7 @@ void register_tokenizer_train(CLI::App& parent) {
 }
 
 void register_tokenizer_encode(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("encode", "show how a tokenizer splits a text");
+  auto* sub = parent.add_subcommand("encode", "Show how a tokenizer splits a text (docs/pipeline.md)");
   struct Flags {
     std::string tokenizer, text;
   };
@@ -72,14 +72,14 @@ void register_tokenizer_encode(CLI::App& parent) {
 }  // namespace
 
 void register_tokenizer(CLI::App& app) {
-  auto* sub = app.add_subcommand("tokenizer", "train or inspect a sentencepiece tokenizer");
+  auto* sub = app.add_subcommand("tokenizer", "Train or inspect a tokenizer (docs/pipeline.md)");
   sub->require_subcommand(1);
   register_tokenizer_train(*sub);
   register_tokenizer_encode(*sub);
 }
 
 void register_tokenize(CLI::App& app) {
-  auto* sub = app.add_subcommand("tokenize", "turn text or JSONL files into token shards");
+  auto* sub = app.add_subcommand("tokenize", "Turn text or JSONL files into token shards (docs/formats.md)");
   struct Flags {
     TokenizeOptions opts;
     FormatFlags format;

@@ -50,7 +50,7 @@ void print_loss_rows(const std::vector<LossRow>& rows, int64_t seq_len) {
 }
 
 void register_eval_loss(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("loss", "Mean per-token loss and perplexity on held-out sets (one table)");
+  auto* sub = parent.add_subcommand("loss", "Mean per-token loss and perplexity on held-out sets, one table (docs/pipeline.md)");
   auto o = std::make_shared<LossEvalOptions>();
   auto fmt = std::make_shared<FormatFlags>();
   auto threads = std::make_shared<int>(0);
@@ -71,15 +71,17 @@ void register_eval_loss(CLI::App& parent) {
   sub->add_option("--json", o->json_out, "Also write the table as JSON to this file");
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, fmt, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, fmt, threads, compute] {
     start_model_command(*threads);
     o->set.format = fmt->format();
+    o->eval.compute = compute->resolve();
     print_loss_rows(run_loss_eval(*o), o->set.seq_len);
   });
 }
 
 void register_eval_fewshot(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("fewshot", "k-shot chain-of-thought math accuracy (GSM8K format), greedy decoding");
+  auto* sub = parent.add_subcommand("fewshot", "k-shot chain-of-thought math accuracy, greedy decoding (docs/pipeline.md)");
   auto o = std::make_shared<FewShotOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Model directory")->required();
@@ -97,8 +99,10 @@ void register_eval_fewshot(CLI::App& parent) {
   sub->add_option("--out", o->out_dir, "Directory for records.jsonl, summary.json, results.md")->required();
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, compute] {
     start_model_command(*threads);
+    o->compute = compute->resolve();
     auto r = run_fewshot(*o);
     std::printf("%s: accuracy %.1f%% (%lld/%lld), 95%% CI %.1f-%.1f%%, %.2f problems/s -> %s\n", o->test.c_str(),
                 100 * r.accuracy, (long long)r.correct, (long long)r.problems, 100 * r.ci.lo, 100 * r.ci.hi,
@@ -107,7 +111,7 @@ void register_eval_fewshot(CLI::App& parent) {
 }
 
 void register_analyze_dynamics(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("dynamics", "Token loss dynamics across checkpoints (H->H, L->H, H->L, L->L)");
+  auto* sub = parent.add_subcommand("dynamics", "Token loss dynamics across checkpoints: H->H, L->H, H->L, L->L (docs/demo.md)");
   auto o = std::make_shared<DynamicsOptions>();
   auto fmt = std::make_shared<FormatFlags>();
   auto threads = std::make_shared<int>(0);
@@ -123,9 +127,11 @@ void register_analyze_dynamics(CLI::App& parent) {
   sub->add_option("checkpoints", o->checkpoints, "Model/checkpoint directories, oldest first")->required()->expected(2, -1);
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, fmt, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, fmt, threads, compute] {
     start_model_command(*threads);
     o->format = fmt->format();
+    o->compute = compute->resolve();
     const DynamicsReport r = run_dynamics(*o);
     std::printf("%s", r.shares_md.c_str());
     if (r.plot.empty())
@@ -136,7 +142,7 @@ void register_analyze_dynamics(CLI::App& parent) {
 }
 
 void register_analyze_select(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("select", "HTML page colouring a text's tokens by excess loss, marking the selected ones");
+  auto* sub = parent.add_subcommand("select", "HTML page colouring a text's tokens by excess loss, marking the selected ones (docs/slm.md)");
   auto o = std::make_shared<SelectViewOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Model being trained (L_theta)")->required();
@@ -149,9 +155,11 @@ void register_analyze_select(CLI::App& parent) {
   sub->add_option("--out", o->out, "HTML file to write")->required();
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
-  sub->callback([o, threads] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, compute] {
     start_model_command(*threads);
     o->text = unescape(o->text);
+    o->compute = compute->resolve();
     const auto views = run_select_view(*o);
     int64_t scored = 0, selected = 0;
     for (const auto& v : views) {
@@ -164,7 +172,7 @@ void register_analyze_select(CLI::App& parent) {
 }
 
 void register_analyze_plot(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("plot", "Loss-versus-tokens curves of several runs (gnuplot)");
+  auto* sub = parent.add_subcommand("plot", "Loss-versus-tokens curves of several runs, with gnuplot (docs/demo.md)");
   auto o = std::make_shared<LossPlotOptions>();
   sub->add_option("--out", o->out, "Image to write (.png; .svg for SVG)")->required();
   sub->add_option("--metric", o->metric, "metrics.jsonl key on the y axis (val_loss, loss, loss_selected, ...)")->capture_default_str();
@@ -179,7 +187,7 @@ void register_analyze_plot(CLI::App& parent) {
 }  // namespace
 
 void register_generate(CLI::App& app) {
-  auto* sub = app.add_subcommand("generate", "Generate text from a prompt (greedy or sampled, KV cache)");
+  auto* sub = app.add_subcommand("generate", "Generate text from a prompt, greedy or sampled, with a KV cache (docs/pipeline.md)");
   struct Flags {
     std::string model, tokenizer;
     std::vector<std::string> prompts, prompt_files, stops;
@@ -205,12 +213,14 @@ void register_generate(CLI::App& app) {
   sub->add_flag("--show-prompt", f->show_prompt, "Print the prompt before its continuation");
   add_threads(sub, threads);
   add_allow_unrecorded(sub, f->allow_unrecorded);
-  sub->callback([f, threads, p, pf] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([f, threads, p, pf, compute] {
     if (p->count() + pf->count() == 0) fail("give --prompt or --prompt-file");
     start_model_command(*threads);
     const Tokenizer tok = Tokenizer::load(f->tokenizer);
     auto model = load_model_for(f->model, {"model", tok.id(), 0, f->allow_unrecorded});
     model->eval();
+    prepare_for_inference(*model, compute->resolve());
     std::vector<std::string> texts;
     for (auto& s : f->prompts) texts.push_back(unescape(s));
     for (auto& file : f->prompt_files) texts.push_back(read_file(file));
@@ -238,14 +248,14 @@ void register_generate(CLI::App& app) {
 }
 
 void register_eval(CLI::App& app) {
-  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy");
+  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy (docs/pipeline.md)");
   sub->require_subcommand(1);
   register_eval_loss(*sub);
   register_eval_fewshot(*sub);
 }
 
 void register_analyze(CLI::App& app) {
-  auto* sub = app.add_subcommand("analyze", "Analyses: token loss dynamics, selection view, loss curves");
+  auto* sub = app.add_subcommand("analyze", "Analyses: token loss dynamics, selection view, loss curves (docs/demo.md)");
   sub->require_subcommand(1);
   register_analyze_dynamics(*sub);
   register_analyze_select(*sub);

@@ -104,7 +104,7 @@ int launch(int n, int port, const std::vector<std::string>& command) {
 }  // namespace
 
 void register_launch(CLI::App& app) {
-  auto* sub = app.add_subcommand("launch", "Run a rho command as N data-parallel processes on this machine");
+  auto* sub = app.add_subcommand("launch", "Run a rho command as N data-parallel processes on this machine (docs/data-parallel.md)");
   auto n = std::make_shared<int>(2);
   auto port = std::make_shared<int>(0);
   auto command = std::make_shared<std::vector<std::string>>();

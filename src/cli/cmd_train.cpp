@@ -60,7 +60,7 @@ struct AddFlags {
 }  // namespace
 
 void register_train(CLI::App& app) {
-  auto* sub = app.add_subcommand("train", "Train a Llama model, CLM or SLM (train/options.h lists every setting)");
+  auto* sub = app.add_subcommand("train", "Train a model with CLM or SLM, from scratch or from a checkpoint (docs/slm.md)");
   auto o = std::make_shared<TrainOptions>();
   AddFlags flags{sub};
   o->describe(flags);
@@ -72,7 +72,10 @@ void register_train(CLI::App& app) {
     const DistEnv env = dist_env_from_environment();
     std::unique_ptr<Distributed> dist;
     if (env.world > 1) {
-      dist = Distributed::connect(env, torch::kCPU);
+      // One process per GPU: rank r of a node uses its LOCAL_RANK-th GPU, over NCCL.
+      const Compute c = resolve_compute(o->device, o->precision);
+      if (c.device.is_cuda() && (o->device == "auto" || o->device == "cuda")) o->device = "cuda:" + std::to_string(env.local_rank);
+      dist = Distributed::connect(env, resolve_compute(o->device, o->precision).device);
       o->rank = env.rank;
       o->world = env.world;
     }
@@ -84,7 +87,7 @@ void register_train(CLI::App& app) {
 }
 
 void register_score(CLI::App& app) {
-  auto* sub = app.add_subcommand("score", "Score token shards with a reference model (per-token losses)");
+  auto* sub = app.add_subcommand("score", "Score token shards with a reference model: per-token losses, once (docs/formats.md)");
   auto o = std::make_shared<ScoreOptions>();
   auto threads = std::make_shared<int>(0);
   sub->add_option("--model", o->model, "Reference model directory")->required();
@@ -102,21 +105,26 @@ void register_score(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--allow-unrecorded-tokenizer", o->allow_unrecorded_tokenizer,
                 "Use a model that records no tokenizer (the check is skipped, with a warning)");
-  sub->callback([o, threads, dtype] {
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, dtype, compute] {
     warn_if_reference_blas();
     configure_threads(*threads);
     o->dtype = parse_score_dtype(*dtype);
     // Several processes (rho launch, torchrun, or independent jobs given RANK and WORLD_SIZE)
-    // split the shards' batches among themselves; they never need to connect.
+    // split the shards' batches among themselves; they never need to connect. On CUDA, rank r
+    // of a node uses its LOCAL_RANK-th GPU, as training does.
     const DistEnv env = dist_env_from_environment(/*rendezvous=*/false);
     o->rank = env.rank;
     o->world = env.world;
+    if (env.world > 1 && compute->resolve().device.is_cuda() && (compute->device == "auto" || compute->device == "cuda"))
+      compute->device = "cuda:" + std::to_string(env.local_rank);
+    o->compute = compute->resolve();
     score_shards(*o);
   });
 }
 
 void register_model(CLI::App& app) {
-  auto* sub = app.add_subcommand("model", "Model presets and configs");
+  auto* sub = app.add_subcommand("model", "Model presets and configs (docs/hf.md)");
   sub->require_subcommand(1);
   auto* presets = sub->add_subcommand("presets", "List the named model presets");
   presets->callback([] {

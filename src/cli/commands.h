@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/bounds.h"
+#include "model/compute.h"
 
 namespace rho::cli {
 void register_tokenizer(CLI::App& app);  // rho tokenizer train|encode
@@ -32,4 +33,18 @@ inline CLI::Validator in_bounds(Bounds b) {
 // A fraction in (0, 1] (ratios, nucleus mass).
 inline CLI::Validator unit_fraction() { return in_bounds({0.0, 1.0, true}); }
 inline CLI::Validator real_range(double lo, double hi) { return in_bounds({lo, hi}); }
+
+// --device and --precision of every command that runs a model (model/compute.h).
+struct ComputeFlags {
+  std::string device = "auto", precision = "auto";
+  Compute resolve() const { return resolve_compute(device, precision); }
+};
+inline std::shared_ptr<ComputeFlags> add_compute_flags(CLI::App* sub) {
+  auto f = std::make_shared<ComputeFlags>();
+  sub->add_option("--device", f->device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--precision", f->precision, "auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
+  return f;
+}
 }  // namespace rho::cli

@@ -5,12 +5,21 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/runtime.h"
+#include "compat/torch_compat.h"
+#include "dist/distributed.h"
 
 int main(int argc, char** argv) {
   rho::tune_allocator();
-  CLI::App app{"rho: Selective Language Modeling (Rho-1) for Llama-family models"};
+  CLI::App app{"rho: Selective Language Modeling (Rho-1) for Llama-family models. Start at README.md; "
+               "each command's page is named in its line below."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "rho 0.1");
+  // What this build can do: tests and scripts read it (e.g. data-parallel tests skip without Gloo).
+  app.set_version_flag("--version", [] {
+    return "rho 0.1 (libtorch " + rho::compat::version_string() + "; cuda " +
+           (torch::cuda::is_available() ? std::to_string(torch::cuda::device_count()) + " device(s)" : std::string("none")) +
+           "; gloo " + (rho::Distributed::has_gloo() ? "yes" : "no") + "; nccl " +
+           (rho::Distributed::has_nccl() ? "yes" : "no") + ")";
+  });
   rho::cli::register_model(app);
   rho::cli::register_tokenizer(app);
   rho::cli::register_tokenize(app);

@@ -1,6 +1,7 @@
 // Every difference between libtorch versions rho builds against lives here:
 // Debian's CPU libtorch 1.13 and the PyTorch 2.x libtorch on GPU machines.
 #pragma once
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -24,18 +25,83 @@ inline torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tenso
   auto mask = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
                   .triu(S - T + 1);
   scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
-  return torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v);
+  return torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type()), v);  // softmax in fp32
 #endif
 }
 
-// Attention over a query block that attends to all of k/v (no mask): used by KV-cache decoding
-// where the new tokens see every cached position plus a causal mask among themselves.
+// Attention of a query block over k/v, for KV-cache decoding. `bool_mask` (T, S): true where a
+// query may NOT attend; undefined: every query sees every position (one new token after a cache),
+// which lets PyTorch 2.x pick its fused kernels (flash on CUDA).
 inline torch::Tensor attention_with_mask(const torch::Tensor& q, const torch::Tensor& k,
                                          const torch::Tensor& v, const torch::Tensor& bool_mask) {
+#if RHO_TORCH_AT_LEAST(2, 0)
+  if (!bool_mask.defined()) return at::scaled_dot_product_attention(q, k, v);
+  return at::scaled_dot_product_attention(q, k, v, bool_mask.logical_not());  // SDPA: true = may attend
+#endif
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(q.size(-1))));
-  scores = scores.masked_fill(bool_mask, -std::numeric_limits<float>::infinity());
-  return torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v);
+  if (bool_mask.defined()) scores = scores.masked_fill(bool_mask, -std::numeric_limits<float>::infinity());
+  return torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type()), v);
 }
+
+// Whether bf16 autocast is on for `device`'s type in this thread.
+inline bool autocast_enabled(const torch::Device& device) {
+#if RHO_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(device.type());
+#else
+  return device.is_cuda() ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
+// bf16 autocast on `device`'s type while alive, as Python's torch.autocast: the ops autocast lists
+// (matmuls, linear) run in bf16, the rest in fp32. Leaving the outermost scope clears autocast's
+// cache of cast weights, which is stale once the optimizer steps. Disabled scopes do nothing.
+class AutocastScope {
+ public:
+  AutocastScope(const torch::Device& device, bool enabled) : type_(device.type()), active_(enabled) {
+    if (!active_) return;
+    prev_enabled_ = autocast_enabled(device);
+#if RHO_TORCH_AT_LEAST(2, 4)
+    prev_dtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
+#else
+    if (type_ == torch::kCUDA) {
+      prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if RHO_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_enabled(type_, prev_enabled_);
+    at::autocast::set_autocast_dtype(type_, prev_dtype_);
+#else
+    if (type_ == torch::kCUDA) {
+      at::autocast::set_enabled(prev_enabled_);
+      at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(prev_enabled_);
+      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+    }
+#endif
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  torch::DeviceType type_;
+  bool active_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
 
 // zero_grad: 2.x defaults to set_to_none=true; 1.13 zeroes in place. Setting to none saves
 // a memset and memory, and both versions accept the explicit argument.
@@ -46,6 +112,47 @@ inline void zero_grad(Opt& opt) {
 #else
   opt.zero_grad();
 #endif
+}
+
+// One AdamW step. On PyTorch >= 2.1 with CUDA parameters: the fused multi-tensor kernel
+// (torch.optim.AdamW(fused=True)), on the state torch::optim::AdamW keeps, so checkpoints are the
+// same either way; elsewhere torch::optim::AdamW's own per-parameter loop.
+inline void adamw_step(torch::optim::AdamW& opt) {
+#if RHO_TORCH_AT_LEAST(2, 1)
+  const auto& groups = opt.param_groups();
+  if (!groups.empty() && !groups[0].params().empty() && groups[0].params()[0].is_cuda()) {
+    torch::NoGradGuard no_grad;
+    for (auto& group : opt.param_groups()) {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+      std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+      for (auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        auto& slot = opt.state()[c10::guts::to_string(p.unsafeGetTensorImpl())];
+        if (!slot) {
+          auto st = std::make_unique<torch::optim::AdamWParamState>();
+          st->step(0);
+          st->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          st->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          slot = std::move(st);
+        }
+        auto& st = static_cast<torch::optim::AdamWParamState&>(*slot);
+        st.step(st.step() + 1);
+        params.push_back(p);
+        grads.push_back(p.grad());
+        exp_avgs.push_back(st.exp_avg());
+        exp_avg_sqs.push_back(st.exp_avg_sq());
+        // The kernel reads the step from the device; a fill, not a copy, so the host does not wait.
+        steps.push_back(torch::full({}, double(st.step()), p.options().dtype(torch::kFloat)));
+      }
+      if (params.empty()) continue;
+      at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(),
+                        std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(),
+                        /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/c10::nullopt, /*found_inf=*/c10::nullopt);
+    }
+    return;
+  }
+#endif
+  opt.step();
 }
 
 inline std::string version_string() {

@@ -82,6 +82,7 @@ struct Batch {
   torch::Tensor inputs;   // (B, T) int64
   torch::Tensor targets;  // (B, T) int64
   std::vector<WindowRef> windows;  // row b's targets are positions windows[b].start+1 .. +T
+  Batch to(const torch::Device& device) const { return {inputs.to(device), targets.to(device), windows}; }
 };
 
 // Micro-batches for one data-parallel rank. Each next() consumes B*world windows of the stream:

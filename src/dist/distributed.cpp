@@ -6,6 +6,7 @@
 #endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef RHO_WITH_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #define RHO_C10D_INCLUDED
@@ -36,12 +37,27 @@ int env_int(const char* name, int fallback, int lo, int hi) {
 
 using Clock = std::chrono::steady_clock;
 
+class WorkWait : public PendingCollective {
+ public:
+  explicit WorkWait(c10::intrusive_ptr<c10d::Work> work) : work_(std::move(work)) {}
+  void wait() override { work_->wait(); }
+
+ private:
+  c10::intrusive_ptr<c10d::Work> work_;
+};
+
 class ProcessGroupRunner : public Distributed {
  public:
-  ProcessGroupRunner(c10::intrusive_ptr<compat::CommBackend> pg, int rank, int world)
-      : pg_(std::move(pg)), rank_(rank), world_(world) {}
+  ProcessGroupRunner(c10::intrusive_ptr<compat::CommBackend> pg, int rank, int world, torch::Device device)
+      : pg_(std::move(pg)), rank_(rank), world_(world), device_(device) {}
   int rank() const override { return rank_; }
   int world() const override { return world_; }
+  torch::Device device() const override { return device_; }
+
+  std::unique_ptr<PendingCollective> all_reduce_sum_async(const torch::Tensor& flat) override {
+    std::vector<at::Tensor> one{flat};
+    return std::make_unique<WorkWait>(pg_->allreduce(one));
+  }
 
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) override {
     // Group by (dtype, device): one flat buffer each, reduced bucket by bucket so a huge model
@@ -96,6 +112,7 @@ class ProcessGroupRunner : public Distributed {
  private:
   c10::intrusive_ptr<compat::CommBackend> pg_;
   int rank_, world_;
+  torch::Device device_;
 };
 
 c10::intrusive_ptr<compat::CommBackend> gloo_group(const c10::intrusive_ptr<c10d::Store>& store, int rank,
@@ -124,8 +141,24 @@ DistEnv dist_env_from_environment(bool rendezvous) {
   return e;
 }
 
+bool Distributed::has_gloo() {
+#ifdef RHO_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool Distributed::has_nccl() {
+#ifdef RHO_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 double Distributed::sum_scalar(double x) {
-  auto t = torch::tensor({x}, torch::kDouble);
+  auto t = torch::tensor({x}, torch::kDouble).to(device());  // NCCL reduces device tensors only
   all_reduce_sum({t});
   return t.item<double>();
 }
@@ -146,16 +179,17 @@ std::unique_ptr<Distributed> Distributed::connect(const DistEnv& env, torch::Dev
   }
   if (device.is_cuda()) {
 #ifdef RHO_WITH_NCCL
+    c10::cuda::set_device(device.index());  // NCCL's communicator binds to the current device
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world, opts);
-    return std::make_unique<ProcessGroupRunner>(pg, env.rank, env.world);
+    return std::make_unique<ProcessGroupRunner>(pg, env.rank, env.world, device);
 #else
     fail("this rho was built without NCCL; data-parallel training on CUDA needs a libtorch with CUDA");
 #endif
   }
   // Gloo binds to the address the ranks rendezvous on (loopback for one machine).
   return std::make_unique<ProcessGroupRunner>(gloo_group(store, env.rank, env.world, env.master_addr), env.rank,
-                                              env.world);
+                                              env.world, torch::kCPU);
 }
 
 std::shared_ptr<void> Distributed::make_test_store() {
@@ -167,7 +201,7 @@ std::shared_ptr<void> Distributed::make_test_store() {
 std::unique_ptr<Distributed> Distributed::connect_in_process(const std::shared_ptr<void>& store, int rank,
                                                              int world) {
   auto& s = *static_cast<c10::intrusive_ptr<c10d::Store>*>(store.get());
-  return std::make_unique<ProcessGroupRunner>(gloo_group(s, rank, world, "127.0.0.1"), rank, world);
+  return std::make_unique<ProcessGroupRunner>(gloo_group(s, rank, world, "127.0.0.1"), rank, world, torch::kCPU);
 }
 
 }  // namespace rho

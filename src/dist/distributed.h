@@ -24,9 +24,20 @@ struct DistEnv {
 // its work without connecting, so its ranks may also be independent jobs (RANK, WORLD_SIZE).
 DistEnv dist_env_from_environment(bool rendezvous = true);
 
+// A collective in flight: wait() returns once its result is in place.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;
+};
+
 class Distributed {
  public:
   virtual ~Distributed() = default;
+  // Whether this build can make a CPU (Gloo) process group. PyTorch 2.x wheels ship Gloo's
+  // c10d header but not gloo's own headers; such builds have NCCL (GPU) data parallelism only.
+  static bool has_gloo();
+  static bool has_nccl();
   // TCPStore rendezvous (rank 0 hosts it) and a process group for `device` (Gloo on CPU,
   // NCCL on CUDA when built with it). Blocks until every rank has joined.
   static std::unique_ptr<Distributed> connect(const DistEnv& env, torch::Device device);
@@ -37,10 +48,15 @@ class Distributed {
 
   virtual int rank() const = 0;
   virtual int world() const = 0;
+  // Where this group's collectives run: the CPU (Gloo) or this rank's GPU (NCCL).
+  virtual torch::Device device() const = 0;
 
   // Sums every tensor across ranks in place. They are packed into one flat buffer per dtype
   // and device and reduced in buckets of at most `bucket_bytes`.
   virtual void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes = 25 << 20) = 0;
+  // Starts summing one contiguous tensor in place across ranks; the caller waits (every rank
+  // must start the same collectives in the same order).
+  virtual std::unique_ptr<PendingCollective> all_reduce_sum_async(const torch::Tensor& flat) = 0;
   // (world, ...) stacking every rank's `local` (same shape on every rank).
   virtual torch::Tensor all_gather(const torch::Tensor& local) = 0;
   // Overwrites `tensors` with rank `root`'s values.
@@ -48,8 +64,10 @@ class Distributed {
   virtual void barrier() = 0;
   double sum_scalar(double x);
 
-  // Seconds spent inside collectives since construction (for the step-time breakdown).
+  // Seconds this rank spent waiting for collectives since construction: blocking ones whole,
+  // overlapped ones only for what backward did not hide (the step-time breakdown).
   double comm_seconds() const { return comm_seconds_; }
+  void add_comm_seconds(double s) { comm_seconds_ += s; }
 
  protected:
   double comm_seconds_ = 0;

@@ -47,6 +47,7 @@ FewShotResult run_fewshot(const FewShotOptions& o) {
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
   auto model = load_model_for(o.model, {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
   model->eval();
+  prepare_for_inference(*model, o.compute);
 
   // Exemplars: the first k train records, or k drawn by a seeded shuffle (same seed, same shots).
   const auto train_q = read_jsonl_field(o.train, o.question_field);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "eval/grading.h"
+#include "model/compute.h"
 
 namespace rho {
 
@@ -21,6 +22,7 @@ struct FewShotOptions {
   int64_t max_new_tokens = 256;
   std::string out_dir;           // records.jsonl, summary.json, results.md
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  Compute compute;
 };
 
 struct FewShotResult {

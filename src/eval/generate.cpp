@@ -11,12 +11,10 @@
 namespace rho {
 namespace {
 
-// The next token of one row from its logits (V): argmax, or a draw from the tempered softmax
-// restricted to the top-p nucleus. Done on the CPU in double so a seed gives the same draws
-// whatever libtorch's kernels do.
-int32_t choose_token(const torch::Tensor& row_logits, const GenerateOptions& opts, std::mt19937_64& rng) {
-  if (opts.temperature <= 0) return int32_t(row_logits.argmax().item<int64_t>());
-  auto logits = row_logits.to(torch::kDouble).contiguous();
+// The next token of one row from its logits (V, on the host in double): a draw from the tempered
+// softmax restricted to the top-p nucleus. Done on the CPU in double so a seed gives the same
+// draws whatever libtorch's kernels do.
+int32_t sample_token(const torch::Tensor& logits, const GenerateOptions& opts, std::mt19937_64& rng) {
   const double* l = logits.data_ptr<double>();
   const int64_t V = logits.numel();
   const double top = *std::max_element(l, l + V);
@@ -84,7 +82,8 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
 
   std::vector<int64_t> flat;
   for (auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
-  auto ids = torch::tensor(flat, torch::kInt64).view({B, L});  // (B, L): prompt, then each new token
+  const torch::Device device = model->device();
+  auto ids = torch::tensor(flat, torch::kInt64).view({B, L}).to(device);  // (B, L): prompt, then each new token
 
   KVCache cache;
   // Logits of the last position only (B, V): the LM head over all positions would cost a
@@ -99,10 +98,13 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
   int64_t active = B;
   for (int64_t step = 0; step < opts.max_new_tokens && active > 0; ++step) {
     std::vector<int64_t> next(B, tok.eos_id() >= 0 ? tok.eos_id() : 0);
+    // One read from the device a step: every row's choice (greedy), or every row's logits.
+    const bool greedy = opts.temperature <= 0;
+    const auto host = greedy ? logits.argmax(-1).to(torch::kCPU) : logits.to(torch::kCPU, torch::kDouble).contiguous();
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;  // a finished row still feeds a token; its results are frozen
       auto& g = out[b];
-      const int32_t t = choose_token(logits[b], opts, rngs[b]);
+      const int32_t t = greedy ? int32_t(host[b].item<int64_t>()) : sample_token(host[b], opts, rngs[b]);
       g.tokens.push_back(t);
       next[b] = t;
       auto finish = [&](const char* why) {
@@ -126,7 +128,7 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
       if (g.prompt_tokens + int64_t(g.tokens.size()) >= max_pos) finish("context");
     }
     if (active == 0 || step + 1 == opts.max_new_tokens) break;
-    auto next_ids = torch::tensor(next, torch::kInt64).view({B, 1});  // (B, 1)
+    auto next_ids = torch::tensor(next, torch::kInt64).view({B, 1}).to(device);  // (B, 1)
     if (opts.use_cache) {
       logits = last_logits(model->hidden_states(next_ids, &cache));
     } else {

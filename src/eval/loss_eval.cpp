@@ -118,6 +118,7 @@ std::vector<LossRow> run_loss_eval(const LossEvalOptions& o) {
   EvalSetOptions so = o.set;
   if (so.seq_len <= 0) so.seq_len = load_config(o.model + "/config.json").max_position_embeddings;
   auto model = load_model_for(o.model, {"model", tok.id(), so.seq_len, o.allow_unrecorded_tokenizer});
+  prepare_for_inference(*model, o.eval.compute);
 
   std::vector<LossRow> rows;
   for (const auto& path : o.data) {

@@ -1,6 +1,7 @@
 #include "eval/token_losses.h"
 
 #include "common/error.h"
+#include "compat/torch_compat.h"
 #include "dist/distributed.h"
 
 namespace rho {
@@ -8,7 +9,8 @@ namespace rho {
 torch::Tensor batch_losses(LlamaForCausalLM& model, const torch::Tensor& inputs, const torch::Tensor& targets,
                            const EvalOptions& o) {
   torch::NoGradGuard no_grad;
-  auto losses = model_token_losses(model, inputs.to(o.device), targets.to(o.device), o.head);  // (B, T)
+  compat::AutocastScope autocast(o.compute.device, o.compute.bf16());
+  auto losses = model_token_losses(model, inputs.to(o.compute.device), targets.to(o.compute.device), o.head);  // (B, T)
   return losses.to(torch::kCPU, torch::kFloat).contiguous();
 }
 

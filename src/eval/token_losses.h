@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "data/loader.h"
+#include "model/compute.h"
 #include "model/fused_head.h"
 #include "model/llama.h"
 
@@ -23,7 +24,7 @@ class Distributed;
 struct EvalOptions {
   int64_t batch = 8;   // B: most windows per forward pass
   HeadOptions head;     // the fused head (default), or the plain full-logits path
-  torch::Device device = torch::kCPU;
+  Compute compute;      // the model's device; bf16: autocast for fp32 weights (bf16 weights need none)
 };
 
 // One model input: the model reads tokens[0 .. n-2] and predicts tokens[1 .. n-1]; the losses of

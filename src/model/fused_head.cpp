@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "compat/torch_compat.h"
+
 namespace rho {
 namespace {
 
@@ -10,14 +12,16 @@ using torch::autograd::tensor_list;
 
 struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
-                               const torch::Tensor& targets, int64_t chunk) {
+                               const torch::Tensor& targets, int64_t chunk, bool every_row) {
     const int64_t N = h.size(0);
     auto f32 = h.options().dtype(torch::kFloat);
     auto loss = torch::empty({N}, f32), lse = torch::empty({N}, f32);  // (N)
     auto tgt = targets.unsqueeze(1);                                   // (N, 1)
+    const auto mm_type = compat::autocast_enabled(h.device()) ? torch::kBFloat16 : w.scalar_type();
+    const auto wm = w.to(mm_type);  // (V, C)
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t e = std::min(N, s + chunk);
-      auto logits = torch::mm(h.slice(0, s, e), w.t()).to(torch::kFloat);  // (n, V)
+      auto logits = torch::mm(h.slice(0, s, e).to(mm_type), wm.t()).to(torch::kFloat);  // (n, V)
       auto l = torch::logsumexp(logits, 1);                                 // (n)
       lse.slice(0, s, e).copy_(l);
       auto out = loss.slice(0, s, e);
@@ -25,6 +29,8 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
     }
     ctx->save_for_backward({h, w, targets, lse});
     ctx->saved_data["chunk"] = chunk;
+    ctx->saved_data["every_row"] = every_row;
+    ctx->saved_data["bf16"] = mm_type == torch::kBFloat16;
     return loss;
   }
 
@@ -34,15 +40,19 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
     auto saved = ctx->get_saved_variables();
     const auto &h = saved[0], &w = saved[1], &targets = saved[2], &lse = saved[3];
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const auto mm_type = ctx->saved_data["bf16"].toBool() ? torch::kBFloat16 : w.scalar_type();
     const auto& g = grads[0];  // (N)
     auto grad_w = torch::zeros_like(w);  // (V, C)
-    if (!g.defined()) return {torch::zeros_like(h), grad_w, torch::Tensor(), torch::Tensor()};
+    const tensor_list none = {torch::zeros_like(h), grad_w, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    if (!g.defined()) return none;
 
     // The kept rows; every row when all are kept (CLM), so no gather or scatter is needed.
-    auto idx = g.ne(0).nonzero().squeeze(1);  // (n)
-    const int64_t n = idx.size(0);
-    if (n == 0) return {torch::zeros_like(h), grad_w, torch::Tensor(), torch::Tensor()};
+    const bool every_row = ctx->saved_data["every_row"].toBool();
+    auto idx = every_row ? torch::Tensor() : g.ne(0).nonzero().squeeze(1);  // (n)
+    const int64_t n = every_row ? h.size(0) : idx.size(0);
+    if (n == 0) return none;
     const bool all = n == h.size(0);
+    const auto wm = w.to(mm_type);  // (V, C)
     auto grad_h = all ? torch::empty_like(h) : torch::zeros_like(h);  // (N, C)
     auto hs = all ? h : h.index_select(0, idx);                              // (n, C)
     auto ts = (all ? targets : targets.index_select(0, idx)).unsqueeze(1);  // (n, 1)
@@ -51,35 +61,40 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
     auto grad_hs = all ? grad_h : torch::empty_like(hs);                   // (n, C)
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t e = std::min(n, s + chunk);
-      auto hc = hs.slice(0, s, e);
-      auto p = torch::mm(hc, w.t()).to(torch::kFloat);  // logits (c, V), turned in place into grad_logits
+      auto hc = hs.slice(0, s, e).to(mm_type);
+      auto p = torch::mm(hc, wm.t()).to(torch::kFloat);  // logits (c, V), turned in place into grad_logits
       p.sub_(ls.slice(0, s, e)).exp_().mul_(gs.slice(0, s, e));
       p.scatter_add_(1, ts.slice(0, s, e), -gs.slice(0, s, e));
-      auto pw = p.to(w.scalar_type());
+      auto pw = p.to(mm_type);
       auto out = grad_hs.slice(0, s, e);
-      torch::mm_out(out, pw, w);
-      grad_w.addmm_(pw.t(), hc);
+      if (mm_type == w.scalar_type() && mm_type == h.scalar_type()) {
+        torch::mm_out(out, pw, wm);
+        grad_w.addmm_(pw.t(), hc);
+      } else {  // bf16 products, summed into the fp32 gradients
+        out.copy_(torch::mm(pw, wm));
+        grad_w.add_(torch::mm(pw.t(), hc));
+      }
     }
     if (!all) grad_h.index_copy_(0, idx, grad_hs);
-    return {grad_h, grad_w, torch::Tensor(), torch::Tensor()};
+    return {grad_h, grad_w, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
-int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested) {
-  const int64_t c = requested > 0 ? requested
-                                  : std::clamp<int64_t>((int64_t(1) << 21) / std::max<int64_t>(1, vocab), 128, 1024);
+int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested, bool accelerator) {
+  const int64_t floats = int64_t(1) << (accelerator ? 25 : 21), most = accelerator ? 8192 : 1024;
+  const int64_t c = requested > 0 ? requested : std::clamp<int64_t>(floats / std::max<int64_t>(1, vocab), 128, most);
   return std::max<int64_t>(1, std::min(c, n_tokens));
 }
 
 torch::Tensor fused_head_loss(const torch::Tensor& hidden, const torch::Tensor& weight,
-                              const torch::Tensor& targets, int64_t chunk_tokens) {
+                              const torch::Tensor& targets, int64_t chunk_tokens, bool every_row_trained) {
   TORCH_CHECK(hidden.dim() == 2 && weight.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0) &&
                   hidden.size(1) == weight.size(1),
               "fused_head_loss: expected hidden (N, C), weight (V, C), targets (N)");
-  const int64_t chunk = head_chunk_tokens(weight.size(0), hidden.size(0), chunk_tokens);
-  return FusedHeadLoss::apply(hidden, weight, targets, chunk);
+  const int64_t chunk = head_chunk_tokens(weight.size(0), hidden.size(0), chunk_tokens, !hidden.is_cpu());
+  return FusedHeadLoss::apply(hidden, weight, targets, chunk, every_row_trained);
 }
 
 torch::Tensor model_token_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
@@ -88,7 +103,7 @@ torch::Tensor model_token_losses(LlamaForCausalLM& model, const torch::Tensor& i
   if (!head.fused) return per_token_loss(model->logits(hidden), targets);
   const int64_t B = targets.size(0), T = targets.size(1);
   return fused_head_loss(hidden.reshape({B * T, hidden.size(-1)}), model->head_weight(), targets.reshape({B * T}),
-                         head.chunk_tokens)
+                         head.chunk_tokens, head.every_row_trained)
       .view({B, T});
 }
 

@@ -17,18 +17,27 @@
 namespace rho {
 
 struct HeadOptions {
+  // CLM: every token's loss has a gradient, so backward need not look for the kept rows (that
+  // search is a host synchronisation on an accelerator).
+  bool every_row_trained = false;
   bool fused = true;         // false: the plain path (full logits + cross_entropy), the reference
   int64_t chunk_tokens = 0;  // rows of logits computed at once; 0 = auto (head_chunk_tokens)
 };
 
-// The automatic chunk: about 2 Mi floats (8 MiB) of logits, 128 to 1024 rows (bench/: BM_Head
+// The automatic chunk on the CPU: about 2 Mi floats (8 MiB) of logits, 128 to 1024 rows (bench/: BM_Head
 // at V = 4096 ran 256 and 512 rows fastest, 64 and 2048 rows 25% and 65% slower).
-int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested = 0);
+// On an accelerator about 32 Mi floats (128 MiB), 128 to 8192 rows: there the cost of a chunk is
+// the per-chunk update of the (V, C) gradient, which larger chunks amortise.
+int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested = 0, bool accelerator = false);
 
 // Per-token loss -log softmax(h W^T)[target] in fp32. hidden (N, C), weight (V, C), targets (N)
-// int64 -> (N). Differentiable in hidden and weight.
+// int64 -> (N). Differentiable in hidden and weight. The matmuls run in bf16 when bf16 autocast is
+// on for hidden's device (or the weight is bf16), forward and backward alike (autocast itself is
+// off when the autograd engine runs backward); log-sum-exp, softmax and the gradients' sums are
+// fp32.
 torch::Tensor fused_head_loss(const torch::Tensor& hidden, const torch::Tensor& weight,
-                              const torch::Tensor& targets, int64_t chunk_tokens = 0);
+                              const torch::Tensor& targets, int64_t chunk_tokens = 0,
+                              bool every_row_trained = false);
 
 // The model's per-token next-token losses (B, T) for inputs/targets (B, T), through the fused
 // head or the plain path.

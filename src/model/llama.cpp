@@ -20,6 +20,33 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
   return x * cos + rotate_half(x) * sin;
 }
 
+// A decoder layer whose activations are not kept: forward runs without a graph, backward runs the
+// layer again (in the forward's autocast state) and backpropagates through that.
+struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos,
+                               const torch::Tensor& sin, LlamaDecoderLayerImpl* layer) {
+    ctx->save_for_backward({x, cos, sin});
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["bf16"] = compat::autocast_enabled(x.device());
+    torch::NoGradGuard no_grad;
+    return layer->forward(x, cos, sin);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<LlamaDecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    auto x = saved[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad_on(true);
+      compat::AutocastScope autocast(x.device(), ctx->saved_data["bf16"].toBool());
+      y = layer->forward(x, saved[1], saved[2]);
+    }
+    torch::autograd::backward({y}, {grads[0]});  // the layer's parameters get their gradients here
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
@@ -68,10 +95,12 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   if (!cached) {
     y = compat::causal_attention(q, k, v);  // (B, H, T, D)
   } else {
-    // New token t sits at absolute position S - T + t and may see positions <= that.
+    // New token t sits at absolute position S - T + t and may see positions <= that: one new
+    // token sees everything cached, so it needs no mask.
     const int64_t S = k.size(2);
-    auto mask = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
-                    .triu(S - T + 1);
+    torch::Tensor mask;
+    if (T > 1)
+      mask = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(S - T + 1);
     y = compat::attention_with_mask(q, k, v, mask);
   }
   return o_proj(y.transpose(1, 2).reshape({B, T, H * D}));
@@ -135,9 +164,12 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, KVCache* cache) 
     cache->k.resize(layers->size());
     cache->v.resize(layers->size());
   }
+  const bool recompute = checkpoint_layers && is_training() && torch::GradMode::is_enabled() && !cache;
   for (size_t i = 0; i < layers->size(); ++i) {
     auto layer = layers->ptr<LlamaDecoderLayerImpl>(i);
-    x = cache ? layer->forward(x, cos, sin, &cache->k[i], &cache->v[i]) : layer->forward(x, cos, sin);
+    if (cache) x = layer->forward(x, cos, sin, &cache->k[i], &cache->v[i]);
+    else if (recompute) x = CheckpointedLayer::apply(x, cos, sin, layer.get());
+    else x = layer->forward(x, cos, sin);
   }
   return norm(x);
 }

@@ -64,6 +64,9 @@ struct LlamaModelImpl : torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
   LlamaConfig config;
+  // Activation checkpointing: in training, keep only each layer's input and recompute the layer
+  // in backward (about one more forward's compute for a model that does not fit otherwise).
+  bool checkpoint_layers = false;
 
  private:
   // Rotary tables for positions [0, n): cos/sin (n, D), rebuilt when n, device or dtype grows.
@@ -84,6 +87,7 @@ struct LlamaForCausalLMImpl : torch::nn::Module {
   }
   torch::Tensor logits(const torch::Tensor& hidden) { return torch::matmul(hidden, head_weight().t()); }
   torch::Tensor forward(const torch::Tensor& ids) { return logits(hidden_states(ids)); }  // (B, T, V)
+  torch::Device device() const { return model->embed_tokens->weight.device(); }
   // HF's _init_weights: N(0, initializer_range) for linear and embedding weights, ones for norms.
   void init_weights();
 

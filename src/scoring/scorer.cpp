@@ -122,10 +122,9 @@ void sync_fd(int fd, const std::string& path) {
 
 class Scorer {
  public:
-  Scorer(const ScoreOptions& o, LlamaForCausalLM& model, const PackedDataset& data, ScoreStats& stats)
-      : o_(o), model_(model), data_(data), stats_(stats), t0_(Clock::now()), last_print_(t0_) {
-    eval_.batch = o.batch;
-  }
+  Scorer(const ScoreOptions& o, LlamaForCausalLM& model, const PackedDataset& data, const EvalOptions& eval,
+         ScoreStats& stats)
+      : o_(o), model_(model), data_(data), stats_(stats), eval_(eval), t0_(Clock::now()), last_print_(t0_) {}
 
   // Rank r's range of the shard, from where its progress record says, into its part.
   void score_range(const ShardJob& job) {
@@ -264,13 +263,17 @@ ScoreStats score_shards(const ScoreOptions& opts) {
   const PackedDataset data(files, opts.seq_len);
   auto model = load_model_for(opts.model, {"reference model", data.tokenizer(), opts.seq_len, opts.allow_unrecorded_tokenizer});
   model->eval();
-  const uint64_t model_fp = model_fingerprint(model);
+  const uint64_t model_fp = model_fingerprint(model);  // of the weights as saved, whatever the precision
+  prepare_for_inference(*model, opts.compute);
+  EvalOptions eval;
+  eval.batch = opts.batch;
+  eval.compute = opts.compute;
   make_dirs(opts.out_dir);
   if (opts.rank == 0) remove_stale_temps(opts.out_dir);  // score files whose writer was killed
 
   ScoreStats stats;
   const auto t0 = Clock::now();
-  Scorer scorer(opts, model, data, stats);
+  Scorer scorer(opts, model, data, eval, stats);
   for (size_t s = 0; s < files.size(); ++s) {
     const Shard& shard = *data.shards()[s];
     ShardJob job;

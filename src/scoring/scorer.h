@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "model/compute.h"
 #include "scoring/score_format.h"
 
 namespace rho {
@@ -19,6 +20,7 @@ struct ScoreOptions {
   int rank = 0, world = 1;          // this process's share of the work (RANK, WORLD_SIZE)
   double progress_seconds = 2.0;
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  Compute compute;                          // bf16: the reference runs as bf16 weights
 };
 
 struct ScoreStats {

@@ -52,6 +52,20 @@ void SelectionStats::add(const SelectionStats& o) {
   threshold_sum += o.threshold_sum;
   thresholds += o.thresholds;
   selected_checksum += o.selected_checksum;
+  if (o.pending.defined()) pending = pending.defined() ? pending + o.pending : o.pending;
+}
+
+void SelectionStats::settle(const double* sums) {
+  threshold_sum += sums[0];
+  loss_selected_sum += sums[1];
+  loss_unselected_sum += sums[2];
+  pending = torch::Tensor();
+}
+
+void SelectionStats::settle() {
+  if (!pending.defined()) return;
+  const auto host = pending.to(torch::kCPU, torch::kDouble).contiguous();
+  settle(host.data_ptr<double>());
 }
 
 // A sum over the kept tokens of a 20-bit hash of (shard, position): equal sets give equal sums
@@ -172,11 +186,8 @@ std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>
       // where the masks already are on the host; on an accelerator it would cost a transfer.
       if (masks[i].is_cpu()) stats->selected_checksum += selection_checksum(masks[i], *batches[i]);
     }
-    auto host = torch::stack({threshold_sum, kept, dropped}).cpu();
-    auto h = host.accessor<double, 1>();
-    stats->threshold_sum += h[0];
-    stats->loss_selected_sum += h[1];
-    stats->loss_unselected_sum += h[2];
+    auto sums = torch::stack({threshold_sum, kept, dropped});  // read back once, at the step's end
+    stats->pending = stats->pending.defined() ? stats->pending + sums : sums;
     stats->selected += selected;
   }
   return masks;

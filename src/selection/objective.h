@@ -43,7 +43,13 @@ struct SelectionStats {
   double threshold_sum = 0;  // of the k-th largest score, per selection row
   int64_t thresholds = 0;
   double selected_checksum = 0;  // identifies the set of kept tokens (by shard position)
+  // The three sums above as they stand on the losses' device (threshold, kept loss, dropped loss:
+  // (3) double), not yet read back: a step reads the device once, at its end (train/step.h).
+  torch::Tensor pending;
   void add(const SelectionStats& o);
+  // Adds the pending sums, read back by the caller as 3 doubles, into the fields.
+  void settle(const double* sums);
+  void settle();  // reads them back itself
 };
 
 class SlmObjective {

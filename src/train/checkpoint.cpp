@@ -95,8 +95,19 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
   try {
     std::istringstream in(read_file(opt_path));
     torch::serialize::InputArchive archive;
-    archive.load_from(in);
+    archive.load_from(in, torch::kCPU);  // a checkpoint written on a GPU loads anywhere
     optimizer.load(archive);
+    // The moments belong beside their parameters, wherever this run keeps them.
+    if (auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer))
+      for (auto& group : adamw->param_groups())
+        for (auto& p : group.params()) {
+          auto it = adamw->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+          if (it == adamw->state().end()) continue;
+          auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+          st.exp_avg(st.exp_avg().to(p.device()));
+          st.exp_avg_sq(st.exp_avg_sq().to(p.device()));
+          if (st.max_exp_avg_sq().defined()) st.max_exp_avg_sq(st.max_exp_avg_sq().to(p.device()));
+        }
   } catch (const c10::Error& e) {
     fail_file(opt_path, std::string("cannot load optimizer state: ") + e.what_without_backtrace());
   }

@@ -56,6 +56,8 @@ struct TrainOptions {
   int64_t max_bad_steps = 5;  // non-finite loss/gradient steps in a row before the run stops
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
   int threads = 0, blas_threads = 0;        // libtorch intra-op and OpenBLAS threads (0: defaults)
+  std::string device = "auto", precision = "auto";  // model/compute.h
+  bool checkpoint_layers = false;  // activation checkpointing (model/llama.h)
   int64_t rank = 0, world = 1;              // data parallel: from the launcher, not from flags
 
   // Calls `v` once per setting, in --help order. A visitor has the methods
@@ -134,11 +136,16 @@ void TrainOptions::describe(V& v) {
             "Stop with a checkpoint after this step (the schedule still spans --steps)");
   v.integer("--max-bad-steps", "max_bad_steps", max_bad_steps, int64_t(1), big, R::MayChange,
             "Stop after this many non-finite loss/gradient steps in a row (each is skipped)");
-  // How it runs (same results).
+  // How it runs.
+  v.text("--device", "device", device, false, R::MayChange, "auto (CUDA when present), cpu, cuda or cuda:N");
+  v.choice("--precision", "precision", precision, {{"auto", "auto"}, {"fp32", "fp32"}, {"bf16", "bf16"}}, R::MayChange,
+           "auto (bf16 on CUDA, fp32 on the CPU), fp32, or bf16: autocast matmuls, fp32 master weights");
   v.flag("--plain-head", "head_fused", head.fused, false, R::MayChange,
          "Plain LM head (full logits + cross-entropy) instead of the fused chunked one");
   v.integer("--head-chunk", "head_chunk", head.chunk_tokens, int64_t(0), int64_t(1) << 30, R::MayChange,
             "Fused head: tokens per logits chunk (0: about 8 MiB of logits)");
+  v.flag("--activation-checkpointing", "activation_checkpointing", checkpoint_layers, true, R::MayChange,
+         "Recompute each layer in backward instead of keeping its activations (for models that do not fit)");
   v.integer("--threads", nullptr, threads, 0, 1024, R::MayChange, "libtorch intra-op threads (0: library default)");
   v.integer("--blas-threads", nullptr, blas_threads, 0, 1024, R::MayChange,
             "OpenBLAS threads (0: OPENBLAS_NUM_THREADS, else every core)");

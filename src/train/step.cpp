@@ -4,6 +4,7 @@
 
 #include "compat/torch_compat.h"
 #include "dist/distributed.h"
+#include "dist/grad_reducer.h"
 
 namespace rho {
 
@@ -22,48 +23,91 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 
 namespace {
 
+// What a step reads back from the device at its end, gathered so it is read once.
+struct Pending {
+  torch::Tensor loss_sum;  // sum over micro-batches of each one's mean loss (double)
+};
+
 // Forward pass of one micro-batch: per-token losses (B, T), graph kept for backward.
-torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b, const HeadOptions& head) {
+torch::Tensor forward_losses(LlamaForCausalLM& model, const Batch& b, const StepSettings& st, const HeadOptions& head) {
+  compat::AutocastScope autocast(b.inputs.device(), st.bf16);
   return model_token_losses(model, b.inputs, b.targets, head);
 }
 
-void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, SlmObjective& slm, int64_t step,
-                  const HeadOptions& head, int64_t world, StepStats& s) {
+// Counts a micro-batch: its mean loss (a device scalar) and its tokens.
+void add_loss(Pending& p, StepStats& s, const torch::Tensor& mean_loss, int64_t tokens) {
+  auto m = mean_loss.detach().to(torch::kDouble);
+  p.loss_sum = p.loss_sum.defined() ? p.loss_sum + m : m;
+  s.tokens_seen += tokens;
+}
+
+void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, const StepSettings& st, int64_t world,
+                  StepStats& s, Pending& p) {
+  SlmObjective& slm = *st.slm;
   const int64_t A = int64_t(micro.size());
-  // The step's loss stays on the losses' device until the end: one host transfer per step.
-  torch::Tensor loss_sum;
-  auto account = [&](const torch::Tensor& losses) {
-    auto m = losses.detach().mean().to(torch::kDouble);
-    loss_sum = loss_sum.defined() ? loss_sum + m : m;
-    s.tokens_seen += losses.numel();
-  };
   if (slm.options().scope == SelectionScope::Batch) {
     // The threshold needs every micro-batch's scores: run all forwards, select, then one backward.
     std::vector<torch::Tensor> losses, detached;
     std::vector<const Batch*> batches;
     for (const auto& b : micro) {
-      losses.push_back(forward_losses(model, b, head));
+      losses.push_back(forward_losses(model, b, st, st.head));
       detached.push_back(losses.back().detach());
       batches.push_back(&b);
-      account(losses.back());
+      add_loss(p, s, losses.back().detach().mean(), losses.back().numel());
     }
-    auto w = slm.weights(detached, batches, step, 0, A * world, s.selection);
+    auto w = slm.weights(detached, batches, st.step, 0, A * world, s.selection);
     torch::Tensor total;
     for (int64_t i = 0; i < A; ++i) {
       auto part = (losses[i] * w[i]).sum();
       total = total.defined() ? total + part : part;
     }
+    if (st.reducer) st.reducer->before_backward(true);
     total.backward();
   } else {
     for (int64_t i = 0; i < A; ++i) {
-      auto losses = forward_losses(model, micro[i], head);
-      account(losses);
-      auto w = slm.weights({losses.detach()}, {&micro[i]}, step, i, A * world, s.selection);
+      auto losses = forward_losses(model, micro[i], st, st.head);
+      add_loss(p, s, losses.detach().mean(), losses.numel());
+      auto w = slm.weights({losses.detach()}, {&micro[i]}, st.step, i, A * world, s.selection);
+      if (st.reducer) st.reducer->before_backward(i + 1 == A);
       (losses * w[0]).sum().backward();
     }
   }
-  s.loss = loss_sum.item<double>() / double(A);
   s.tokens_trained = s.selection.selected;
+}
+
+// Forward passes, selection and backward; the loss and the selection's sums stay on the device.
+StepStats accumulate(LlamaForCausalLM& model, const std::vector<Batch>& micro, const StepSettings& st,
+                     int64_t world, Pending& p) {
+  StepStats s;
+  if (st.slm) {
+    slm_backward(model, micro, st, world, s, p);
+  } else {
+    HeadOptions head = st.head;
+    head.every_row_trained = true;  // CLM: each token's loss has a gradient
+    const double n = double(micro.size());
+    for (size_t i = 0; i < micro.size(); ++i) {
+      const Batch& b = micro[i];
+      auto loss = forward_losses(model, b, st, head).mean();
+      if (st.reducer) st.reducer->before_backward(i + 1 == micro.size());
+      (loss / (n * double(world))).backward();
+      add_loss(p, s, loss, b.targets.numel());
+    }
+    s.tokens_trained = s.tokens_seen;
+  }
+  return s;
+}
+
+// One device-to-host transfer for everything the step reports: the mean loss, the gradient norm
+// (when given) and the selection's pending sums.
+void settle(StepStats& s, Pending& p, int64_t micro_batches, const torch::Tensor& grad_norm) {
+  std::vector<torch::Tensor> parts = {p.loss_sum.reshape({1})};
+  if (grad_norm.defined()) parts.push_back(grad_norm.to(torch::kDouble).reshape({1}));
+  if (s.selection.pending.defined()) parts.push_back(s.selection.pending.to(torch::kDouble));
+  const auto host = torch::cat(parts).cpu();
+  const double* v = host.data_ptr<double>();
+  s.loss = v[0] / double(micro_batches);
+  if (grad_norm.defined()) s.grad_norm = v[1];
+  if (s.selection.pending.defined()) s.selection.settle(v + (grad_norm.defined() ? 2 : 1));
 }
 
 // The step's statistics over every rank: sums, and the mean loss.
@@ -72,8 +116,10 @@ void reduce_stats(Distributed& dist, StepStats& s) {
   auto t = torch::tensor({s.loss, double(s.tokens_seen), double(s.tokens_trained), double(sel.candidates),
                           double(sel.selected), sel.loss_selected_sum, sel.loss_unselected_sum,
                           sel.selected_checksum},
-                         torch::kDouble);
+                         torch::kDouble)
+               .to(dist.device());  // NCCL reduces device tensors only
   dist.all_reduce_sum({t});
+  t = t.cpu();
   auto v = t.accessor<double, 1>();
   s.loss = v[0] / double(dist.world());
   s.tokens_seen = int64_t(v[1]);
@@ -85,45 +131,56 @@ void reduce_stats(Distributed& dist, StepStats& s) {
   sel.selected_checksum = v[7];
 }
 
+// Clips the gradients in place to a global L2 norm of `max_norm` (0: no clipping) and returns
+// their norm before clipping, as a device scalar: torch's clip_grad_norm_ reads it back to the
+// host, a synchronisation this keeps for the step's end.
+torch::Tensor clip_gradients(LlamaForCausalLM& model, double max_norm) {
+  std::vector<torch::Tensor> grads, norms;
+  for (auto& p : model->parameters())
+    if (p.grad().defined()) {
+      grads.push_back(p.grad());
+      norms.push_back(p.grad().norm(2));
+    }
+  if (grads.empty()) return torch::zeros({}, torch::kFloat);
+  auto total = torch::stack(norms).norm(2);
+  if (max_norm > 0) {
+    auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+    for (auto& g : grads) g.mul_(coef);
+  }
+  return total;
+}
+
 }  // namespace
 
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm, int64_t step, const HeadOptions& head, int64_t world) {
-  StepStats s;
-  if (slm) {
-    slm_backward(model, micro_batches, *slm, step, head, world, s);
-  } else {
-    const double n = double(micro_batches.size());
-    for (const auto& b : micro_batches) {
-      auto loss = forward_losses(model, b, head).mean();
-      (loss / (n * double(world))).backward();
-      s.loss += loss.item<double>() / n;
-      s.tokens_seen += b.targets.numel();
-    }
-    s.tokens_trained = s.tokens_seen;
-  }
+                               const StepSettings& settings, int64_t world) {
+  Pending p;
+  StepStats s = accumulate(model, micro_batches, settings, world, p);
+  settle(s, p, int64_t(micro_batches.size()), torch::Tensor());
   return s;
 }
 
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm, int64_t step, const HeadOptions& head, Distributed* dist) {
+                     const StepSettings& settings) {
+  Distributed* dist = settings.dist;
   const int64_t world = dist ? dist->world() : 1;
-  StepStats s = accumulate_gradients(model, micro_batches, slm, step, head, world);
+  Pending p;
+  StepStats s = accumulate(model, micro_batches, settings, world, p);
   if (world > 1) {
-    std::vector<torch::Tensor> grads;
-    for (auto& p : model->parameters())
-      if (p.grad().defined()) grads.push_back(p.grad());
-    dist->all_reduce_sum(grads);
+    if (settings.reducer) {
+      settings.reducer->finish();
+    } else {
+      std::vector<torch::Tensor> grads;
+      for (auto& param : model->parameters())
+        if (param.grad().defined()) grads.push_back(param.grad());
+      dist->all_reduce_sum(grads);
+    }
+    settle(s, p, int64_t(micro_batches.size()), torch::Tensor());
     reduce_stats(*dist, s);
-  }
-  if (grad_clip > 0) {
-    s.grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), grad_clip);
+    s.grad_norm = clip_gradients(model, grad_clip).item<double>();
   } else {
-    double sq = 0;
-    for (auto& p : model->parameters())
-      if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
-    s.grad_norm = std::sqrt(sq);
+    settle(s, p, int64_t(micro_batches.size()), clip_gradients(model, grad_clip));
   }
   if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) {
     // One NaN in the update would spread to every weight through AdamW's moments.
@@ -132,7 +189,7 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
     return s;
   }
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-  opt.step();
+  compat::adamw_step(opt);
   compat::zero_grad(opt);
   return s;
 }

@@ -18,6 +18,7 @@
 namespace rho {
 
 class Distributed;
+class GradientReducer;
 
 struct StepStats {
   double loss = 0;       // mean per-token loss over all the step's tokens (comparable across objectives)
@@ -27,26 +28,37 @@ struct StepStats {
   SelectionStats selection;  // SLM steps only
 };
 
+// How a step runs, beyond its data.
+struct StepSettings {
+  SlmObjective* slm = nullptr;  // SLM's objective; nullptr: CLM
+  int64_t step = 0;             // the step's index (seeds random scores, so a resume repeats them)
+  HeadOptions head;
+  bool bf16 = false;            // bf16 autocast for the forward passes (model/compute.h)
+  Distributed* dist = nullptr;  // data parallel: gradients and statistics summed across ranks
+  // Data parallel: sums the gradients while backward runs (dist/grad_reducer.h); without it they
+  // are summed after backward.
+  GradientReducer* reducer = nullptr;
+};
+
 // AdamW with weight decay on matrices only.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o);
 
 // Forward and backward of one step's micro-batches, gradients left in the parameters (the part
-// of train_step that the objective decides).
+// of train_step that the objective decides). The batches must be on the model's device.
 // With `world` > 1 the losses are scaled for a global batch of world x micro_batches (this
-// rank's share of a gradient that the ranks then sum).
+// rank's share of a gradient that the ranks then sum); settings.dist is not used here.
 StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>& micro_batches,
-                               SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {},
-                               int64_t world = 1);
+                               const StepSettings& settings = {}, int64_t world = 1);
 
 // One optimizer step over `micro_batches` (gradient accumulation): forward, per-token loss,
 // backward; clip; AdamW at learning rate `lr`. A step whose loss or gradient norm is not finite
-// makes no update (gradients zeroed, `skipped` set). With `slm` the loss is the SLM objective's
-// (selected tokens only), else plain CLM (the mean over all tokens). `step` seeds random scores.
-// With `dist`, gradients are summed across ranks before clipping, and the returned stats
-// cover the global batch.
+// makes no update (gradients zeroed, `skipped` set). With settings.slm the loss is the SLM
+// objective's (selected tokens only), else plain CLM (the mean over all tokens). With
+// settings.dist, gradients are summed across ranks before clipping, and the returned stats cover
+// the global batch. The step reads the device once, at its end (loss, gradient norm and the
+// selection's sums together); SLM's backward also learns how many rows each micro-batch keeps.
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
-                     SlmObjective* slm = nullptr, int64_t step = 0, const HeadOptions& head = {},
-                     Distributed* dist = nullptr);
+                     const StepSettings& settings = {});
 
 }  // namespace rho

@@ -3,12 +3,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/runtime.h"
 #include "dist/distributed.h"
+#include "dist/grad_reducer.h"
 #include "model/compat.h"
+#include "model/compute.h"
 #include "model/io.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
@@ -20,8 +23,8 @@ namespace rho {
 namespace {
 
 // The model a run starts from: a model directory (continual pretraining), or a fresh preset sized
-// to the shards' vocabulary. Either way it records the shards' tokenizer from now on.
-LlamaForCausalLM build_model(const TrainOptions& o, const TokenizerId& tok, Distributed* dist) {
+// to the shards' vocabulary, on the run's device. Either way it records the shards' tokenizer.
+LlamaForCausalLM build_model(const TrainOptions& o, const TokenizerId& tok, const Compute& compute, Distributed* dist) {
   torch::manual_seed(o.seed);
   LlamaForCausalLM model{nullptr};
   if (!o.init_from.empty()) {
@@ -33,6 +36,8 @@ LlamaForCausalLM build_model(const TrainOptions& o, const TokenizerId& tok, Dist
     model = LlamaForCausalLM(config);
   }
   model->tokenizer = tok;
+  model->model->checkpoint_layers = o.checkpoint_layers;
+  model->to(compute.device);  // fp32 master weights whatever the precision
   // Every rank starts from rank 0's weights (identical by seed already; this makes it certain).
   if (dist) {
     torch::NoGradGuard no_grad;
@@ -42,7 +47,8 @@ LlamaForCausalLM build_model(const TrainOptions& o, const TokenizerId& tok, Dist
 }
 
 // SLM's objective with its reference: offline score files, or a reference model run online.
-std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const PackedDataset& data, Distributed* dist) {
+std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const PackedDataset& data, const Compute& compute,
+                                              Distributed* dist) {
   if (o.objective != "slm") return nullptr;
   std::unique_ptr<Reference> ref;
   if (!o.selection.ref_scores.empty()) {
@@ -50,6 +56,7 @@ std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const Packe
   } else if (!o.selection.ref_model.empty()) {
     auto model = load_model_for(o.selection.ref_model,
                                 {"reference model", data.tokenizer(), o.seq_len, o.allow_unrecorded_tokenizer});
+    prepare_for_inference(*model, compute);  // forward only: bf16 weights in bf16 runs
     ref = online_reference(std::move(model));
   }
   auto slm = std::make_unique<SlmObjective>(o.selection, std::move(ref), o.seed);
@@ -57,22 +64,26 @@ std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const Packe
   return slm;
 }
 
-// A new run's state, or the latest checkpoint's (model, optimizer and RNG restored) when resuming
-// the same run; `resumed_from` is -1 for a new run.
-TrainerState start_or_resume(const TrainOptions& o, LlamaForCausalLM& model, torch::optim::Optimizer& opt,
-                             int64_t& resumed_from) {
-  TrainerState state;
-  resumed_from = -1;
+// The checkpoint this run continues from, or nullopt for a new run. Checked before anything is
+// loaded: an existing run needs --resume, and a resume must keep the method.
+std::optional<std::string> resume_point(const TrainOptions& o) {
   const auto latest = latest_checkpoint(o.out_dir);
   if (latest && !o.resume)
     fail_file(o.out_dir, "already holds checkpoints; pass --resume to continue it or choose another --out");
   if (latest) {
-    // The method first: a changed setting is named before a changed shape fails to load.
     const std::string saved = *latest + "/trainer_state.json";
     o.check_resume(parse_trainer_state(read_file(saved), saved).run, *latest);
-    state = load_checkpoint(*latest, model, opt);
-    resumed_from = state.step;
-    if (o.rank == 0) std::fprintf(stderr, "resuming from %s (step %lld)\n", latest->c_str(), (long long)state.step);
+  }
+  return latest;
+}
+
+// A new run's state, or the checkpoint's (model, optimizer and RNG restored) when resuming.
+TrainerState start_or_resume(const TrainOptions& o, const std::optional<std::string>& from, LlamaForCausalLM& model,
+                             torch::optim::Optimizer& opt) {
+  TrainerState state;
+  if (from) {
+    state = load_checkpoint(*from, model, opt);
+    if (o.rank == 0) std::fprintf(stderr, "resuming from %s (step %lld)\n", from->c_str(), (long long)state.step);
   }
   state.run = o.to_json();
   make_dirs(o.out_dir);
@@ -113,18 +124,22 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     fail("internal: TrainOptions rank/world differ from the process group's");
   const auto t_start = std::chrono::steady_clock::now();
   const auto& o = opts.optim;
+  const auto resume_from = resume_point(opts);
+  const Compute compute = resolve_compute(opts.device, opts.precision);
   auto data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
-  auto model = build_model(opts, data->tokenizer(), dist);
+  auto model = build_model(opts, data->tokenizer(), compute, dist);
   auto optimizer = make_optimizer(model, o);
-  auto slm = build_objective(opts, *data, dist);
-  int64_t resumed_from = -1;
-  TrainerState state = start_or_resume(opts, model, *optimizer, resumed_from);
-  Validator validator(opts, data->tokenizer(), dist);
+  auto slm = build_objective(opts, *data, compute, dist);
+  TrainerState state = start_or_resume(opts, resume_from, model, *optimizer);
+  const int64_t resumed_from = resume_from ? state.step : -1;
+  Validator validator(opts, data->tokenizer(), compute, dist);
   StepLog log(opts, model->config, data->num_windows(), resumed_from, opts.rank == 0);
   CheckpointPolicy checkpoints(opts.out_dir, opts.ckpt_every, opts.keep_last, opts.rank == 0, resumed_from);
   DataLoader loader(data, opts.micro_batch, opts.seed, int(opts.rank), int(opts.world));
   loader.set_cursor(state.data_cursor);
   BadStepGuard bad_steps(opts.max_bad_steps, state.bad_steps);
+  std::unique_ptr<GradientReducer> reducer;
+  if (dist && dist->world() > 1) reducer = std::make_unique<GradientReducer>(*dist, model->parameters());
   StopSignals signals;
   TrainResult result;
   model->train();
@@ -132,9 +147,11 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     if ((result.stopped_by = agreed_stop_signal(dist))) break;
     const double lr = lr_at(state.step, o.warmup_steps, o.max_steps, o.lr, o.min_lr);
     std::vector<Batch> micro;
-    for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next());
+    for (int64_t a = 0; a < opts.grad_accum; ++a) micro.push_back(loader.next().to(compute.device));
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
-    const StepStats stats = train_step(model, *optimizer, micro, lr, o.grad_clip, objective, state.step, opts.head, dist);
+    const StepStats stats =
+        train_step(model, *optimizer, micro, lr, o.grad_clip,
+                   {objective, state.step, opts.head, compute.bf16(), dist, reducer.get()});
     // A skipped step still consumes its data and its place in the schedule (so a resumed run and
     // an uninterrupted one stay the same), but it trained on nothing.
     state.step += 1;

@@ -4,13 +4,14 @@
 
 namespace rho {
 
-Validator::Validator(const TrainOptions& opts, const TokenizerId& tokenizer, Distributed* dist)
+Validator::Validator(const TrainOptions& opts, const TokenizerId& tokenizer, const Compute& compute, Distributed* dist)
     : every_(opts.val_every), dist_(dist) {
   if (opts.val_data.empty()) return;
   data_ = std::make_shared<const PackedDataset>(list_shards(opts.val_data), opts.seq_len, tokenizer.fingerprint);
   windows_ = std::min(opts.val_batches * opts.micro_batch, data_->num_windows());
   eval_.batch = opts.micro_batch;
   eval_.head = opts.head;
+  eval_.compute = compute;
 }
 
 std::optional<double> Validator::after_step(LlamaForCausalLM& model, int64_t step, bool last) {

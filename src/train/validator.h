@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "eval/token_losses.h"
+#include "model/compute.h"
 #include "model/llama.h"
 #include "train/options.h"
 
@@ -21,7 +22,7 @@ class Validator {
  public:
   // Opens opts.val_data (nothing to do without it); UserError when its tokenizer is not
   // `tokenizer` (the training shards').
-  Validator(const TrainOptions& opts, const TokenizerId& tokenizer, Distributed* dist);
+  Validator(const TrainOptions& opts, const TokenizerId& tokenizer, const Compute& compute, Distributed* dist);
   // The loss when validation is due after `step`, else nullopt.
   std::optional<double> after_step(LlamaForCausalLM& model, int64_t step, bool last);
   double loss(LlamaForCausalLM& model);  // now, whatever the step

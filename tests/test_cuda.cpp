@@ -1,0 +1,292 @@
+// The CUDA set (scripts/gpu-check.sh runs it on the GPU machine; elsewhere every test skips with
+// the reason): CUDA fp32 against CPU fp32 (logits, loss, every gradient); the fused head on CUDA,
+// fp32 and bf16, against the plain head; SLM at k = 100% equals CLM; offline scores select what
+// the online reference selects; resume on CUDA continues the run; a CUDA checkpoint gives the same
+// fp32 logits on the CPU; `rho score` on CUDA in bf16 against CPU fp32 scores; fused AdamW
+// against libtorch's AdamW.
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "compat/torch_compat.h"
+#include "data/shard.h"
+#include "model/compute.h"
+#include "model/io.h"
+#include "scoring/score_file.h"
+#include "scoring/scorer.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using rho_test::TempDir;
+
+#define RHO_NEED_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this process (CPU-only libtorch or no GPU)"
+
+constexpr int64_t kVocab = 97, kT = 32;
+const torch::Device kCuda(torch::kCUDA, 0);
+
+rho::LlamaForCausalLM tiny(uint64_t seed) {
+  torch::manual_seed(seed);
+  auto c = rho::preset("debug");
+  c.vocab_size = kVocab;
+  rho::LlamaForCausalLM m(c);
+  m->tokenizer = {42, kVocab, "test shards"};
+  return m;
+}
+
+std::string write_shards(const std::string& dir, uint64_t n = 6000) {
+  fs::create_directories(dir);
+  rho::ShardWriter w(dir + "/s_000000.bin", 42, kVocab, 2);
+  std::mt19937 rng(9);
+  std::vector<int32_t> toks;
+  for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 4 ? int32_t(3 + i % 40) : int32_t(rng() % kVocab));
+  w.append(toks.data(), toks.size());
+  w.finish();
+  return dir;
+}
+
+rho::Batch batch(uint64_t seed, int64_t B = 4) {
+  torch::manual_seed(seed);
+  auto ids = torch::randint(kVocab, {B, kT + 1}, torch::kLong);
+  rho::Batch b;
+  b.inputs = ids.slice(1, 0, kT).contiguous();
+  b.targets = ids.slice(1, 1, kT + 1).contiguous();
+  for (int64_t i = 0; i < B; ++i) b.windows.push_back({0, uint64_t(i * kT)});
+  return b;
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kCPU, torch::kDouble) - b.to(torch::kCPU, torch::kDouble)).abs().max().item<double>();
+}
+
+// Loss and gradients of one CLM step of `model` on `b`, on the model's device.
+std::pair<double, std::map<std::string, torch::Tensor>> clm_grads(rho::LlamaForCausalLM& model, const rho::Batch& b,
+                                                                  rho::HeadOptions head = {}, bool bf16 = false) {
+  const auto st = rho::accumulate_gradients(model, {b.to(model->device())}, {nullptr, 0, head, bf16});
+  std::map<std::string, torch::Tensor> g;
+  for (auto& p : model->named_parameters()) g[p.key()] = p.value().grad().to(torch::kCPU).clone();
+  return {st.loss, g};
+}
+
+TEST(Cuda, Fp32MatchesCpuFp32) {
+  RHO_NEED_CUDA();
+  auto b = batch(1);
+  auto cpu = tiny(2), gpu = tiny(2);
+  gpu->to(kCuda);
+  {
+    torch::NoGradGuard no_grad;
+    const double logit_err = max_diff(cpu->forward(b.inputs), gpu->forward(b.inputs.to(kCuda)));
+    EXPECT_LT(logit_err, 1e-4);
+    std::printf("CUDA fp32 vs CPU fp32: logits max abs %.3g\n", logit_err);
+  }
+  auto [cl, cg] = clm_grads(cpu, b);
+  auto [gl, gg] = clm_grads(gpu, b);
+  EXPECT_NEAR(cl, gl, 1e-5);
+  double worst = 0;
+  for (auto& [name, g] : cg) worst = std::max(worst, max_diff(g, gg[name]) / (g.abs().max().item<double>() + 1e-12));
+  EXPECT_LT(worst, 1e-4);
+  std::printf("CUDA fp32 vs CPU fp32: loss %.3g apart, gradients max relative %.3g\n", std::abs(cl - gl), worst);
+}
+
+TEST(Cuda, FusedHeadMatchesPlainHeadFp32AndBf16) {
+  RHO_NEED_CUDA();
+  auto b = batch(3);
+  rho::HeadOptions plain;
+  plain.fused = false;
+  for (bool bf16 : {false, true}) {
+    auto a = tiny(4), p = tiny(4);
+    a->to(kCuda);
+    p->to(kCuda);
+    auto [fl, fg] = clm_grads(a, b, {}, bf16);
+    auto [pl, pg] = clm_grads(p, b, plain, bf16);
+    double worst = 0;
+    for (auto& [name, g] : pg) worst = std::max(worst, max_diff(g, fg[name]) / (g.abs().max().item<double>() + 1e-12));
+    EXPECT_NEAR(fl, pl, bf16 ? 2e-2 : 1e-5);
+    EXPECT_LT(worst, bf16 ? 5e-2 : 1e-4);
+    std::printf("fused vs plain head on CUDA %s: loss %.3g apart, gradients max relative %.3g\n", bf16 ? "bf16" : "fp32",
+                std::abs(fl - pl), worst);
+  }
+}
+
+TEST(Cuda, SlmAtRatioOneEqualsClm) {
+  RHO_NEED_CUDA();
+  auto b = batch(5).to(kCuda);
+  for (bool bf16 : {false, true}) {
+    auto clm = tiny(6), slm = tiny(6);
+    clm->to(kCuda);
+    slm->to(kCuda);
+    const auto c = rho::accumulate_gradients(clm, {b}, {nullptr, 0, {}, bf16});
+    rho::SelectionOptions so;
+    so.ratio = 1.0;
+    so.score = rho::ScoreFunction::CurrentLoss;  // no reference needed; k = 100% keeps all anyway
+    rho::SlmObjective obj(so, nullptr, 1);
+    const auto s = rho::accumulate_gradients(slm, {b}, {&obj, 0, {}, bf16});
+    EXPECT_NEAR(c.loss, s.loss, 1e-6);
+    EXPECT_EQ(s.tokens_trained, s.tokens_seen);
+    double worst = 0;
+    for (auto& p : clm->named_parameters())
+      worst = std::max(worst, max_diff(p.value().grad(), slm->named_parameters()[p.key()].grad()));
+    EXPECT_LT(worst, bf16 ? 1e-5 : 1e-7) << (bf16 ? "bf16" : "fp32");
+  }
+}
+
+TEST(Cuda, OfflineScoresSelectWhatTheOnlineReferenceSelects) {
+  RHO_NEED_CUDA();
+  TempDir tmp;
+  const auto data_dir = write_shards(tmp.path + "/data");
+  auto saved = tiny(7);
+  rho::save_model(tmp.path + "/ref", saved);
+  rho::ScoreOptions so;
+  so.model = tmp.path + "/ref";
+  so.data = {data_dir};
+  so.out_dir = tmp.path + "/scores";
+  so.seq_len = kT;
+  so.compute = rho::resolve_compute("cuda", "fp32");
+  rho::score_shards(so);
+  auto data = std::make_shared<const rho::PackedDataset>(rho::list_shards(data_dir), kT);
+  rho::SelectionOptions opts;
+  opts.ratio = 0.6;
+  rho::SlmObjective offline(opts, rho::offline_reference(*data, so.out_dir), 1);
+  auto ref = rho::load_model(so.model);
+  ref->to(kCuda);
+  rho::SlmObjective online(opts, rho::online_reference(ref), 1);
+  auto model = tiny(8);
+  model->to(kCuda);
+  rho::DataLoader loader(data, 4, 3);
+  torch::NoGradGuard no_grad;
+  for (int step = 0; step < 5; ++step) {
+    auto b = loader.next().to(kCuda);
+    auto losses = rho::model_token_losses(model, b.inputs, b.targets);
+    auto off = offline.select({losses}, {&b}, step, 0), on = online.select({losses}, {&b}, step, 0);
+    EXPECT_TRUE(torch::equal(off[0].cpu(), on[0].cpu())) << "step " << step;
+  }
+}
+
+// Scores from a bf16 reference on CUDA against fp32 scores on the CPU, token by token.
+TEST(Cuda, ScoreInBf16IsWithinBf16OfCpuFp32) {
+  RHO_NEED_CUDA();
+  TempDir tmp;
+  const auto data_dir = write_shards(tmp.path + "/data");
+  auto saved = tiny(9);
+  rho::save_model(tmp.path + "/ref", saved);
+  std::vector<float> scores[2];
+  for (int gpu = 0; gpu < 2; ++gpu) {
+    rho::ScoreOptions so;
+    so.model = tmp.path + "/ref";
+    so.data = {data_dir};
+    so.out_dir = tmp.path + (gpu ? "/gpu" : "/cpu");
+    so.seq_len = kT;
+    so.compute = rho::resolve_compute(gpu ? "cuda" : "cpu", gpu ? "bf16" : "fp32");
+    rho::score_shards(so);
+    scores[gpu] = rho::ScoreFile::open(rho::score_path_for(so.out_dir, data_dir + "/s_000000.bin"))->read_all();
+  }
+  ASSERT_EQ(scores[0].size(), scores[1].size());
+  double worst = 0, sum = 0;
+  int64_t n = 0;
+  for (size_t i = 0; i < scores[0].size(); ++i) {
+    if (std::isnan(scores[0][i])) {
+      EXPECT_TRUE(std::isnan(scores[1][i])) << i;
+      continue;
+    }
+    const double d = std::abs(double(scores[0][i]) - scores[1][i]);
+    worst = std::max(worst, d);
+    sum += d;
+    ++n;
+  }
+  EXPECT_LT(worst, 0.1);
+  EXPECT_LT(sum / double(n), 0.02);
+  std::printf("rho score, CUDA bf16 vs CPU fp32 over %lld tokens: max abs %.3g, mean abs %.3g nats\n", (long long)n,
+              worst, sum / double(n));
+}
+
+rho::TrainOptions run_options(const std::string& data, const std::string& out, const std::string& precision) {
+  rho::TrainOptions o;
+  o.train_data = {data};
+  o.out_dir = out;
+  o.seq_len = kT;
+  o.micro_batch = 4;
+  o.grad_accum = 2;
+  o.optim.max_steps = 8;
+  o.optim.warmup_steps = 2;
+  o.optim.lr = 3e-3;
+  o.log_every = 100;
+  o.keep_last = 0;
+  o.device = "cuda";
+  o.precision = precision;
+  return o;
+}
+
+// N steps straight against N/2, resume, N/2 on CUDA. CUDA kernels (atomics in embedding and
+// attention backward) are not bit-reproducible, so the bound is a tolerance, not equality.
+TEST(Cuda, ResumeContinuesTheRun) {
+  RHO_NEED_CUDA();
+  TempDir tmp;
+  const auto data = write_shards(tmp.path + "/data");
+  for (const char* precision : {"fp32", "bf16"}) {
+    auto straight = rho::train(run_options(data, tmp.path + "/a" + precision, precision));
+    auto halves = run_options(data, tmp.path + "/b" + precision, precision);
+    halves.stop_after = 4;
+    rho::train(halves);
+    halves.stop_after = 0;
+    halves.resume = true;
+    auto resumed = rho::train(halves);
+    EXPECT_NEAR(straight.final_train_loss, resumed.final_train_loss, 1e-3) << precision;
+    auto wa = rho::load_weights(straight.final_dir), wb = rho::load_weights(resumed.final_dir);
+    double worst = 0;
+    for (auto& [name, t] : wa) worst = std::max(worst, max_diff(t, wb.at(name)));
+    EXPECT_LT(worst, 1e-3) << precision;
+    std::printf("resume on CUDA %s: final loss %.3g apart, weights max abs %.3g\n", precision,
+                std::abs(straight.final_train_loss - resumed.final_train_loss), worst);
+  }
+}
+
+TEST(Cuda, CheckpointTrainedOnCudaGivesTheSameLogitsOnTheCpu) {
+  RHO_NEED_CUDA();
+  TempDir tmp;
+  const auto data = write_shards(tmp.path + "/data");
+  auto r = rho::train(run_options(data, tmp.path + "/run", "bf16"));
+  auto on_cpu = rho::load_model(r.final_dir), on_gpu = rho::load_model(r.final_dir);
+  on_gpu->to(kCuda);
+  auto b = batch(11);
+  torch::NoGradGuard no_grad;
+  const double err = max_diff(on_cpu->forward(b.inputs), on_gpu->forward(b.inputs.to(kCuda)));
+  EXPECT_LT(err, 1e-4);
+  // The optimizer state written on the GPU resumes on the CPU.
+  auto resume = run_options(data, tmp.path + "/run", "fp32");
+  resume.device = "cpu";
+  resume.optim.max_steps = 10;
+  resume.resume = true;
+  EXPECT_EQ(rho::train(resume).steps, 10);
+  std::printf("CUDA-trained checkpoint: CPU vs CUDA fp32 logits max abs %.3g\n", err);
+}
+
+// The fused kernel (PyTorch >= 2.1 with CUDA parameters) against libtorch's AdamW on the CPU.
+TEST(Cuda, FusedAdamWMatchesAdamW) {
+  RHO_NEED_CUDA();
+  auto cpu = tiny(12), gpu = tiny(12);
+  gpu->to(kCuda);
+  auto oc = rho::make_optimizer(cpu, rho::OptimOptions{}), og = rho::make_optimizer(gpu, rho::OptimOptions{});
+  for (int step = 0; step < 3; ++step) {
+    auto b = batch(20 + step);
+    rho::accumulate_gradients(cpu, {b});
+    rho::accumulate_gradients(gpu, {b.to(kCuda)});
+    rho::compat::adamw_step(*oc);
+    rho::compat::adamw_step(*og);
+    rho::compat::zero_grad(*oc);
+    rho::compat::zero_grad(*og);
+  }
+  double worst = 0;
+  for (auto& p : cpu->named_parameters()) worst = std::max(worst, max_diff(p.value(), gpu->named_parameters()[p.key()]));
+  EXPECT_LT(worst, 1e-5);
+  std::printf("AdamW on CUDA (%s) vs CPU after 3 steps: weights max abs %.3g\n",
+              RHO_TORCH_AT_LEAST(2, 1) ? "fused kernel" : "libtorch loop", worst);
+}
+
+}  // namespace
