@@ -43,6 +43,7 @@ struct ShardJob {
   int64_t first_window = 0, windows = 0, batches = 0;
   int64_t B = 0, T = 0;
   int world = 1;
+  std::string compute;  // device type and precision: the same model gives other bits on another
 
   std::string part(int r) const { return out + ".r" + std::to_string(r) + "of" + std::to_string(world) + ".part"; }
   std::string progress(int r) const { return part(r).substr(0, part(r).size() - 5) + ".progress"; }
@@ -55,7 +56,8 @@ struct ShardJob {
     const Range range = rank_range(batches, r, world);
     return {{"shard_fingerprint", hex64(header.shard_fingerprint)}, {"model_fingerprint", hex64(header.model_fingerprint)},
             {"n_scores", header.n_scores}, {"seq_len", T}, {"batch", B}, {"dtype", to_string(header.dtype)},
-            {"rank", r}, {"world", world}, {"first_batch", range.first}, {"batches", range.size()}};
+            {"compute", compute}, {"rank", r}, {"world", world}, {"first_batch", range.first},
+            {"batches", range.size()}};
   }
   // Batches of rank r's range recorded as durable; 0 when there is no record of this job.
   int64_t batches_done(int r) const {
@@ -290,6 +292,7 @@ ScoreStats score_shards(const ScoreOptions& opts) {
     job.T = opts.seq_len;
     job.batches = (job.windows + job.B - 1) / job.B;
     job.world = opts.world;
+    job.compute = std::string(opts.compute.device.is_cuda() ? "cuda" : "cpu") + (opts.compute.bf16() ? " bf16" : " fp32");
     if (finished(job)) {
       ++stats.shards_skipped;
       std::fprintf(stderr, "score: %s done already, skipped\n", job.out.c_str());
