@@ -2,7 +2,7 @@
 """Writes the small seed corpora under fuzz/corpus/<target>/: one or a few valid files of each
 format (plus near-misses), so libFuzzer starts from inputs that reach deep into each parser.
 Run from the repository root: python3 fuzz/make_seeds.py"""
-import json, os, struct
+import gzip, json, os, struct, subprocess
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
@@ -14,8 +14,20 @@ def put(target, name, data):
         f.write(data if isinstance(data, bytes) else data.encode())
 
 
-def shard(tokens, width=2, vocab=300, eos=2):
-    h = b"RHOTOKS1" + struct.pack("<IIQQII", 1, width, len(tokens), 0x1234, vocab, eos)
+def fnv1a64(data, h=0xcbf29ce484222325):
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def shard(tokens, width=2, vocab=300, eos=2, version=2):
+    tok_fp = 0x1234
+    # Version 2 stores the content fingerprint (data/shard.h): n_tokens, tokenizer fingerprint,
+    # then every token as int32.
+    fp = fnv1a64(struct.pack("<QQ", len(tokens), tok_fp) + b"".join(struct.pack("<i", t) for t in tokens))
+    h = b"RHOTOKS1" + struct.pack("<IIQQII", version, width, len(tokens), tok_fp, vocab, eos)
+    if version >= 2:
+        h += struct.pack("<Q", fp)
     h += b"\0" * (64 - len(h))
     return h + b"".join(struct.pack("<H" if width == 2 else "<I", t) for t in tokens)
 
@@ -24,10 +36,28 @@ put("shard", "valid2", shard([5, 6, 7, 2, 9, 2]))
 put("shard", "valid4", shard([70000, 3, 2], width=4, vocab=70001))
 put("shard", "empty", shard([]))
 put("shard", "truncated", shard([5, 6, 7, 2])[:-3])
+put("shard", "v1_valid2", shard([5, 6, 7, 2, 9, 2], version=1))
+put("shard", "v2_token_outside_vocab", shard([5, 299, 300, 2]))
 
 scores = [float("nan"), 1.5, 2.25, 0.0]
-put("score_file", "valid", b"RHOSCOR1" + struct.pack("<IIQQQI", 1, 1, len(scores), 7, 9, 3) + b"\0" * 20 +
-    b"".join(struct.pack("<f", s) for s in scores))
+
+
+def score_file(version, dtype, values):
+    # dtype 1 float32, 2 float16, 3 bfloat16 (scoring/score_format.h); numpy-free packing.
+    if dtype == 1:
+        body = b"".join(struct.pack("<f", v) for v in values)
+    elif dtype == 2:
+        body = b"".join(struct.pack("<e", v) for v in values)
+    else:
+        body = b"".join(struct.pack("<f", v)[2:] for v in values)  # truncated float32 (exact here)
+    return b"RHOSCOR1" + struct.pack("<IIQQQI", version, dtype, len(values), 7, 9, 3) + b"\0" * 20 + body
+
+
+put("score_file", "valid", score_file(1, 1, scores))
+put("score_file", "v2_f32", score_file(2, 1, scores))
+put("score_file", "v2_f16", score_file(2, 2, scores))
+put("score_file", "v2_bf16", score_file(2, 3, scores))
+put("score_file", "v1_with_f16_dtype", score_file(1, 2, scores))
 
 state = {"step": 40, "data_cursor": 320, "tokens_seen": 10240, "tokens_trained": 6144, "bad_steps": 1,
          "run": {"seq_len": 32, "objective": "slm", "ratio": 0.6}}
@@ -64,6 +94,15 @@ put("documents", "jsonl_fields", b"\x01" + b'{"text": "body", "title": "head"}\n
 put("documents", "jsonl_template", b"\x12" + b'{"question": "1+1?", "answer": "2", "x": "y"}\n')
 put("documents", "text_blocks", b"\x0c" + b"para one\nstill one\n\n\npara two\n")
 put("documents", "text_whole", b"\x08" + b"a whole file\n")
+# Compressed: mode bit 32 is gzip, 64 zstd (fuzz/parsers.cpp); the zstd seed needs the zstd tool.
+put("documents", "jsonl_gzip", b"\x20" + gzip.compress(b'{"text": "one"}\n{"text": "two"}\n', mtime=0))
+put("documents", "jsonl_gzip_two_members", b"\x20" + gzip.compress(b'{"text": "a"}\n', mtime=0) +
+    gzip.compress(b'{"text": "b"}\n', mtime=0))
+try:
+    z = subprocess.run(["zstd", "-q", "-c"], input=b'{"text": "one"}\n{"text": "two"}\n', capture_output=True, check=True)
+    put("documents", "jsonl_zstd", b"\x40" + z.stdout)
+except (OSError, subprocess.CalledProcessError):
+    print("zstd tool missing: no zstd seed written")
 
 
 def safetensors(tensors, meta=None):

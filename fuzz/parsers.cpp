@@ -3,7 +3,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "common/error.h"
@@ -49,19 +51,48 @@ std::string scratch(const std::string& name, const uint8_t* data, size_t size) {
 }  // namespace
 
 void shard(const uint8_t* data, size_t size) {
+  std::shared_ptr<Shard> s;
   try {
-    auto s = Shard::open(scratch("x.bin", data, size));
-    // Accepted: every token must be readable and inside the vocabulary.
-    for (uint64_t i = 0; i < s->size(); ++i)
-      if (uint32_t(s->token(i)) >= s->header().vocab_size) bug("shard token outside the vocabulary after open()");
+    s = Shard::open(scratch("x.bin", data, size));
+  } catch (const UserError&) {
+    return;
+  }
+  // Accepted (header only, versions 1 and 2): the fingerprint must be computable, and reading
+  // the tokens, in pieces as windows do, either hands out ids inside the vocabulary or refuses.
+  s->content_fingerprint();
+  std::vector<int64_t> ids(64);
+  for (uint64_t at = 0; at < s->size(); at += ids.size()) {
+    const uint64_t n = std::min<uint64_t>(ids.size(), s->size() - at);
+    try {
+      s->read(at, n, ids.data());
+    } catch (const UserError&) {
+      continue;
+    }
+    for (uint64_t i = 0; i < n; ++i)
+      if (ids[i] < 0 || uint64_t(ids[i]) >= s->header().vocab_size) bug("shard read() handed out a token outside the vocabulary");
+  }
+  try {
+    s->read(s->size(), 1, ids.data());
+    bug("shard read() past the end was accepted");
   } catch (const UserError&) {
   }
 }
 
 void score_file(const uint8_t* data, size_t size) {
+  // Score files are memory-mapped like shards: the reader under test takes a path.
+  std::shared_ptr<const ScoreFile> f;
   try {
-    auto f = ScoreFile::parse(std::string(reinterpret_cast<const char*>(data), size), "fuzz.scores");
-    if (f.scores.size() != f.header.n_scores) bug("score count differs from the header");
+    f = ScoreFile::open(scratch("x.scores", data, size));
+  } catch (const UserError&) {
+    return;
+  }
+  const auto all = f->read_all();  // every value of an accepted file is readable, any dtype
+  if (all.size() != f->header().n_scores) bug("score count differs from the header");
+  if (score_file_bytes(f->header()) != size) bug("accepted a score file whose size differs from its header's");
+  try {
+    float x;
+    f->read(f->size(), 1, &x);
+    bug("score read() past the end was accepted");
   } catch (const UserError&) {
   }
 }
@@ -111,7 +142,9 @@ void documents(const uint8_t* data, size_t size) {
   if (mode & 2) fmt.template_ = "Q: {question}\nA: {answer} {x}";
   fmt.split_blank_lines = mode & 4;
   const bool jsonl = !(mode & 8);
-  const std::string path = scratch(jsonl ? "x.jsonl" : "x.txt", data + 1, size - 1);
+  // Bits 5 and 6 hand the bytes to the gzip or zstd decoder (data/input_stream.h) first.
+  const char* packed = mode & 32 ? ".gz" : mode & 64 ? ".zst" : "";
+  const std::string path = scratch(std::string(jsonl ? "x.jsonl" : "x.txt") + packed, data + 1, size - 1);
   try {
     size_t bytes = 0;
     for_each_document(path, fmt, [&](const std::string& doc) { bytes += doc.size(); });

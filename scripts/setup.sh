@@ -12,6 +12,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config
       libtorch-dev libopenblas0-pthread libopenblas-dev
       libsentencepiece-dev sentencepiece python3-sentencepiece libicu-dev nlohmann-json3-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev
+      zlib1g-dev libzstd-dev  # compressed corpora (.gz, .zst)
       python3 python3-torch python3-numpy gnuplot-nox
       metamath-databases  # the demo's machine-made noise text (set.mm)
       chromium)           # renders the selected-token page in a test

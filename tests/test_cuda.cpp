@@ -186,7 +186,7 @@ TEST(Cuda, ScoreInBf16IsWithinBf16OfCpuFp32) {
     so.seq_len = kT;
     so.compute = rho::resolve_compute(gpu ? "cuda" : "cpu", gpu ? "bf16" : "fp32");
     rho::score_shards(so);
-    scores[gpu] = rho::ScoreFile::read(rho::score_path_for(so.out_dir, data_dir + "/s_000000.bin")).scores;
+    scores[gpu] = rho::ScoreFile::open(rho::score_path_for(so.out_dir, data_dir + "/s_000000.bin"))->read_all();
   }
   ASSERT_EQ(scores[0].size(), scores[1].size());
   double worst = 0, sum = 0;

@@ -4,7 +4,9 @@
 #include "test_util.h"
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "common/error.h"
@@ -180,4 +182,50 @@ TEST(PackedDataset, BadShardIsReportedByPath) {
   Fixture f;
   const auto missing = f.dir.path + "/missing.bin";
   EXPECT_TRUE(contains(error_of([&] { rho::PackedDataset({f.paths[0], missing}, 8); }), missing + ": "));
+}
+
+// Windows are computed, not listed: the arithmetic gives exactly what cut_windows lists, shard by
+// shard, including shards shorter than T+1 (no window) and empty ones.
+TEST(PackedDataset, ComputedWindowsAreCutWindowsOfEveryShard) {
+  TempDir dir;
+  const std::vector<size_t> sizes = {100, 5, 0, 9, 57, 8, 1000, 3};
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < sizes.size(); ++i)
+    paths.push_back(make_shard(dir.path + "/s" + std::to_string(i) + ".bin", sizes[i], uint32_t(i)));
+  for (int64_t T : {1, 7, 8, 64}) {
+    rho::PackedDataset data(paths, T);
+    std::vector<std::pair<uint32_t, uint64_t>> listed;
+    for (size_t s = 0; s < sizes.size(); ++s) {
+      EXPECT_EQ(data.first_window(s), int64_t(listed.size()));
+      EXPECT_EQ(rho::whole_windows(sizes[s], T), rho::cut_windows(sizes[s], T, false).size());
+      for (const auto& w : rho::cut_windows(sizes[s], T, /*keep_tail=*/false)) listed.emplace_back(uint32_t(s), w.start);
+    }
+    ASSERT_EQ(data.num_windows(), int64_t(listed.size())) << "T " << T;
+    for (int64_t i = 0; i < data.num_windows(); ++i) {
+      const auto w = data.window_in_order(i);
+      ASSERT_EQ(std::make_pair(w.shard, w.start), listed[size_t(i)]) << "T " << T << " window " << i;
+    }
+    // A shuffled epoch is a permutation of the same windows.
+    auto order = epoch_order(data, 0, 5);
+    std::sort(order.begin(), order.end());
+    auto sorted = listed;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(order, sorted);
+  }
+}
+
+TEST(PackedDataset, ABadTokenIsRefusedWhenItsWindowIsRead) {
+  TempDir dir;
+  const auto path = make_shard(dir.path + "/a.bin", 100, 1);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    const uint16_t big = 60000;  // vocab is 50,000
+    f.seekp(std::streamoff(rho::kShardHeaderBytes + 2 * 50));
+    f.write(reinterpret_cast<const char*>(&big), 2);
+  }
+  rho::PackedDataset data({path}, 8);  // opens: the header only
+  std::vector<int64_t> in(8), tg(8);
+  data.read_window(data.window_in_order(0), in.data(), tg.data());
+  EXPECT_EQ(error_of([&] { data.read_window(data.window_in_order(6), in.data(), tg.data()); }),
+            path + ": token 60000 at position 50 >= vocab_size 50000 (damaged shard?)");
 }

@@ -57,7 +57,7 @@ TEST(Shard, RoundTripWith16BitTokens) {
   EXPECT_EQ(fs::file_size(path), rho::kShardHeaderBytes + 2 * tokens.size());
   const auto shard = rho::Shard::open(path);
   EXPECT_EQ(shard->header().token_bytes, 2u);
-  EXPECT_EQ(shard->header().version, 1u);
+  EXPECT_EQ(shard->header().version, 2u);
   EXPECT_EQ(shard->header().tokenizer_fingerprint, 0x1234u);
   EXPECT_EQ(shard->header().vocab_size, 65536u);
   EXPECT_EQ(shard->header().eos_id, 2u);
@@ -145,9 +145,9 @@ TEST(Shard, BadVersionAndTokenWidth) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
   write_shard(path, ramp(10, 300), 300);
-  const uint32_t v2 = 2;
-  patch(path, 8, &v2, 4);
-  EXPECT_EQ(error_of([&] { rho::Shard::open(path); }), path + ": unsupported shard version 2 (this rho reads 1)");
+  const uint32_t v3 = 3;
+  patch(path, 8, &v3, 4);
+  EXPECT_EQ(error_of([&] { rho::Shard::open(path); }), path + ": unsupported shard version 3 (this rho reads 1 and 2)");
 
   write_shard(path, ramp(10, 300), 300);
   const uint32_t width3 = 3;
@@ -155,13 +155,65 @@ TEST(Shard, BadVersionAndTokenWidth) {
   EXPECT_EQ(error_of([&] { rho::Shard::open(path); }), path + ": bad token width 3 (expected 2 or 4 bytes)");
 }
 
-TEST(Shard, TokenOutsideVocabulary) {
+TEST(Shard, TokenOutsideVocabularyIsRefusedWhenRead) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
   write_shard(path, ramp(10, 300), 300);
   const uint16_t big = 300;
   patch(path, rho::kShardHeaderBytes + 2 * 7, &big, 2);
-  EXPECT_EQ(error_of([&] { rho::Shard::open(path); }), path + ": token 300 at position 7 >= vocab_size 300");
+  // Opening reads the header only (no scan at start-up); the bad id is caught when its window is read.
+  const auto shard = rho::Shard::open(path);
+  std::vector<int64_t> ids(10);
+  shard->read(0, 7, ids.data());
+  EXPECT_EQ(error_of([&] { shard->read(4, 4, ids.data()); }),
+            path + ": token 300 at position 7 >= vocab_size 300 (damaged shard?)");
+  EXPECT_TRUE(contains(error_of([&] { shard->read(8, 3, ids.data()); }), "run past the shard's 10 tokens"));
+}
+
+// FNV-1a written out again here, byte by byte, over the definition in shard.h: n_tokens, the
+// tokenizer fingerprint, then each token as a little-endian int32.
+static uint64_t reference_fingerprint(const std::vector<int32_t>& tokens, uint64_t tokenizer_fp) {
+  std::vector<unsigned char> bytes;
+  auto put = [&](uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) bytes.push_back((unsigned char)(v >> (8 * i)));
+  };
+  put(tokens.size(), 8);
+  put(tokenizer_fp, 8);
+  for (int32_t t : tokens) put(uint32_t(t), 4);
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ULL;
+  return h;
+}
+
+TEST(Shard, ContentFingerprintIsStoredWhenWritten) {
+  TempDir dir;
+  const auto tokens = ramp(200000, 65536);  // several read-back blocks
+  write_shard(dir.path + "/a.bin", tokens, 65536, 0x77);
+  auto big = ramp(1000, 100000);
+  write_shard(dir.path + "/b.bin", big, 100000, 0x77);
+  const auto a = rho::Shard::open(dir.path + "/a.bin");
+  EXPECT_EQ(a->header().content_fingerprint, reference_fingerprint(tokens, 0x77));
+  EXPECT_EQ(a->content_fingerprint(), reference_fingerprint(tokens, 0x77));
+  // The token width does not enter it.
+  EXPECT_EQ(rho::Shard::open(dir.path + "/b.bin")->content_fingerprint(), reference_fingerprint(big, 0x77));
+}
+
+TEST(Shard, Version1ShardsAreStillRead) {
+  TempDir dir;
+  const auto path = dir.path + "/v1.bin";
+  const auto tokens = ramp(500, 300);
+  write_shard(path, tokens, 300, 0x99);
+  // A version-1 file: the same bytes with version 1 and no stored fingerprint.
+  const uint32_t v1 = 1;
+  const uint64_t zero = 0;
+  patch(path, 8, &v1, 4);
+  patch(path, 40, &zero, 8);
+  const auto shard = rho::Shard::open(path);
+  EXPECT_EQ(shard->header().version, 1u);
+  EXPECT_EQ(shard->content_fingerprint(), reference_fingerprint(tokens, 0x99));  // computed from the tokens
+  std::vector<int64_t> ids(500);
+  shard->read(0, 500, ids.data());
+  for (size_t i = 0; i < tokens.size(); ++i) ASSERT_EQ(ids[i], tokens[i]);
 }
 
 TEST(Shard, ListShardsExpandsDirectoriesSorted) {

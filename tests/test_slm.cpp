@@ -283,7 +283,7 @@ TEST(Slm, ScoresAreThePlainFullLogitsLosses) {
   auto a = write_shard(tmp.path + "/data/a.bin", 400, 1);
   auto so = score_with_reference(tmp.path, {a});
   auto ref = rho::load_model(so.model);
-  const auto scores = rho::ScoreFile::read(rho::score_path_for(so.out_dir, a)).scores;
+  const auto scores = rho::ScoreFile::open(rho::score_path_for(so.out_dir, a))->read_all();
   rho::PackedDataset data({a}, kT);
   ASSERT_EQ(scores.size(), 400u);
   std::vector<int64_t> inputs(kT), targets(kT);
@@ -309,10 +309,15 @@ TEST(Slm, ScoreFileErrorsNameTheFileAndPosition) {
   auto a = write_shard(tmp.path + "/data/a.bin", 400, 1);
   auto so = score_with_reference(tmp.path, {a});
   const std::string scores_dir = so.out_dir, score_path = rho::score_path_for(scores_dir, a);
+  // Header problems surface when the score files are opened; a bad loss when a batch draws
+  // its window (start-up reads no scores).
   auto expect_error = [&](const std::string& needle) {
     rho::PackedDataset data({a}, kT);
     try {
-      rho::offline_reference(data, scores_dir);
+      auto ref = rho::offline_reference(data, scores_dir);
+      rho::Batch b;
+      for (int64_t w = 0; w < data.num_windows(); ++w) b.windows.push_back(data.window_in_order(w));
+      ref->losses(b);
       FAIL() << "expected an error containing " << needle;
     } catch (const rho::UserError& e) {
       const std::string msg = e.what();
@@ -321,15 +326,17 @@ TEST(Slm, ScoreFileErrorsNameTheFileAndPosition) {
       EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
     }
   };
-  auto good = rho::ScoreFile::read(score_path);
+  const auto file = rho::ScoreFile::open(score_path);
+  const rho::ScoreHeader header = file->header();
+  const std::vector<float> good = file->read_all();
   // NaN and negative losses at a targeted position.
   auto bad = good;
-  bad.scores[5] = std::nanf("");
-  rho::write_score_file(score_path, bad.header, bad.scores.data());
+  bad[5] = std::nanf("");
+  rho::write_score_file(score_path, header, bad.data());
   expect_error("position 5");
   bad = good;
-  bad.scores[7] = -0.5f;
-  rho::write_score_file(score_path, bad.header, bad.scores.data());
+  bad[7] = -0.5f;
+  rho::write_score_file(score_path, header, bad.data());
   expect_error("position 7");
   // Truncated.
   rho::write_file_atomic(score_path, rho::read_file(score_path).substr(0, 100));

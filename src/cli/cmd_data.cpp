@@ -20,6 +20,9 @@ namespace {
 
 constexpr const char* kTokenizerHelp =
     "tokenizer: a sentencepiece .model, an HF tokenizer.json, or a model directory holding one";
+constexpr const char* kInputHelp =
+    "text or JSONL (.jsonl/.json) files, plain or compressed (.gz, .zst); directories (every such file "
+    "under them) and quoted globs";
 
 void register_tokenizer_train(CLI::App& parent) {
   auto* sub = parent.add_subcommand("train", "Train a BPE tokenizer, byte fallback and digits split (docs/pipeline.md)");
@@ -30,7 +33,7 @@ void register_tokenizer_train(CLI::App& parent) {
   };
   auto flags = std::make_shared<Flags>();
   auto& o = flags->opts;
-  sub->add_option("--input", flags->inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
+  sub->add_option("--input", flags->inputs, kInputHelp)->required()->expected(1, -1);
   sub->add_option("--out", o.out_model, "tokenizer model to write (PATH.model; PATH.vocab is written beside it)")
       ->required();
   // 256 byte-fallback pieces and unk/bos/eos come first; a few hundred more make a usable vocabulary.
@@ -110,13 +113,16 @@ void register_tokenize(CLI::App& app) {
   auto flags = std::make_shared<Flags>();
   auto& o = flags->opts;
   sub->add_option("--tokenizer", o.tokenizer, kTokenizerHelp)->required();
-  sub->add_option("--input", o.inputs, "text or JSONL (.jsonl/.json) files")->required()->expected(1, -1);
+  sub->add_option("--input", o.inputs, kInputHelp)->required()->expected(1, -1);
   sub->add_option("--out-dir", o.out_dir, "directory for the shards")->required();
   sub->add_option("--name", o.name, "shard file prefix: NAME_000000.bin, ...")->capture_default_str();
   sub->add_option("--shard-tokens", o.shard_tokens, "tokens per shard (a shard ends with a whole document)")
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 40))
       ->capture_default_str();
   sub->add_flag("--bos", o.bos, "put BOS before every document (EOS always follows one)");
+  sub->add_option("--threads", o.threads, "encoding threads (0: every core); the shards do not depend on it")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
   flags->format.add_to(sub);
   sub->callback([flags] {
     const TokenizeStats stats = tokenize_to_shards(flags->opts, flags->format.format());

@@ -96,12 +96,28 @@ void register_score(CLI::App& app) {
   sub->add_option("--seq-len", o->seq_len, "Packing length: must equal training's --seq-len")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
+  auto dtype = std::make_shared<std::string>("f32");
+  sub->add_option("--score-dtype", *dtype, "How losses are stored: f32, or f16 / bf16 (half the disk)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->capture_default_str();
+  sub->add_option("--save-every", o->save_every, "Windows between progress saves: a killed run resumes there")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
+      ->capture_default_str();
   sub->add_flag("--allow-unrecorded-tokenizer", o->allow_unrecorded_tokenizer,
                 "Use a model that records no tokenizer (the check is skipped, with a warning)");
   auto compute = add_compute_flags(sub);
-  sub->callback([o, threads, compute] {
+  sub->callback([o, threads, dtype, compute] {
     warn_if_reference_blas();
     configure_threads(*threads);
+    o->dtype = parse_score_dtype(*dtype);
+    // Several processes (rho launch, torchrun, or independent jobs given RANK and WORLD_SIZE)
+    // split the shards' batches among themselves; they never need to connect. On CUDA, rank r
+    // of a node uses its LOCAL_RANK-th GPU, as training does.
+    const DistEnv env = dist_env_from_environment(/*rendezvous=*/false);
+    o->rank = env.rank;
+    o->world = env.world;
+    if (env.world > 1 && compute->resolve().device.is_cuda() && (compute->device == "auto" || compute->device == "cuda"))
+      compute->device = "cuda:" + std::to_string(env.local_rank);
     o->compute = compute->resolve();
     score_shards(*o);
   });

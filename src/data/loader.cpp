@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "common/error.h"
@@ -31,12 +32,16 @@ std::string shard_list(const std::vector<std::string>& paths) {
 
 }  // namespace
 
-std::vector<TokenSpan> cut_windows(uint64_t n_tokens, int64_t T, bool keep_tail) {
+uint64_t whole_windows(uint64_t n_tokens, int64_t T) {
   if (T < 1) fail("seq_len must be at least 1, got " + std::to_string(T));
-  const uint64_t t = uint64_t(T);
+  return n_tokens >= uint64_t(T) + 1 ? (n_tokens - 1) / uint64_t(T) : 0;
+}
+
+std::vector<TokenSpan> cut_windows(uint64_t n_tokens, int64_t T, bool keep_tail) {
+  const uint64_t t = uint64_t(T), whole = whole_windows(n_tokens, T);
   std::vector<TokenSpan> spans;
-  uint64_t start = 0;
-  for (; start + t + 1 <= n_tokens; start += t) spans.push_back({start, start + t + 1});
+  for (uint64_t k = 0; k < whole; ++k) spans.push_back({k * t, k * t + t + 1});
+  const uint64_t start = whole * t;
   if (keep_tail && start + 1 < n_tokens) spans.push_back({start, n_tokens});
   return spans;
 }
@@ -47,6 +52,7 @@ PackedDataset::PackedDataset(const std::vector<std::string>& shard_paths, int64_
   if (seq_len < 1) fail("seq_len must be at least 1, got " + std::to_string(seq_len));
   if (shard_paths.empty()) fail("no token shards given");
   uint64_t total_tokens = 0;
+  first_window_.push_back(0);
   for (const auto& path : shard_paths) {
     auto shard = Shard::open(path);
     const ShardHeader& h = shard->header();
@@ -61,12 +67,11 @@ PackedDataset::PackedDataset(const std::vector<std::string>& shard_paths, int64_
                             " with " + hex64(first.tokenizer_fingerprint) + " (vocab " +
                             std::to_string(first.vocab_size) + ")");
     }
-    const auto s = uint32_t(shards_.size());
-    for (const TokenSpan& w : cut_windows(shard->size(), seq_len, /*keep_tail=*/false)) windows_.push_back({s, w.start});
+    first_window_.push_back(first_window_.back() + int64_t(whole_windows(shard->size(), seq_len)));
     total_tokens += shard->size();
     shards_.push_back(std::move(shard));
   }
-  if (windows_.empty())
+  if (num_windows() == 0)
     fail(shard_list(shard_paths) + ": too few tokens for seq_len " + std::to_string(seq_len) + " (" +
          std::to_string(total_tokens) + " tokens in all; a shard needs at least " +
          std::to_string(seq_len + 1) + ")");
@@ -79,10 +84,12 @@ TokenizerId PackedDataset::tokenizer() const {
 }
 
 // Not thread-safe (the cache is mutable): give each thread its own dataset or loader.
-const std::vector<int64_t>& PackedDataset::permutation(int64_t epoch, uint64_t seed) const {
+const std::vector<uint32_t>& PackedDataset::permutation(int64_t epoch, uint64_t seed) const {
   if (epoch == cached_epoch_ && seed == cached_seed_) return cached_perm_;
-  cached_perm_.resize(windows_.size());
-  std::iota(cached_perm_.begin(), cached_perm_.end(), int64_t(0));
+  if (num_windows() > int64_t(UINT32_MAX))
+    fail("more than 2^32 windows (" + std::to_string(num_windows()) + "): use a longer seq_len");
+  cached_perm_.resize(size_t(num_windows()));
+  std::iota(cached_perm_.begin(), cached_perm_.end(), uint32_t(0));
   // One stream per (seed, epoch); the odd multiplier spreads consecutive epochs apart.
   SplitMix64 rng{seed ^ (0xd1b54a32d192ed03ULL * (uint64_t(epoch) + 1))};
   for (size_t i = cached_perm_.size(); i > 1; --i) {
@@ -98,17 +105,26 @@ const std::vector<int64_t>& PackedDataset::permutation(int64_t epoch, uint64_t s
 WindowRef PackedDataset::window_at(int64_t i, uint64_t seed) const {
   if (i < 0) fail("negative stream index " + std::to_string(i));
   const int64_t n = num_windows();
-  return windows_[size_t(permutation(i / n, seed)[size_t(i % n)])];
+  return window_in_order(int64_t(permutation(i / n, seed)[size_t(i % n)]));
+}
+
+WindowRef PackedDataset::window_in_order(int64_t i) const {
+  if (i < 0) fail("negative window index " + std::to_string(i));
+  i %= num_windows();
+  // The shard whose range holds i: the last s with first_window_[s] <= i (empty shards skipped).
+  const auto s = size_t(std::upper_bound(first_window_.begin(), first_window_.end(), i) - first_window_.begin() - 1);
+  return {uint32_t(s), uint64_t(i - first_window_[s]) * uint64_t(seq_len_)};
 }
 
 void PackedDataset::read_window(const WindowRef& w, int64_t* inputs, int64_t* targets) const {
   const Shard& shard = *shards_.at(w.shard);
-  if (w.start + uint64_t(seq_len_) + 1 > shard.size())
+  const auto T = uint64_t(seq_len_);
+  if (w.start + T + 1 > shard.size())
     fail_file(shard.path(), "window at " + std::to_string(w.start) + " runs past the shard's end");
-  for (int64_t t = 0; t < seq_len_; ++t) {
-    inputs[t] = shard.token(w.start + uint64_t(t));
-    targets[t] = shard.token(w.start + uint64_t(t) + 1);
-  }
+  shard.read(w.start, T, inputs);
+  std::copy(inputs + 1, inputs + T, targets);
+  shard.read(w.start + T, 1, targets + T - 1);
+  shard.release(w.start, T + 1);  // resident memory stays flat however much of the corpus is read
 }
 
 DataLoader::DataLoader(std::shared_ptr<const PackedDataset> data, int64_t micro_batch, uint64_t seed,

@@ -5,7 +5,11 @@
 // [w*T, w*T + T]; its inputs are the first T, its targets the last T. So every shard position
 // p >= 1 inside a whole window is the target of exactly one window (position 0 never is): a
 // per-position score file (SLM's reference losses) aligns with training one-to-one.
-// Windows do not cross shard boundaries; a shard's tail shorter than T+1 is not used.
+// Windows do not cross shard boundaries; a shard's tail shorter than T+1 is not used. A shard
+// shorter than T+1 tokens (the usual small last shard) is all tail: it has no windows, `rho
+// score` writes it a score file of NaN ("no window targets this position") and training never
+// draws from it. Its tokens are dropped like any shard's tail, not padded: padding would need
+// masked targets through the model, the selection and the loss.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -27,6 +31,9 @@ struct TokenSpan {
   uint64_t start = 0, end = 0;  // tokens [start, end)
 };
 std::vector<TokenSpan> cut_windows(uint64_t n_tokens, int64_t T, bool keep_tail);
+// How many whole windows cut_windows(n_tokens, T, false) gives: window k is [k*T, k*T + T].
+// Large corpora use this arithmetic instead of the list (a 14B-token corpus has millions).
+uint64_t whole_windows(uint64_t n_tokens, int64_t T);
 
 struct WindowRef {
   uint32_t shard = 0;  // index into PackedDataset::shards()
@@ -40,7 +47,9 @@ class PackedDataset {
   PackedDataset(const std::vector<std::string>& shard_paths, int64_t seq_len,
                 uint64_t expected_tokenizer_fingerprint = 0);
   int64_t seq_len() const { return seq_len_; }
-  int64_t num_windows() const { return int64_t(windows_.size()); }
+  int64_t num_windows() const { return first_window_.back(); }
+  // Shard s's windows are [first_window(s), first_window(s + 1)) in shard order.
+  int64_t first_window(size_t shard) const { return first_window_.at(shard); }
   uint64_t tokenizer_fingerprint() const;
   uint32_t vocab_size() const;
   TokenizerId tokenizer() const;  // what the shards record (the source names the first shard)
@@ -50,20 +59,23 @@ class PackedDataset {
   // window once in an order that is a function of (seed, e) alone (Fisher-Yates driven by
   // splitmix64, identical on every platform).
   WindowRef window_at(int64_t i, uint64_t seed) const;
-  // Without shuffling: windows in shard order (validation sets, scoring).
-  WindowRef window_in_order(int64_t i) const { return windows_.at(size_t(i % num_windows())); }
+  // Without shuffling: windows in shard order (validation sets, scoring); computed, not stored.
+  WindowRef window_in_order(int64_t i) const;
 
-  // Fills one row: inputs[t] = token(start+t), targets[t] = token(start+t+1), t < T.
+  // Fills one row: inputs[t] = token(start+t), targets[t] = token(start+t+1), t < T. Token ids
+  // are checked against the vocabulary here (Shard::read).
   void read_window(const WindowRef& w, int64_t* inputs, int64_t* targets) const;
 
  private:
-  const std::vector<int64_t>& permutation(int64_t epoch, uint64_t seed) const;
+  // The epoch's order as window indices, built on first use (4 bytes a window: 27 MB for
+  // OpenWebMath's 6.8M windows of 2,048).
+  const std::vector<uint32_t>& permutation(int64_t epoch, uint64_t seed) const;
   std::vector<std::shared_ptr<Shard>> shards_;
-  std::vector<WindowRef> windows_;
+  std::vector<int64_t> first_window_;  // prefix sums of each shard's window count, shards + 1 entries
   int64_t seq_len_;
   mutable int64_t cached_epoch_ = -1;
   mutable uint64_t cached_seed_ = 0;
-  mutable std::vector<int64_t> cached_perm_;
+  mutable std::vector<uint32_t> cached_perm_;
 };
 
 struct Batch {

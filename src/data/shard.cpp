@@ -22,7 +22,6 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 namespace {
 
 constexpr char kMagic[8] = {'R', 'H', 'O', 'T', 'O', 'K', 'S', '1'};
-constexpr uint32_t kVersion = 1;
 
 template <class T>
 void put(unsigned char* buf, size_t offset, T v) {
@@ -44,6 +43,7 @@ void encode_header(const ShardHeader& h, unsigned char* buf) {
   put<uint64_t>(buf, 24, h.tokenizer_fingerprint);
   put<uint32_t>(buf, 32, h.vocab_size);
   put<uint32_t>(buf, 36, h.eos_id);
+  put<uint64_t>(buf, 40, h.content_fingerprint);
 }
 
 ShardHeader decode_header(const unsigned char* buf) {
@@ -54,12 +54,21 @@ ShardHeader decode_header(const unsigned char* buf) {
   h.tokenizer_fingerprint = get<uint64_t>(buf, 24);
   h.vocab_size = get<uint32_t>(buf, 32);
   h.eos_id = get<uint32_t>(buf, 36);
+  h.content_fingerprint = h.version >= 2 ? get<uint64_t>(buf, 40) : 0;
   return h;
 }
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 }  // namespace
+
+uint64_t shard_fingerprint_start(uint64_t n_tokens, uint64_t tokenizer_fingerprint) {
+  return fnv1a64(&tokenizer_fingerprint, sizeof tokenizer_fingerprint, fnv1a64(&n_tokens, sizeof n_tokens));
+}
+
+uint64_t shard_fingerprint_add(uint64_t fp, const int32_t* tokens, size_t n) {
+  return fnv1a64(tokens, n * sizeof(int32_t), fp);
+}
 
 // ---- writing ----
 
@@ -74,7 +83,7 @@ ShardWriter::ShardWriter(std::string path, uint64_t tokenizer_fingerprint, uint3
   header_.tokenizer_fingerprint = tokenizer_fingerprint;
   header_.vocab_size = vocab_size;
   header_.eos_id = eos_id;
-  f_ = std::fopen(tmp_.c_str(), "wb");
+  f_ = std::fopen(tmp_.c_str(), "w+b")  /* read back by finish() */;
   if (!f_) fail_file(path_, errno_text("cannot create"));
   // A placeholder header: n_tokens is only known at finish().
   unsigned char buf[kShardHeaderBytes];
@@ -121,6 +130,29 @@ void ShardWriter::append(const int32_t* tokens, size_t n) {
 
 void ShardWriter::finish() {
   if (!f_) fail_file(path_, "finish called twice");
+  // The tokens back from the temporary, in blocks, for the content fingerprint.
+  if (std::fflush(f_) != 0) fail_file(path_, errno_text("write failed"));
+  {
+    const int fd = ::fileno(f_);
+    const size_t w = header_.token_bytes;
+    std::vector<unsigned char> raw((size_t(1) << 16) * w);
+    std::vector<int32_t> block(size_t(1) << 16);
+    uint64_t fp = shard_fingerprint_start(header_.n_tokens, header_.tokenizer_fingerprint);
+    for (uint64_t i = 0; i < header_.n_tokens;) {
+      const size_t m = size_t(std::min<uint64_t>(block.size(), header_.n_tokens - i));
+      const off_t at = off_t(kShardHeaderBytes + i * w);
+      for (size_t got = 0; got < m * w;) {
+        const ssize_t r = ::pread(fd, raw.data() + got, m * w - got, at + off_t(got));
+        if (r <= 0) fail_file(path_, errno_text("cannot read back the shard being written"));
+        got += size_t(r);
+      }
+      for (size_t j = 0; j < m; ++j)
+        block[j] = w == 2 ? int32_t(get<uint16_t>(raw.data(), 2 * j)) : int32_t(get<uint32_t>(raw.data(), 4 * j));
+      fp = shard_fingerprint_add(fp, block.data(), m);
+      i += m;
+    }
+    header_.content_fingerprint = fp;
+  }
   unsigned char buf[kShardHeaderBytes];
   encode_header(header_, buf);
   if (std::fseek(f_, 0, SEEK_SET) != 0) fail_file(path_, errno_text("seek failed"));
@@ -173,9 +205,9 @@ std::shared_ptr<Shard> Shard::open(const std::string& path) {
     fail_file(path, "not a rho token shard (bad magic, expected \"RHOTOKS1\")");
   const ShardHeader h = decode_header(shard->map_);
   shard->header_ = h;
-  if (h.version != kVersion)
-    fail_file(path, "unsupported shard version " + std::to_string(h.version) + " (this rho reads " +
-                        std::to_string(kVersion) + ")");
+  if (h.version != 1 && h.version != kShardVersion)
+    fail_file(path, "unsupported shard version " + std::to_string(h.version) + " (this rho reads 1 and " +
+                        std::to_string(kShardVersion) + ")");
   if (h.token_bytes != 2 && h.token_bytes != 4)
     fail_file(path, "bad token width " + std::to_string(h.token_bytes) + " (expected 2 or 4 bytes)");
   if (h.vocab_size == 0) fail_file(path, "header has vocab_size 0");
@@ -191,14 +223,50 @@ std::shared_ptr<Shard> Shard::open(const std::string& path) {
     fail_file(path, "size mismatch: " + std::to_string(payload - h.n_tokens * h.token_bytes) +
                         " bytes after the " + std::to_string(h.n_tokens) + " tokens the header declares");
 
-  // One pass over the tokens now so training never indexes an embedding out of range later.
-  for (uint64_t i = 0; i < h.n_tokens; ++i) {
-    const int32_t t = shard->token(i);
-    if (t < 0 || uint32_t(t) >= h.vocab_size)
-      fail_file(path, "token " + std::to_string(uint32_t(t)) + " at position " + std::to_string(i) +
-                          " >= vocab_size " + std::to_string(h.vocab_size));
-  }
   return shard;
+}
+
+void Shard::read(uint64_t start, uint64_t n, int64_t* out) const {
+  if (start > size() || n > size() - start)
+    fail_file(path_, "tokens " + std::to_string(start) + ".." + std::to_string(start + n) + " run past the shard's " +
+                         std::to_string(size()) + " tokens");
+  const uint32_t vocab = header_.vocab_size;
+  for (uint64_t i = 0; i < n; ++i) {
+    const int32_t t = token(start + i);
+    // Checked here, as windows are read, instead of a scan of every token when the shard opens.
+    if (t < 0 || uint32_t(t) >= vocab)
+      fail_file(path_, "token " + std::to_string(uint32_t(t)) + " at position " + std::to_string(start + i) +
+                           " >= vocab_size " + std::to_string(vocab) + " (damaged shard?)");
+    out[i] = t;
+  }
+}
+
+void release_mapped(const unsigned char* map, size_t map_bytes, uint64_t begin, uint64_t end) {
+  static const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  begin = begin / page * page;
+  end = std::min<uint64_t>(end, map_bytes);
+  if (begin < end) ::madvise(const_cast<unsigned char*>(map) + begin, size_t(end - begin), MADV_DONTNEED);
+}
+
+void Shard::release(uint64_t start, uint64_t n) const {
+  const uint64_t w = header_.token_bytes;
+  release_mapped(map_, map_bytes_, kShardHeaderBytes + start * w, kShardHeaderBytes + (start + n) * w);
+}
+
+uint64_t Shard::content_fingerprint() const {
+  if (header_.version >= 2) return header_.content_fingerprint;
+  std::call_once(fingerprint_once_, [&] {
+    uint64_t fp = shard_fingerprint_start(header_.n_tokens, header_.tokenizer_fingerprint);
+    std::vector<int32_t> block(size_t(1) << 16);
+    for (uint64_t i = 0; i < size(); i += block.size()) {
+      const size_t n = size_t(std::min<uint64_t>(block.size(), size() - i));
+      for (size_t j = 0; j < n; ++j) block[j] = token(i + j);
+      fp = shard_fingerprint_add(fp, block.data(), n);
+      release(i, n);
+    }
+    fingerprint_ = fp;
+  });
+  return fingerprint_;
 }
 
 Shard::~Shard() {

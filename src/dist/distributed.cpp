@@ -129,14 +129,14 @@ c10::intrusive_ptr<compat::CommBackend> gloo_group(const c10::intrusive_ptr<c10d
 
 }  // namespace
 
-DistEnv dist_env_from_environment() {
+DistEnv dist_env_from_environment(bool rendezvous) {
   DistEnv e;
   e.world = env_int("WORLD_SIZE", 1, 1, 1 << 20);
   e.rank = env_int("RANK", 0, 0, e.world - 1);
   e.local_rank = env_int("LOCAL_RANK", e.rank, 0, 1 << 20);
   if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
   e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
-  if (e.world > 1 && !std::getenv("MASTER_PORT"))
+  if (rendezvous && e.world > 1 && !std::getenv("MASTER_PORT"))
     fail("WORLD_SIZE is " + std::to_string(e.world) + " but MASTER_PORT is not set (launch with `rho launch` or torchrun)");
   return e;
 }

@@ -19,8 +19,10 @@ struct DistEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
 };
-// Reads the torchrun variables; world 1 when WORLD_SIZE is unset. UserError on malformed values.
-DistEnv dist_env_from_environment();
+// Reads the torchrun variables; world 1 when WORLD_SIZE is unset. UserError on malformed values,
+// and, when `rendezvous` (the ranks will connect), on a missing MASTER_PORT. `rho score` splits
+// its work without connecting, so its ranks may also be independent jobs (RANK, WORLD_SIZE).
+DistEnv dist_env_from_environment(bool rendezvous = true);
 
 // A collective in flight: wait() returns once its result is in place.
 class PendingCollective {

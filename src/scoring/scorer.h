@@ -1,9 +1,11 @@
 // `rho score`: run the reference model once over token shards and store every token's loss.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "model/compute.h"
+#include "scoring/score_format.h"
 
 namespace rho {
 
@@ -13,19 +15,33 @@ struct ScoreOptions {
   std::string out_dir;              // one .scores file per shard
   int64_t seq_len = 256;            // must equal the training seq_len (positions align)
   int64_t batch = 16;
+  ScoreDtype dtype = ScoreDtype::F32;
+  int64_t save_every = 1024;        // windows between progress saves (a killed run loses at most this)
+  int rank = 0, world = 1;          // this process's share of the work (RANK, WORLD_SIZE)
+  double progress_seconds = 2.0;
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
   Compute compute;                          // bf16: the reference runs as bf16 weights
 };
 
 struct ScoreStats {
   int shards_scored = 0, shards_skipped = 0;
-  int64_t tokens = 0;
+  int64_t tokens = 0;  // scored by this process
   double seconds = 0;
 };
 
 // The reference losses come from eval/token_losses.h, the path validation and `rho eval loss`
-// use. Shards whose score file already exists and matches (shard, model, seq_len) are skipped, so an
-// interrupted run resumes without redoing finished shards. Each file is written atomically.
+// use, B windows per forward pass, batch j of a shard being its windows [jB, jB + B).
+//
+// Work split: shard s's batches are cut into `world` contiguous ranges, rank r scoring range r.
+// A rank writes its windows' losses, in order, to <score file>.r<r>of<world>.part and every
+// `save_every` windows (at a batch boundary) makes them durable and records how many batches
+// are done in <score file>.r<r>of<world>.progress (written atomically). A killed rank restarts
+// at its last recorded batch, so it runs exactly the batches it would have run: the losses
+// are the same bits. The rank that completes the last range of a shard assembles the score
+// file (header, NaN where no window targets, the ranges in order), writes it atomically and
+// removes the parts. No collective is needed: N processes, one process, a rerun with another
+// process count, or ranks started at different times all leave the same bytes.
+// Shards whose score file exists with the same header are skipped.
 ScoreStats score_shards(const ScoreOptions& opts);
 
 }  // namespace rho

@@ -1,6 +1,7 @@
 # `rho score` killed with SIGKILL at random moments (and inside score file writes), restarted
-# until done: finished shards are skipped, no score file is ever half-written, and the final
-# files equal an uninterrupted run's byte for byte.
+# until done: finished shards are skipped, a shard cut short resumes at its last progress record
+# (saved every batch here), no score file is ever half-written, and the final files equal an
+# uninterrupted run's byte for byte.
 # Usage: bash crash_score.sh RHO_BINARY SOURCE_DIR
 set -u
 RHO=$1
@@ -11,7 +12,7 @@ make_shards 400 600
 "$RHO" train --data "$WORK/shards" --out "$WORK/refmodel" --preset debug --steps 2 --seq-len 16 --batch 2 \
   >/dev/null 2>&1 || { echo "FAIL: train"; exit 1; }
 n_shards=$(ls "$WORK/shards" | wc -l)
-ARGS=(score --model "$WORK/refmodel/final" --data "$WORK/shards" --seq-len 16 --batch 4 --threads 1)
+ARGS=(score --model "$WORK/refmodel/final" --data "$WORK/shards" --seq-len 16 --batch 4 --threads 1 --save-every 2)
 t0=$(now_ms)
 "$RHO" "${ARGS[@]}" --out "$WORK/ref" 2>"$WORK/ref.log" || { echo "FAIL: reference scoring"; cat "$WORK/ref.log"; exit 1; }
 dur=$(( $(now_ms) - t0 ))
@@ -24,8 +25,8 @@ check_scores() {
 import os, struct, sys
 d = sys.argv[1]
 for f in os.listdir(d) if os.path.isdir(d) else []:
-    if ".tmp." in f:
-        continue
+    if ".tmp." in f or f.endswith(".part") or f.endswith(".progress"):
+        continue  # temporaries, and a rank's windows with its progress record
     raw = open(os.path.join(d, f), "rb").read()
     n = struct.unpack("<Q", raw[16:24])[0]
     if raw[:8] != b"RHOSCOR1" or len(raw) != 64 + 4 * n:
@@ -44,7 +45,9 @@ same_as_ref() {
 
 kill_randomly "$WORK/kill.log" check_scores "$WORK/kill" "$RHO" "${ARGS[@]}" --out "$WORK/kill"
 skipped=$(grep -c "done already, skipped" "$WORK/kill.log")
-echo "random kills: $kills SIGKILLs over $starts starts; $skipped finished shards skipped on restart"
+resumed=$(grep -c "resuming at batch" "$WORK/kill.log")
+echo "random kills: $kills SIGKILLs over $starts starts; $skipped finished shards skipped on restart, $resumed resumed mid-shard"
+[ "$resumed" -ge 1 ] || { echo "FAIL: no restart resumed inside a shard"; fails=$((fails + 1)); }
 same_as_ref "$WORK/kill" "random kills" || fails=$((fails + 1))
 
 # Kills inside score file writes: wait for a temporary to appear.
