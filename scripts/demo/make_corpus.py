@@ -8,10 +8,19 @@ Noisy text (the paper's OpenWebMath): real e-mails (SpamAssassin public corpus, 
 compressed proofs are machine-made strings. Some hidden math problems are wrapped inside e-mails,
 the rest stand alone; most of the corpus's tokens are noise.
 
+A second target family is small enough for a 3M-parameter model to learn in the demo's few
+hundred steps: one-step arithmetic word problems (add, subtract, multiply small numbers) with a
+worked answer, "Answer: 7 + 3 = 10. The answer is 10." The reference part gets some, the noisy
+corpus hides others (half inside e-mails), and a disjoint held-out set is scored as a
+multiple-choice test (rho eval choice): the worked correct answer against a wrong operation
+and two arithmetic slips. That accuracy moves at this scale; GSM8K's does not.
+
 Writes into OUT: base.jsonl (noise only: the base model's general pretraining text), ref.jsonl
-(the reference part of GSM8K train), corpus.jsonl (noise + hidden math, shuffled), test.jsonl
-(GSM8K test, or generated problems), fewshot_train.jsonl (shots for few-shot prompts), and
-manifest.json (what went where). Every record is {"text": ...} except the GSM8K-format files.
+(the reference part of GSM8K train + arithmetic problems, shuffled), corpus.jsonl (noise + hidden
+math, shuffled), test.jsonl (GSM8K test, or generated problems), arith_test.jsonl (held-out
+arithmetic problems as choice items: context, choices, gold, kind), fewshot_train.jsonl (shots
+for few-shot prompts), and manifest.json (what went where). Every record is {"text": ...} except
+the GSM8K-format and choice files.
 
 Without GSM8K (--gsm8k missing), a generator of arithmetic word problems with worked solutions in
 GSM8K's format stands in, so the demo runs without any download.
@@ -63,6 +72,51 @@ def generated_problem(rng):
     return {"question": q, "answer": ans}
 
 
+ARITH_ITEMS = ["apples", "pencils", "stickers", "books", "cupcakes", "marbles", "coins", "shells", "cards", "flowers"]
+ARITH_NAMES = NAMES + ["Eva", "Leo", "Kim", "Max", "Nia", "Omar", "Pia", "Rex", "Uma", "Yan"]
+
+
+def arith_problem(rng, kind, a, b, name, other, item):
+    """One arithmetic word problem: question, the worked answer and its wrong variants."""
+    if kind == "add":
+        q = f"{name} has {a} {item}. {other} gives {name} {b} more {item}. How many {item} does {name} have now?"
+        op, c, wrong_op, wrong_c = "+", a + b, "-", a - b
+    elif kind == "sub":
+        q = f"{name} has {a} {item}. {name} gives {b} {item} to {other}. How many {item} does {name} have left?"
+        op, c, wrong_op, wrong_c = "-", a - b, "+", a + b
+    else:
+        q = f"{name} has {a} bags with {b} {item} in each bag. How many {item} does {name} have?"
+        op, c, wrong_op, wrong_c = "*", a * b, "+", a + b
+    worked = lambda o, z: f"{a} {o} {b} = {z}. The answer is {z}."
+    slips = [c + 1, c - 1] if c > 0 else [c + 1, c + 2]
+    return q, worked(op, c), [worked(wrong_op, wrong_c)] + [worked(op, z) for z in slips]
+
+
+def arith_sets(rng, sizes):
+    """Disjoint sets of arithmetic problems (no problem text repeats across or within sets)."""
+    seen, out = set(), []
+    for n in sizes:
+        items = []
+        while len(items) < n:
+            kind = rng.choice(["add", "add", "sub", "sub", "mul"])
+            if kind == "add":
+                a, b = rng.randint(1, 9), rng.randint(1, 9)
+            elif kind == "sub":
+                a = rng.randint(2, 9)
+                b = rng.randint(1, a - 1)
+            else:
+                a, b = rng.randint(2, 5), rng.randint(2, 5)
+            name, other = rng.sample(ARITH_NAMES, 2)
+            item = rng.choice(ARITH_ITEMS)
+            q, answer, wrong = arith_problem(rng, kind, a, b, name, other, item)
+            if q in seen:
+                continue
+            seen.add(q)
+            items.append({"question": q, "answer": answer, "wrong": wrong, "kind": kind})
+        out.append(items)
+    return out
+
+
 def load_emails(root):
     """SpamAssassin e-mails: headers, bodies, HTML, base64 attachments -- real noisy web-ish text."""
     files = sorted(glob.glob(os.path.join(root, "data", "*", "*.txt")))
@@ -110,6 +164,12 @@ def main():
     ap.add_argument("--base-emails", type=int, default=350)
     ap.add_argument("--base-metamath-chars", type=int, default=300_000)
     ap.add_argument("--max-email-chars", type=int, default=2500)
+    # Arithmetic family: the reference reads about a third of its data in 150 steps, the CLM and
+    # SLM runs about two thirds of the corpus in 200; 400 held-out items give a 95% interval of
+    # about +-5 points.
+    ap.add_argument("--arith-ref", type=int, default=4000, help="arithmetic problems in the reference data")
+    ap.add_argument("--arith-hidden", type=int, default=1200, help="arithmetic problems hidden in the corpus")
+    ap.add_argument("--arith-test", type=int, default=400, help="held-out arithmetic problems (choice items)")
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -149,18 +209,34 @@ def main():
     corpus_noise = emails[a.base_emails: need] + take_chars(metamath[half:], a.corpus_metamath_chars)
 
     corpus = [{"text": d, "kind": "noise"} for d in corpus_noise]
-    n_wrapped = int(len(hidden) * a.wrapped_share)
-    for i, p in enumerate(hidden):
-        text = TEMPLATE.format(**p)
-        if i < n_wrapped:
-            corpus.append({"text": wrap_in_email(text, rng.choice(corpus_noise[: a.corpus_emails]), rng), "kind": "math-in-email"})
-        else:
-            corpus.append({"text": text, "kind": "math"})
+    def hide(problems, kind):
+        n_wrapped = int(len(problems) * a.wrapped_share)
+        for i, p in enumerate(problems):
+            text = TEMPLATE.format(question=p["question"], answer=p["answer"])
+            if i < n_wrapped:
+                corpus.append({"text": wrap_in_email(text, rng.choice(corpus_noise[: a.corpus_emails]), rng), "kind": kind + "-in-email"})
+            else:
+                corpus.append({"text": text, "kind": kind})
+        return n_wrapped
+    n_wrapped = hide(hidden, "math")
+    arith_ref, arith_hidden, arith_test = arith_sets(random.Random(a.seed + 2), [a.arith_ref, a.arith_hidden, a.arith_test])
+    arith_wrapped = hide(arith_hidden, "arith")
     rng.shuffle(corpus)
     rng.shuffle(base_docs)
+    ref_records = ref + [{"question": p["question"], "answer": p["answer"]} for p in arith_ref]
+    rng.shuffle(ref_records)
+    # Choice items: the correct worked answer among its wrong variants, at a seeded position.
+    choice_items = []
+    for p in arith_test:
+        choices = [p["answer"]] + p["wrong"]
+        order = list(range(len(choices)))
+        rng.shuffle(order)
+        choice_items.append({"context": f"Question: {p['question']}\nAnswer:", "choices": [choices[k] for k in order],
+                             "gold": order.index(0), "kind": p["kind"]})
 
     write_jsonl(os.path.join(a.out, "base.jsonl"), [{"text": d} for d in base_docs])
-    write_jsonl(os.path.join(a.out, "ref.jsonl"), ref)
+    write_jsonl(os.path.join(a.out, "ref.jsonl"), ref_records)
+    write_jsonl(os.path.join(a.out, "arith_test.jsonl"), choice_items)
     write_jsonl(os.path.join(a.out, "corpus.jsonl"), corpus)
     write_jsonl(os.path.join(a.out, "test.jsonl"), test)
     write_jsonl(os.path.join(a.out, "fewshot_train.jsonl"), shots)
@@ -171,6 +247,9 @@ def main():
         "test_problems": len(test),
         "corpus_docs": len(corpus), "corpus_chars": chars([r["text"] for r in corpus]),
         "corpus_math_chars": chars([TEMPLATE.format(**p) for p in hidden]),
+        "arith_reference_problems": len(arith_ref), "arith_hidden_problems": len(arith_hidden),
+        "arith_wrapped_in_email": arith_wrapped, "arith_test_items": len(arith_test),
+        "corpus_arith_chars": chars([TEMPLATE.format(question=p["question"], answer=p["answer"]) for p in arith_hidden]),
         "corpus_emails": a.corpus_emails, "base_docs": len(base_docs), "base_chars": chars(base_docs),
         "seed": a.seed,
     }

@@ -30,7 +30,8 @@ std::ifstream open_input(const std::string& path) {
   return in;
 }
 
-// Calls fn(record, line_number) for every non-blank line of a JSONL file.
+}  // namespace
+
 void for_each_record(const std::string& path,
                      const std::function<void(const nlohmann::json&, int64_t)>& fn) {
   std::ifstream in = open_input(path);
@@ -58,6 +59,8 @@ void for_each_record(const std::string& path,
   }
   if (records == 0) fail_file(path, "no JSON records");
 }
+
+namespace {
 
 const std::string& string_field(const nlohmann::json& record, const std::string& field,
                                 const std::string& path, int64_t line_no) {

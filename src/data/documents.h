@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace rho {
 
 struct DocFormat {
@@ -30,6 +32,10 @@ void for_each_document(const std::string& path, const DocFormat& format,
 // Every document of every file of `paths`, in order.
 void for_each_document(const std::vector<std::string>& paths, const DocFormat& format,
                        const std::function<void(const std::string&)>& fn);
+
+// Calls fn(record, line_number) for every non-blank line of a JSONL file: each a JSON object
+// (eval reads the math harness's records whole). Same errors as above, naming file and line.
+void for_each_record(const std::string& path, const std::function<void(const nlohmann::json&, int64_t)>& fn);
 
 // JSONL records as parsed objects (eval needs the fields separately). Same errors as above.
 std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field);

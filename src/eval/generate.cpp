@@ -73,7 +73,8 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
   for (int64_t b = 0; b < B; ++b) {
     rngs.emplace_back(seeds[b]);
     auto& p = prompts[b];
-    const int64_t budget = prompt_budget(max_pos, opts.max_new_tokens);
+    const int64_t budget = opts.max_prompt_tokens > 0 ? std::min(opts.max_prompt_tokens, max_pos - 1)
+                                                      : prompt_budget(max_pos, opts.max_new_tokens);
     if (int64_t(p.size()) > budget) {
       p.erase(p.begin(), p.end() - budget);
       out[b].prompt_truncated = true;

@@ -24,6 +24,9 @@ struct GenerateOptions {
   uint64_t seed = 0;         // sampling draws; the same seed gives the same text
   bool use_cache = true;     // false: re-run the whole sequence every step (the reference path)
   int64_t batch_size = 8;    // generate_batch: most prompts of equal length run together
+  // Most prompt tokens kept (the start is cut beyond); 0: prompt_budget(). The harness mode keeps
+  // every prompt that fits the positions, as vLLM does, and stops at the last position.
+  int64_t max_prompt_tokens = 0;
 };
 
 struct Generation {

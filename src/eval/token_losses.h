@@ -44,6 +44,13 @@ torch::Tensor batch_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
 std::vector<float> sequence_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs,
                                    const EvalOptions& opts);
 
+// The scored losses of each sequence of `seqs` (in the order given), for many short sequences of
+// different lengths (answer choices): sorted by length and right-padded, up to opts.batch
+// sequences and `max_tokens` padded positions per forward pass. Attention is causal, so padding
+// after a sequence never reaches its own positions and needs no mask.
+std::vector<std::vector<float>> padded_sequence_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs,
+                                                       const EvalOptions& opts, int64_t max_tokens = 16384);
+
 // Windows [first, first + count) of `data`, in order, B at a time: `sink(w, losses)` receives
 // window w's T losses. Batch k (windows first + kB ...) is run by rank k % world, the split the
 // data-parallel loader uses, so each rank's sink sees only its own windows.
