@@ -42,10 +42,15 @@ int64_t parse_size(const std::string& s) {
 // is either absent or complete. `out` must not exist yet (nothing of the user's is replaced).
 namespace fs = std::filesystem;
 
-void write_model_dir(const std::string& out, LlamaForCausalLM& model, const SaveOptions& so,
-                     const std::string& tokenizer) {
+// Nothing of the user's is replaced: checked before any model is read.
+void refuse_existing(const std::string& out) {
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
     fail_file(out, "already exists; choose a new --out");
+}
+
+void write_model_dir(const std::string& out, LlamaForCausalLM& model, const SaveOptions& so,
+                     const std::string& tokenizer) {
+  refuse_existing(out);
   const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   save_model(tmp, model, so);
@@ -101,6 +106,7 @@ void register_hf(CLI::App& app) {
     sub->add_option("--tokenizer", *tok, "Tokenizer file to include and record (default: the one in dir)");
     sub->add_flag("--allow-unrecorded-tokenizer", *allow, "Import a model with no tokenizer (with a warning)");
     sub->callback([in, out, tok, allow] {
+      refuse_existing(*out);
       auto model = load_model(*in);
       const auto t = tokenizer_for_copy(*in, *tok, model, *allow);
       write_model_dir(*out, model, SaveOptions{}, t);
@@ -126,6 +132,7 @@ void register_hf(CLI::App& app) {
       SaveOptions so;
       so.dtype = parse_weight_dtype(*dtype);
       so.max_shard_bytes = parse_size(*shard);
+      refuse_existing(*out);
       auto model = load_model(*in);
       const auto t = tokenizer_for_copy(*in, *tok, model, *allow);
       write_model_dir(*out, model, so, t);

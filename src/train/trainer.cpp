@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "common/error.h"
 #include "common/fileio.h"
@@ -57,22 +58,26 @@ std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const Packe
   return slm;
 }
 
-// A new run's state, or the latest checkpoint's (model, optimizer and RNG restored) when resuming
-// the same run; `resumed_from` is -1 for a new run.
-TrainerState start_or_resume(const TrainOptions& o, LlamaForCausalLM& model, torch::optim::Optimizer& opt,
-                             int64_t& resumed_from) {
-  TrainerState state;
-  resumed_from = -1;
+// The checkpoint this run continues from, or nullopt for a new run. Checked before anything is
+// loaded: an existing run needs --resume, and a resume must keep the method.
+std::optional<std::string> resume_point(const TrainOptions& o) {
   const auto latest = latest_checkpoint(o.out_dir);
   if (latest && !o.resume)
     fail_file(o.out_dir, "already holds checkpoints; pass --resume to continue it or choose another --out");
   if (latest) {
-    // The method first: a changed setting is named before a changed shape fails to load.
     const std::string saved = *latest + "/trainer_state.json";
     o.check_resume(parse_trainer_state(read_file(saved), saved).run, *latest);
-    state = load_checkpoint(*latest, model, opt);
-    resumed_from = state.step;
-    if (o.rank == 0) std::fprintf(stderr, "resuming from %s (step %lld)\n", latest->c_str(), (long long)state.step);
+  }
+  return latest;
+}
+
+// A new run's state, or the checkpoint's (model, optimizer and RNG restored) when resuming.
+TrainerState start_or_resume(const TrainOptions& o, const std::optional<std::string>& from, LlamaForCausalLM& model,
+                             torch::optim::Optimizer& opt) {
+  TrainerState state;
+  if (from) {
+    state = load_checkpoint(*from, model, opt);
+    if (o.rank == 0) std::fprintf(stderr, "resuming from %s (step %lld)\n", from->c_str(), (long long)state.step);
   }
   state.run = o.to_json();
   make_dirs(o.out_dir);
@@ -113,12 +118,13 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     fail("internal: TrainOptions rank/world differ from the process group's");
   const auto t_start = std::chrono::steady_clock::now();
   const auto& o = opts.optim;
+  const auto resume_from = resume_point(opts);
   auto data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
   auto model = build_model(opts, data->tokenizer(), dist);
   auto optimizer = make_optimizer(model, o);
   auto slm = build_objective(opts, *data, dist);
-  int64_t resumed_from = -1;
-  TrainerState state = start_or_resume(opts, model, *optimizer, resumed_from);
+  TrainerState state = start_or_resume(opts, resume_from, model, *optimizer);
+  const int64_t resumed_from = resume_from ? state.step : -1;
   Validator validator(opts, data->tokenizer(), dist);
   StepLog log(opts, model->config, data->num_windows(), resumed_from, opts.rank == 0);
   CheckpointPolicy checkpoints(opts.out_dir, opts.ckpt_every, opts.keep_last, opts.rank == 0, resumed_from);
