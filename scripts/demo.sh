@@ -173,7 +173,7 @@ ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)
 $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-clm" $ckpts
 # The page: an e-mail of the corpus with a hidden arithmetic problem, as the base model (the
 # model SLM starts from) and the reference score it.
-python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(next(x["text"] for x in r if x["kind"]=="arith-in-email")[:2500])' \
+python3 -c 'import json,sys; t=next(x["text"] for x in map(json.loads, open(sys.argv[1])) if x["kind"]=="arith-in-email"); q=t.find("Question:"); print(t[max(0, q - 1500):q + 700])' \
     "$RUN/data/corpus.jsonl" > "$REPORT/sample.txt"
 $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
     --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html" \

@@ -1,6 +1,7 @@
 // Multiple-choice scoring (eval/choice.h): log-likelihoods against values computed by hand (a
-// model whose every next-token distribution is uniform) and against a plain unpadded forward
-// pass; acc and acc_norm from them; the lm-evaluation-harness prompt of each record format.
+// model whose every next-token distribution is uniform) and against a plain forward pass of each
+// whole sequence; the shared-prefix path against one sequence at a time; acc and acc_norm; the
+// lm-evaluation-harness prompt of each record format.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -122,7 +123,8 @@ TEST_F(ChoiceTest, UniformModelGivesHandComputedLogLikelihoods) {
 }
 
 TEST_F(ChoiceTest, LogLikelihoodsEqualAPlainForwardPass) {
-  // ARC form, items of different lengths: padded batches must give each sequence's own values.
+  // ARC form, items of different lengths: shared contexts and padded batches must give each
+  // sequence's own values.
   std::vector<json> items;
   std::string data;
   for (int i = 0; i < 7; ++i) {
@@ -162,51 +164,65 @@ TEST_F(ChoiceTest, LogLikelihoodsEqualAPlainForwardPass) {
   }
 }
 
-TEST_F(ChoiceTest, PaddedBatchesEqualOneSequenceAtATime) {
+TEST_F(ChoiceTest, SharedPrefixesEqualOneSequenceAtATime) {
   auto model = rho::load_model(saved_model("random2", false, 4));
   model->eval();
-  std::vector<rho::EvalSequence> seqs;
-  for (int n : {5, 12, 3, 12, 9, 2}) {
+  // Groups whose members share 3, 0 (split into singletons) or all-but-one tokens; some scored
+  // targets inside the shared prefix; remainders of different lengths (padding).
+  auto seq = [](std::vector<int32_t> t, int64_t first) {
     rho::EvalSequence s;
-    for (int k = 0; k < n; ++k) s.tokens.push_back((k * 7 + n) % tok_->vocab_size());
-    s.first_scored = std::max(1, n - 3);
-    seqs.push_back(s);
-  }
+    s.tokens = std::move(t);
+    s.first_scored = first;
+    return s;
+  };
+  const std::vector<std::vector<rho::EvalSequence>> groups = {
+      {seq({5, 9, 11, 20, 21}, 3), seq({5, 9, 11, 30}, 3), seq({5, 9, 11, 40, 41, 42, 43}, 2)},
+      {seq({7, 8}, 1), seq({6, 8, 9}, 1)},
+      {seq({3, 4, 5, 6, 7, 8}, 1), seq({3, 4, 5, 6, 7, 9}, 1)},
+      {seq({5, 9, 12, 20}, 3), seq({5, 9, 13}, 1)},
+  };
   rho::EvalOptions eval;
-  eval.batch = 4;
-  const auto padded = rho::padded_sequence_losses(model, seqs, eval);
-  for (size_t k = 0; k < seqs.size(); ++k) {
-    const auto alone = rho::sequence_losses(model, {seqs[k]}, eval);
-    ASSERT_EQ(padded[k].size(), alone.size()) << k;
-    for (size_t t = 0; t < alone.size(); ++t) EXPECT_NEAR(padded[k][t], alone[t], 1e-5) << k << "," << t;
-  }
+  eval.batch = 2;
+  const auto shared = rho::shared_prefix_losses(model, groups, eval);
+  size_t k = 0;
+  for (const auto& g : groups)
+    for (const auto& s : g) {
+      const auto alone = rho::sequence_losses(model, {s}, eval);
+      ASSERT_EQ(shared[k].size(), alone.size()) << k;
+      for (size_t t = 0; t < alone.size(); ++t) EXPECT_NEAR(shared[k][t], alone[t], 1e-5) << k << "," << t;
+      ++k;
+    }
+  EXPECT_EQ(k, shared.size());
 }
 
 TEST(ChoiceFormats, PromptsAsTheHarnessBuildsThem) {
   auto doc = [](const std::string& f, const std::string& r) { return rho::parse_choice_record(f, json::parse(r), "x.jsonl", 4); };
-  auto h = doc("hellaswag", R"({"activity_label": "Removing ice from car", "ctx_a": "Then, the man writes over the snow.", "ctx_b": "a woman WEARING a coat", "endings": [" [header] Sweeps  the car. ", "drives"], "label": "1"})");
+  auto h = doc("hellaswag", R"J({"activity_label": "Removing ice from car", "ctx_a": "Then, the man writes over the snow.", "ctx_b": "a woman WEARING a coat", "endings": [" [header] Sweeps  the car. ", "drives"], "label": "1"})J");
   EXPECT_EQ(h.contexts[0], "Removing ice from car: Then, the man writes over the snow. A woman wearing a coat");
-  EXPECT_EQ(h.continuations[0], " Sweeps the car.");
+  // preprocess(): strip, drop "[header]", "  " -> " "; the space after the bracket stays, and
+  // the target delimiter adds one (as in the harness).
+  EXPECT_EQ(h.choices[0], " Sweeps the car.");
+  EXPECT_EQ(h.continuations[0], "  Sweeps the car.");
   EXPECT_EQ(h.gold, 1);
-  auto w = doc("winogrande", R"({"sentence": "Sarah was a much better surgeon than Maria so _ always got the harder cases.", "option1": "Sarah", "option2": "Maria", "answer": "1"})");
+  auto w = doc("winogrande", R"J({"sentence": "Sarah was a much better surgeon than Maria so _ always got the harder cases.", "option1": "Sarah", "option2": "Maria", "answer": "1"})J");
   EXPECT_EQ(w.contexts, (std::vector<std::string>{"Sarah was a much better surgeon than Maria so Sarah", "Sarah was a much better surgeon than Maria so Maria"}));
   EXPECT_EQ(w.continuations[1], " always got the harder cases.");
   EXPECT_EQ(w.gold, 0);
-  auto m = doc("mmlu", R"({"question": " 2+2? ", "subject": "elementary_mathematics", "choices": ["3", "4", "5", "6"], "answer": 1})");
+  auto m = doc("mmlu", R"J({"question": " 2+2? ", "subject": "elementary_mathematics", "choices": ["3", "4", "5", "6"], "answer": 1})J");
   EXPECT_EQ(m.description, "The following are multiple choice questions (with answers) about elementary mathematics.\n\n");
   EXPECT_EQ(m.contexts[0], "2+2?\nA. 3\nB. 4\nC. 5\nD. 6\nAnswer:");
   EXPECT_EQ(m.continuations[1], " B");
-  auto b = doc("boolq", R"({"passage": "P.", "question": "is it", "answer": true})");
+  auto b = doc("boolq", R"J({"passage": "P.", "question": "is it", "answer": true})J");
   EXPECT_EQ(b.contexts[0], "P.\nQuestion: is it?\nAnswer:");
   EXPECT_EQ(b.gold, 1);
-  auto p = doc("piqa", R"({"goal": "Open a jar", "sol1": "twist", "sol2": "hit", "label": 0})");
+  auto p = doc("piqa", R"J({"goal": "Open a jar", "sol1": "twist", "sol2": "hit", "label": 0})J");
   EXPECT_EQ(p.contexts[0], "Question: Open a jar\nAnswer:");
-  auto s = doc("sciq", R"({"question": "Q", "distractor1": "a", "distractor2": "b", "distractor3": "c", "correct_answer": "d", "support": "  S"})");
+  auto s = doc("sciq", R"J({"question": "Q", "distractor1": "a", "distractor2": "b", "distractor3": "c", "correct_answer": "d", "support": "  S"})J");
   EXPECT_EQ(s.contexts[0], "S\nQuestion: Q\nAnswer:");
   EXPECT_EQ(s.gold, 3);
-  EXPECT_EQ(rho::detect_choice_format(json::parse(R"({"question": "q", "choices": {"text": ["a"], "label": ["A"]}, "answerKey": "A"})")), "arc");
-  EXPECT_EQ(rho::detect_choice_format(json::parse(R"({"foo": 1})")), "");
-  const auto msg = error_of([&] { doc("arc", R"({"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "C"})"); });
+  EXPECT_EQ(rho::detect_choice_format(json::parse(R"J({"question": "q", "choices": {"text": ["a"], "label": ["A"]}, "answerKey": "A"})J")), "arc");
+  EXPECT_EQ(rho::detect_choice_format(json::parse(R"J({"foo": 1})J")), "");
+  const auto msg = error_of([&] { doc("arc", R"J({"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "C"})J"); });
   EXPECT_TRUE(contains(msg, "x.jsonl: line 4: arc record answerKey \"C\" is not among the labels")) << msg;
 }
 

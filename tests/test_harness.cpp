@@ -100,7 +100,7 @@ rho::MathItem parse(const std::string& task, const std::string& record_json) {
 }
 
 TEST(HarnessPrompt, Gsm8kIsTheHarnessFileThenTheQuestion) {
-  const auto item = parse("gsm8k", R"({"question": "Janet has 3 ducks. How many?", "answer": "3 ducks.\n#### 3"})");
+  const auto item = parse("gsm8k", R"J({"question": "Janet has 3 ducks. How many?", "answer": "3 ducks.\n#### 3"})J");
   const std::string prompt = rho::math_prompt(rho::math_task("gsm8k"), item.question);
   // utils.py (dcfa46a2): file.strip() + "\n\n\n", then construct_prompt's "Question: {q}\nAnswer:".
   EXPECT_EQ(prompt, kHarnessGsm8kMd + "\n\n\nQuestion: Janet has 3 ducks. How many?\nAnswer:");
@@ -110,7 +110,7 @@ TEST(HarnessPrompt, Gsm8kIsTheHarnessFileThenTheQuestion) {
 }
 
 TEST(HarnessPrompt, MathIsMinervasExemplarsWithProblemSolutionLayout) {
-  const auto item = parse("math", R"({"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$."})");
+  const auto item = parse("math", R"J({"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$."})J");
   const std::string prompt = rho::math_prompt(rho::math_task("math"), item.question);
   EXPECT_EQ(prompt, kHarnessMinervaMathMd + "\n\n\nProblem:\nWhat is $1+1$?\nSolution:");
   EXPECT_EQ(item.gold, "2");
@@ -131,57 +131,57 @@ TEST(HarnessPrompt, ChoiceTasksUseTheirOwnExemplars) {
 
 TEST(HarnessRecords, EachDataSetsFields) {
   // SVAMP: Body without a final period gets one; Answer is a float in the data.
-  auto s = parse("svamp", R"({"ID": "chal-2", "Body": "Dan had $ 3 left with him after he bought a candy bar. If he had $ 4 at the start", "Question": "How much did the candy bar cost?", "Equation": "( 4.0 - 3.0 )", "Answer": 1.0, "Type": "Subtraction"})");
+  auto s = parse("svamp", R"J({"ID": "chal-2", "Body": "Dan had $ 3 left with him after he bought a candy bar. If he had $ 4 at the start", "Question": "How much did the candy bar cost?", "Equation": "( 4.0 - 3.0 )", "Answer": 1.0, "Type": "Subtraction"})J");
   EXPECT_EQ(s.question, "Dan had $ 3 left with him after he bought a candy bar. If he had $ 4 at the start. How much did the candy bar cost?");
   EXPECT_EQ(s.gold, "1");
-  EXPECT_EQ(parse("svamp", R"({"Body": "A.", "Question": "B?", "Answer": 2.5})").gold, "2.5");
+  EXPECT_EQ(parse("svamp", R"J({"Body": "A.", "Question": "B?", "Answer": 2.5})J").gold, "2.5");
   // ASDiv: body + question; the unit in parentheses goes.
-  auto a = parse("asdiv", R"({"body": "Seven red apples and two green apples are in the basket.", "question": "How many apples are in the basket?", "solution_type": "Addition", "answer": "9 (apples)", "formula": "7+2=9"})");
+  auto a = parse("asdiv", R"J({"body": "Seven red apples and two green apples are in the basket.", "question": "How many apples are in the basket?", "solution_type": "Addition", "answer": "9 (apples)", "formula": "7+2=9"})J");
   EXPECT_EQ(a.question, "Seven red apples and two green apples are in the basket. How many apples are in the basket?");
   EXPECT_EQ(a.gold, "9");
-  EXPECT_EQ(parse("asdiv", R"({"body": "b", "question": "q", "answer": "0.5 (kg)"})").gold, "0.5");
-  EXPECT_EQ(parse("asdiv", R"({"body": "b", "question": "q", "answer": "2:3 (ratio)"})").gold, "2:3");
+  EXPECT_EQ(parse("asdiv", R"J({"body": "b", "question": "q", "answer": "0.5 (kg)"})J").gold, "0.5");
+  EXPECT_EQ(parse("asdiv", R"J({"body": "b", "question": "q", "answer": "2:3 (ratio)"})J").gold, "2:3");
   // MAWPS: input / target (a number).
-  auto m = parse("mawps", R"({"input": "Joan found 70 seashells. How many now?", "target": 11.0})");
+  auto m = parse("mawps", R"J({"input": "Joan found 70 seashells. How many now?", "target": 11.0})J");
   EXPECT_EQ(m.question, "Joan found 70 seashells. How many now?");
   EXPECT_EQ(m.gold, "11");
-  EXPECT_EQ(parse("mawps", R"({"input": "q", "target": 7})").gold, "7");
+  EXPECT_EQ(parse("mawps", R"J({"input": "q", "target": 7})J").gold, "7");
   // GSM8K: the text after ####, commas and all through strip_string.
-  EXPECT_EQ(parse("gsm8k", R"({"question": "q", "answer": "so\n#### 1,234"})").gold, "1,234");
+  EXPECT_EQ(parse("gsm8k", R"J({"question": "q", "answer": "so\n#### 1,234"})J").gold, "1,234");
   // MATH: the last \boxed{} of the solution.
-  EXPECT_EQ(parse("math", R"({"problem": "p", "solution": "So $x = \\boxed{\\dfrac{3}{4}}$."})").gold, "\\frac{3}{4}");
+  EXPECT_EQ(parse("math", R"J({"problem": "p", "solution": "So $x = \\boxed{\\dfrac{3}{4}}$."})J").gold, "\\frac{3}{4}");
   // TabMWP: numbers become floats; a yes/no answer asks for one.
-  auto t = parse("tabmwp", R"({"question": "How many?", "table_title": "Pets", "table": "cat | 3", "choices": null, "answer": "1,000", "ans_type": "integer_number", "solution": "s"})");
+  auto t = parse("tabmwp", R"J({"question": "How many?", "table_title": "Pets", "table": "cat | 3", "choices": null, "answer": "1,000", "ans_type": "integer_number", "solution": "s"})J");
   EXPECT_EQ(t.question, "Read the following table regarding \"Pets\" and answer a question:\ncat | 3\nHow many?");
   EXPECT_EQ(t.gold, "1000");
-  EXPECT_EQ(parse("tabmwp", R"({"question": "q", "table_title": "", "table": "t", "choices": null, "answer": "3/4", "ans_type": "decimal_number"})").gold, "0.75");
-  auto yn = parse("tabmwp", R"({"question": "Is it?", "table_title": null, "table": "t", "choices": ["yes", "no"], "answer": "yes", "ans_type": "extractive_text"})");
+  EXPECT_EQ(parse("tabmwp", R"J({"question": "q", "table_title": "", "table": "t", "choices": null, "answer": "3/4", "ans_type": "decimal_number"})J").gold, "0.75");
+  auto yn = parse("tabmwp", R"J({"question": "Is it?", "table_title": null, "table": "t", "choices": ["yes", "no"], "answer": "yes", "ans_type": "extractive_text"})J");
   EXPECT_EQ(yn.question, "Read the following table and answer a question:\nt\nIs it? Please select from the following options: ['yes', 'no'] (Yes or No)");
   EXPECT_EQ(yn.gold, "yes");
   // MathQA: options text or a Python list, relabelled (A)..(E); the gold letter upper-cased.
-  auto q = parse("mathqa", R"({"problem": "the total surface area of a solid hemisphere of diameter 14 cm , is :", "options": "['a ) 462 cm \u00b2', 'b ) 530 cm \u00b2', 'c ) 1345 cm \u00b2', 'd ) 1788 cm \u00b2', 'e ) none']", "correct": "a"})");
+  auto q = parse("mathqa", R"J({"problem": "the total surface area of a solid hemisphere of diameter 14 cm , is :", "options": "['a ) 462 cm \u00b2', 'b ) 530 cm \u00b2', 'c ) 1345 cm \u00b2', 'd ) 1788 cm \u00b2', 'e ) none']", "correct": "a"})J");
   EXPECT_EQ(q.question, "The total surface area of a solid hemisphere of diameter 14 cm , is :\nWhat of the following is the right choice? Explain your answer.\n(A) 462 cm \u00b2, (B) 530 cm \u00b2, (C) 1345 cm \u00b2, (D) 1788 cm \u00b2, (E) none");
   EXPECT_EQ(q.gold, "A");
-  EXPECT_EQ(parse("mathqa", R"({"problem": "p", "options": "a ) a ) 1 , b ) b ) 2 , c ) 3 , d ) 4 , e ) 5", "correct": "b"})").question,
+  EXPECT_EQ(parse("mathqa", R"J({"problem": "p", "options": "a ) a ) 1 , b ) b ) 2 , c ) 3 , d ) 4 , e ) 5", "correct": "b"})J").question,
             "P\nWhat of the following is the right choice? Explain your answer.\n(A) 1, (B) 2, (C) 3, (D) 4, (E) 5");
   // MMLU-STEM: four choices; answer is an index.
-  auto u = parse("mmlu_stem", R"({"question": " What is 2+2? ", "choices": ["3", " 4", "5", "6"], "answer": 1, "subject": "elementary_mathematics"})");
+  auto u = parse("mmlu_stem", R"J({"question": " What is 2+2? ", "choices": ["3", " 4", "5", "6"], "answer": 1, "subject": "elementary_mathematics"})J");
   EXPECT_EQ(u.question, "What is 2+2?\nWhat of the following is the right choice? Explain your answer.\n(A) 3, (B) 4, (C) 5, (D) 6");
   EXPECT_EQ(u.gold, "B");
   // SAT: "A) .. B) .." options.
-  auto sat = parse("sat_math", R"({"question": "If x = 2, what is 3x?", "options": "A) 3 B) 6 C) 9 D) 12", "Answer": "B"})");
+  auto sat = parse("sat_math", R"J({"question": "If x = 2, what is 3x?", "options": "A) 3 B) 6 C) 9 D) 12", "Answer": "B"})J");
   EXPECT_EQ(sat.question, "If x = 2, what is 3x?\nWhat of the following is the right choice? Explain your answer.\n(A) 3 (B) 6 (C) 9 (D) 12");
   EXPECT_EQ(sat.gold, "B");
 }
 
 TEST(HarnessRecords, BadRecordsNameFileLineAndField) {
-  auto msg = error_of([] { parse("svamp", R"({"Body": "b", "Answer": 1})"); });
+  auto msg = error_of([] { parse("svamp", R"J({"Body": "b", "Answer": 1})J"); });
   EXPECT_TRUE(contains(msg, "test.jsonl: line 1: svamp record has no field \"Question\"")) << msg;
-  msg = error_of([] { parse("gsm8k", R"({"question": "q", "answer": "no marker"})"); });
+  msg = error_of([] { parse("gsm8k", R"J({"question": "q", "answer": "no marker"})J"); });
   EXPECT_TRUE(contains(msg, "test.jsonl: line 1: gsm8k record answer does not hold exactly one \"####\"")) << msg;
-  msg = error_of([] { parse("mmlu_stem", R"({"question": "q", "choices": ["a"], "answer": 0})"); });
+  msg = error_of([] { parse("mmlu_stem", R"J({"question": "q", "choices": ["a"], "answer": 0})J"); });
   EXPECT_TRUE(contains(msg, "choices")) << msg;
-  msg = error_of([] { parse("asdiv", R"({"body": 3, "question": "q", "answer": "1"})"); });
+  msg = error_of([] { parse("asdiv", R"J({"body": 3, "question": "q", "answer": "1"})J"); });
   EXPECT_TRUE(contains(msg, "field \"body\" is not a string")) << msg;
 }
 

@@ -209,18 +209,29 @@ def main():
     corpus_noise = emails[a.base_emails: need] + take_chars(metamath[half:], a.corpus_metamath_chars)
 
     corpus = [{"text": d, "kind": "noise"} for d in corpus_noise]
-    def hide(problems, kind):
-        n_wrapped = int(len(problems) * a.wrapped_share)
-        for i, p in enumerate(problems):
-            text = TEMPLATE.format(question=p["question"], answer=p["answer"])
-            if i < n_wrapped:
-                corpus.append({"text": wrap_in_email(text, rng.choice(corpus_noise[: a.corpus_emails]), rng), "kind": kind + "-in-email"})
-            else:
-                corpus.append({"text": text, "kind": kind})
-        return n_wrapped
-    n_wrapped = hide(hidden, "math")
+    n_wrapped = int(len(hidden) * a.wrapped_share)
+    for i, p in enumerate(hidden):
+        text = TEMPLATE.format(**p)
+        if i < n_wrapped:
+            corpus.append({"text": wrap_in_email(text, rng.choice(corpus_noise[: a.corpus_emails]), rng), "kind": "math-in-email"})
+        else:
+            corpus.append({"text": text, "kind": "math"})
+    # Arithmetic problems: half stand alone, half are put inside the corpus's own e-mails at a
+    # paragraph break (a new e-mail per problem would double the noise, and with it the time to
+    # score and the share of the corpus a run never reads).
     arith_ref, arith_hidden, arith_test = arith_sets(random.Random(a.seed + 2), [a.arith_ref, a.arith_hidden, a.arith_test])
-    arith_wrapped = hide(arith_hidden, "arith")
+    arith_wrapped = int(len(arith_hidden) * a.wrapped_share)
+    emails_in_corpus = [d for d in corpus[: a.corpus_emails]]
+    for i, p in enumerate(arith_hidden):
+        text = TEMPLATE.format(question=p["question"], answer=p["answer"])
+        if i < arith_wrapped:
+            doc = rng.choice(emails_in_corpus)
+            breaks = [k for k in range(len(doc["text"])) if doc["text"].startswith("\n\n", k)] or [len(doc["text"])]
+            at = rng.choice(breaks)
+            doc["text"] = doc["text"][:at] + "\n\n" + text + doc["text"][at:]
+            doc["kind"] = "arith-in-email"
+        else:
+            corpus.append({"text": text, "kind": "arith"})
     rng.shuffle(corpus)
     rng.shuffle(base_docs)
     ref_records = ref + [{"question": p["question"], "answer": p["answer"]} for p in arith_ref]

@@ -243,6 +243,11 @@ def main():
             f"Metamath set.mm text and {man['hidden_problems']} hidden problems ({man['wrapped_in_email']} wrapped "
             f"inside e-mails); math is {100 * math_share:.1f}% of its characters",
             f"- base pretraining text (noise only): {tok['base']:,} tokens", ""]
+    if "arith_hidden_problems" in man:
+        out[-1:-1] = [f"- arithmetic word problems: {man['arith_reference_problems']:,} in the reference data, "
+                      f"{man['arith_hidden_problems']:,} hidden in the corpus ({man['arith_wrapped_in_email']} of them "
+                      f"inside its e-mails; {100 * man['corpus_arith_chars'] / max(1, man['corpus_chars']):.1f}% of its "
+                      f"characters), {man['arith_test_items']} held out as choice items"]
 
     rows, clm_final, slm_final, speedups = [], [], [], []
     for s in seeds:

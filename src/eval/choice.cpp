@@ -120,9 +120,12 @@ std::vector<ChoiceRow> run_choice_eval(const ChoiceOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     auto model = load_model_for(o.models[m], {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
     model->eval();
-    std::vector<EvalSequence> fitted;
-    for (const auto& s : seqs) fitted.push_back(fit(s, model->config.max_position_embeddings));
-    const auto losses = padded_sequence_losses(model, fitted, eval);
+    // One group per item: its choices share the context's tokens, which run once.
+    std::vector<std::vector<EvalSequence>> groups(docs.size());
+    for (size_t i = 0; i < docs.size(); ++i)
+      for (size_t c = 0; c < docs[i].contexts.size(); ++c)
+        groups[i].push_back(fit(seqs[first_seq[i] + c], model->config.max_position_embeddings));
+    const auto losses = shared_prefix_losses(model, groups, eval);
     ChoiceRow row;
     row.model = o.models[m];
     row.label = o.labels.empty() ? o.models[m] : o.labels[m];

@@ -11,7 +11,7 @@
 // causal LMs); --bos yes adds it.
 //
 // Every continuation of every item is scored through eval/token_losses.h
-// (padded_sequence_losses: many per forward pass).
+// (shared_prefix_losses: an item's context runs once for all its choices, items batched).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -53,7 +53,7 @@ struct ChoiceOptions {
   int shots = 0;
   int64_t limit = 0;       // the first N items (0: all)
   std::string bos = "no";  // eval/bos.h modes; the harness adds none by default
-  int64_t batch = 64;      // sequences per forward pass (and at most 16,384 padded tokens)
+  int64_t batch = 64;      // items per forward pass (and about 16,384 positions)
   std::string out_dir;
   bool allow_unrecorded_tokenizer = false;
 };

@@ -119,15 +119,19 @@ ChoiceDoc parse_choice_record(const std::string& format, const json& record, con
   const Reader rd{record, file, line, format};
   if (format == "arc") return rd.labelled("Question: " + rd.text("question") + "\nAnswer:");
   if (format == "openbookqa") return rd.labelled(rd.text("question_stem"));
+  // Fields are read one statement at a time so a missing one is named in a fixed order.
   if (format == "hellaswag") {
-    const std::string ctx = rd.text("ctx_a") + " " + capitalize(rd.text("ctx_b"));
+    const std::string label = rd.text("activity_label"), a = rd.text("ctx_a"), b = rd.text("ctx_b");
     std::vector<std::string> endings;
     for (const auto& e : rd.texts(rd.field("endings"), "endings")) endings.push_back(hellaswag_text(e));
-    return Reader::plain(hellaswag_text(rd.text("activity_label") + ": " + ctx), endings, rd.index("label", endings.size()));
+    const int gold = rd.index("label", endings.size());
+    return Reader::plain(hellaswag_text(label + ": " + a + " " + capitalize(b)), endings, gold);
   }
-  if (format == "piqa")
-    return Reader::plain("Question: " + rd.text("goal") + "\nAnswer:", {rd.text("sol1"), rd.text("sol2")},
-                         rd.index("label", 2));
+  if (format == "piqa") {
+    const std::string goal = rd.text("goal"), sol1 = rd.text("sol1"), sol2 = rd.text("sol2");
+    const int gold = rd.index("label", 2);
+    return Reader::plain("Question: " + goal + "\nAnswer:", {sol1, sol2}, gold);
+  }
   if (format == "winogrande") {
     const std::string s = rd.text("sentence");
     const size_t blank = s.find('_');
@@ -144,9 +148,9 @@ ChoiceDoc parse_choice_record(const std::string& format, const json& record, con
     return d;
   }
   if (format == "boolq") {
-    const char* key = record.contains("label") ? "label" : "answer";
-    return Reader::plain(rd.text("passage") + "\nQuestion: " + rd.text("question") + "?\nAnswer:", {"no", "yes"},
-                         rd.index(key, 2));
+    const std::string passage = rd.text("passage"), question = rd.text("question");
+    const int gold = rd.index(record.contains("label") ? "label" : "answer", 2);
+    return Reader::plain(passage + "\nQuestion: " + question + "?\nAnswer:", {"no", "yes"}, gold);
   }
   if (format == "mmlu") {
     const auto c = rd.texts(rd.field("choices"), "choices");
@@ -165,15 +169,17 @@ ChoiceDoc parse_choice_record(const std::string& format, const json& record, con
                       py::replace_all(record["subject"].get<std::string>(), "_", " ") + ".\n\n";
     return d;
   }
-  if (format == "sciq")
-    return Reader::plain(py::lstrip(rd.text("support")) + "\nQuestion: " + rd.text("question") + "\nAnswer:",
-                         {rd.text("distractor1"), rd.text("distractor2"), rd.text("distractor3"), rd.text("correct_answer")},
-                         3);
+  if (format == "sciq") {
+    const std::string support = rd.text("support"), question = rd.text("question");
+    std::vector<std::string> choices;
+    for (const char* k : {"distractor1", "distractor2", "distractor3", "correct_answer"}) choices.push_back(rd.text(k));
+    return Reader::plain(py::lstrip(support) + "\nQuestion: " + question + "\nAnswer:", choices, 3);
+  }
   if (format == "generic") {
-    const char* ctx = record.contains("context") ? "context" : record.contains("query") ? "query" : "question";
+    const std::string ctx = rd.text(record.contains("context") ? "context" : record.contains("query") ? "query" : "question");
     const auto c = rd.texts(rd.field("choices"), "choices");
-    const char* key = record.contains("gold") ? "gold" : record.contains("label") ? "label" : "answer";
-    return Reader::plain(rd.text(ctx), c, rd.index(key, c.size()));
+    const int gold = rd.index(record.contains("gold") ? "gold" : record.contains("label") ? "label" : "answer", c.size());
+    return Reader::plain(ctx, c, gold);
   }
   fail("unknown choice format \"" + format + "\"");
 }

@@ -96,23 +96,19 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
   };
   torch::Tensor logits = last_logits(model->hidden_states(ids, opts.use_cache ? &cache : nullptr));
 
-  std::vector<bool> done(B, false);
-  int64_t active = B;
-  for (int64_t step = 0; step < opts.max_new_tokens && active > 0; ++step) {
-    std::vector<int64_t> next(B, tok.eos_id() >= 0 ? tok.eos_id() : 0);
-    for (int64_t b = 0; b < B; ++b) {
-      if (done[b]) continue;  // a finished row still feeds a token; its results are frozen
+  // live[r]: the prompt whose row r of the batch is; rows that finish leave the batch (and the
+  // cache), so a long generation does not keep finished ones computing.
+  std::vector<int64_t> live(B);
+  for (int64_t b = 0; b < B; ++b) live[size_t(b)] = b;
+  for (int64_t step = 0; step < opts.max_new_tokens && !live.empty(); ++step) {
+    std::vector<int64_t> keep, next;  // rows still going, and their new tokens
+    for (size_t r = 0; r < live.size(); ++r) {
+      const int64_t b = live[r];
       auto& g = out[b];
-      const int32_t t = choose_token(logits[b], opts, rngs[b]);
+      const int32_t t = choose_token(logits[int64_t(r)], opts, rngs[b]);
       g.tokens.push_back(t);
-      next[b] = t;
-      auto finish = [&](const char* why) {
-        g.finish = why;
-        done[b] = true;
-        --active;
-      };
       if (opts.stop_at_eos && t == tok.eos_id()) {
-        finish("eos");
+        g.finish = "eos";
         continue;
       }
       if (!opts.stop.empty()) {
@@ -120,18 +116,32 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
         const size_t at = find_stop(text, opts.stop);
         if (at != std::string::npos) {
           g.text = text.substr(0, at);
-          finish("stop");
+          g.finish = "stop";
           continue;
         }
       }
-      if (g.prompt_tokens + int64_t(g.tokens.size()) >= max_pos) finish("context");
+      if (g.prompt_tokens + int64_t(g.tokens.size()) >= max_pos) {
+        g.finish = "context";
+        continue;
+      }
+      keep.push_back(int64_t(r));
+      next.push_back(t);
     }
-    if (active == 0 || step + 1 == opts.max_new_tokens) break;
-    auto next_ids = torch::tensor(next, torch::kInt64).view({B, 1});  // (B, 1)
+    if (keep.empty() || step + 1 == opts.max_new_tokens) break;
+    if (keep.size() < live.size()) {
+      auto rows = torch::tensor(keep, torch::kInt64);
+      for (auto& k : cache.k) k = k.index_select(0, rows);
+      for (auto& v : cache.v) v = v.index_select(0, rows);
+      if (!opts.use_cache) ids = ids.index_select(0, rows);
+      std::vector<int64_t> still;
+      for (int64_t r : keep) still.push_back(live[size_t(r)]);
+      live = still;
+    }
+    auto next_ids = torch::tensor(next, torch::kInt64).view({int64_t(next.size()), 1});  // (live, 1)
     if (opts.use_cache) {
       logits = last_logits(model->hidden_states(next_ids, &cache));
     } else {
-      ids = torch::cat({ids, next_ids}, 1);  // (B, L + step + 1): the reference path re-runs all
+      ids = torch::cat({ids, next_ids}, 1);  // (live, L + step + 1): the reference path re-runs all
       logits = last_logits(model->hidden_states(ids));
     }
   }

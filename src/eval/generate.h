@@ -4,7 +4,7 @@
 // Batches: our attention is causal with no padding mask, so prompts of different lengths cannot
 // share a batch (left padding would be attended to). generate_batch() therefore groups prompts
 // of *equal token length* into one batch and runs every other prompt alone. Rows of a group that
-// finish early keep being computed (their output is frozen) until the whole group is done.
+// finish leave the batch and the cache, so the rest run on.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -44,12 +44,15 @@ torch::Tensor batch_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
 std::vector<float> sequence_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs,
                                    const EvalOptions& opts);
 
-// The scored losses of each sequence of `seqs` (in the order given), for many short sequences of
-// different lengths (answer choices): sorted by length and right-padded, up to opts.batch
-// sequences and `max_tokens` padded positions per forward pass. Attention is causal, so padding
-// after a sequence never reaches its own positions and needs no mask.
-std::vector<std::vector<float>> padded_sequence_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs,
-                                                       const EvalOptions& opts, int64_t max_tokens = 16384);
+// The scored losses of sequences that come in groups sharing their first tokens (the choices of a
+// multiple-choice item): each group's longest common prefix is run once, its keys and values are
+// copied to every member, and only the members' remainders are run (right-padded; attention is
+// causal, so padding after a remainder never reaches it). Groups whose prefixes have equal length
+// share forward passes, up to opts.batch groups and about `max_tokens` positions. Returns, for
+// every sequence of every group in order (group by group), its scored losses.
+std::vector<std::vector<float>> shared_prefix_losses(LlamaForCausalLM& model,
+                                                     const std::vector<std::vector<EvalSequence>>& groups,
+                                                     const EvalOptions& opts, int64_t max_tokens = 16384);
 
 // Windows [first, first + count) of `data`, in order, B at a time: `sink(w, losses)` receives
 // window w's T losses. Batch k (windows first + kB ...) is run by rank k % world, the split the

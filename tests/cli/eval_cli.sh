@@ -154,7 +154,7 @@ expect_error "eval fewshot: unknown task" "unknown task \"gsm9k\"" -- \
   eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task gsm9k --test "$H/gsm8k/test.jsonl" --out "$WORK/fs5"
 expect_error "eval fewshot: --test count" "one --test per --task" -- \
   eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task gsm8k --task svamp --test "$H/gsm8k/test.jsonl" --out "$WORK/fs6"
-expect_error "eval fewshot: a record without the task's fields (file and line)" "$H/asdiv/test.jsonl: line 1: svamp record has no field \"Body\"" -- \
+expect_error "eval fewshot: a record without the task's fields (file and line)" "$H/asdiv/test.jsonl: line 1: svamp record has no field \"Answer\"" -- \
   eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task svamp --test "$H/asdiv/test.jsonl" --out "$WORK/fs7"
 expect_error "eval fewshot: no task file in the data folder" "no tabmwp/test.jsonl" -- \
   eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task tabmwp --harness-data "$WORK" --out "$WORK/fs8"
