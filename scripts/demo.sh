@@ -2,13 +2,13 @@
 # The main job: the Rho-1 experiment end to end, on a small scale, on a CPU.
 #   tokenizer -> base model (CLM on noisy text) -> reference (base + CLM on GSM8K part)
 #   -> corpus scored once -> CLM and SLM continued from the base, same seed, same steps
-#   -> held-out GSM8K test loss along the way; held-out accuracy on a family of arithmetic
-#      word problems hidden in the corpus (multiple choice, rho eval choice) at every checkpoint
+#   -> held-out GSM8K test loss along the way; held-out accuracy on word problems about a
+#      corner shop hidden in the corpus (multiple choice, rho eval choice) at every checkpoint
 #   -> report: summary.md, loss and accuracy plots, dynamics table, selected-token page, metrics.
 # Usage: scripts/demo.sh [RUN_DIR]     (default runs/demo)
 # Settings by environment: GSM8K_DIR (default ../shared/data/gsm8k; absent -> generated
 # problems), PRESET, SEQ, BATCH, BASE_STEPS, REF_STEPS, STEPS, RATIO, SEEDS ("1 2 3" for the
-# three-seed result), ARITH_LIMIT (held-out arithmetic items scored), FRESH=1 (redo every stage).
+# three-seed result), SHOP_LIMIT (held-out corner-shop items scored), FRESH=1 (redo every stage).
 # Stages are cached: a rerun skips every stage whose output is complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ STEPS=${STEPS:-200}
 RATIO=${RATIO:-0.6}
 SEEDS=${SEEDS:-1}
 VOCAB=${VOCAB:-4096}
-ARITH_LIMIT=${ARITH_LIMIT:-400}
+SHOP_LIMIT=${SHOP_LIMIT:-400}
 VAL_EVERY=${VAL_EVERY:-20}
 VAL_BATCHES=${VAL_BATCHES:-8}
 SWEEP_RATIOS=${SWEEP_RATIOS:-}      # e.g. "0.4 0.6 0.8 1.0": extra SLM runs (seed = first of SEEDS)
@@ -139,31 +139,31 @@ done
 # --- evaluation and report ------------------------------------------------------------------
 REPORT=$RUN/report
 mkdir -p "$REPORT"
-# Held-out arithmetic accuracy: the worked answer against three wrong ones, by log-likelihood.
+# Held-out corner-shop accuracy: the worked answer against three on wrong prices, by log-likelihood.
 # First seed: every checkpoint (the accuracy-versus-tokens plot); other seeds: the final models.
 ckpt_models() {  # run dir, label -> "--model DIR --label LABEL@step" for each checkpoint
   for c in $(ls -d "$1"/checkpoints/step_* 2>/dev/null | sort); do
     printf -- '--model %s --label %s@%d ' "$c" "$2" "$((10#${c##*step_}))"
   done
 }
-if [ ! -f "$REPORT/arith/results.json" ]; then
-  log "held-out arithmetic accuracy ($ARITH_LIMIT items) at every checkpoint, seed $first"
+if [ ! -f "$REPORT/shop/results.json" ]; then
+  log "held-out corner-shop accuracy ($SHOP_LIMIT items) at every checkpoint, seed $first"
   # shellcheck disable=SC2046
-  $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/arith_test.jsonl" --limit "$ARITH_LIMIT" \
-    --out "$REPORT/arith" --model "$RUN/base/final" --label base@0 $(ckpt_models "$RUN/ref" ref) \
+  $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/shop_test.jsonl" --limit "$SHOP_LIMIT" \
+    --out "$REPORT/shop" --model "$RUN/base/final" --label base@0 $(ckpt_models "$RUN/ref" ref) \
     $(ckpt_models "$RUN/clm-s$first" "clm-s$first") $(ckpt_models "$RUN/slm-s$first" "slm-s$first") >/dev/null
 fi
 for seed in $SEEDS; do
-  [ "$seed" = "$first" ] || [ -f "$REPORT/arith-s$seed/results.json" ] && continue
-  log "held-out arithmetic accuracy, seed $seed (final models)"
-  $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/arith_test.jsonl" --limit "$ARITH_LIMIT" \
-    --out "$REPORT/arith-s$seed" --model "$RUN/clm-s$seed/final" --label "clm-s$seed@$STEPS" \
+  [ "$seed" = "$first" ] || [ -f "$REPORT/shop-s$seed/results.json" ] && continue
+  log "held-out corner-shop accuracy, seed $seed (final models)"
+  $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/shop_test.jsonl" --limit "$SHOP_LIMIT" \
+    --out "$REPORT/shop-s$seed" --model "$RUN/clm-s$seed/final" --label "clm-s$seed@$STEPS" \
     --model "$RUN/slm-s$seed/final" --label "slm-s$seed@$STEPS" >/dev/null
 done
-python3 scripts/demo/arith_curves.py --run "$RUN" --seed "$first" --out "$REPORT/arith-curves"
-$RHO analyze plot --out "$REPORT/arith_accuracy.png" --metric accuracy --x tokens_trained \
-  "base + CLM=$REPORT/arith-curves/clm.jsonl" "base + SLM (top $RATIO)=$REPORT/arith-curves/slm.jsonl" \
-  "base + reference data=$REPORT/arith-curves/ref.jsonl" >/dev/null
+python3 scripts/demo/shop_curves.py --run "$RUN" --seed "$first" --out "$REPORT/shop-curves"
+$RHO analyze plot --out "$REPORT/shop_accuracy.png" --metric accuracy --x tokens_trained \
+  "base + CLM=$REPORT/shop-curves/clm.jsonl" "base + SLM (top $RATIO)=$REPORT/shop-curves/slm.jsonl" \
+  "base + reference data=$REPORT/shop-curves/ref.jsonl" >/dev/null
 log "plot, dynamics, selected-token page"
 $RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
   "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (top $RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
@@ -171,18 +171,18 @@ ckpts=$(ls -d "$RUN/slm-s$first"/checkpoints/step_* | sort)
 $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-slm" $ckpts
 ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)
 $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-clm" $ckpts
-# The page: an e-mail of the corpus with a hidden arithmetic problem, as the base model (the
+# The page: an e-mail of the corpus with a hidden corner-shop problem, as the base model (the
 # model SLM starts from) and the reference score it.
-python3 -c 'import json,sys; t=next(x["text"] for x in map(json.loads, open(sys.argv[1])) if x["kind"]=="arith-in-email"); q=t.find("Question:"); print(t[max(0, q - 1500):q + 700])' \
+python3 -c 'import json,sys; t=next(x["text"] for x in map(json.loads, open(sys.argv[1])) if x["kind"]=="shop-in-email"); q=t.find("Question:"); print(t[max(0, q - 1500):q + 700])' \
     "$RUN/data/corpus.jsonl" > "$REPORT/sample.txt"
 $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
     --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html" \
-    --note "An e-mail from the noisy corpus with an arithmetic word problem hidden in it. Look for: the \
-problem (Question: ... Answer: 6 + 9 = 15 ...) in red and underlined, the reference knows it and the base model does not, so \
-SLM trains on it; the headers, addresses and encoded parts pale or blue and mostly not underlined, since the reference \
-predicts them no better than the base. Tokens both find easy (common words) sit near white either way."
+    --note "An e-mail from the noisy corpus with a corner-shop problem hidden in it. Look for: the problem \
+(Question: ... Answer: One ... costs N dollars ...) in red and underlined: the reference knows the shop and the base model \
+does not, so SLM trains on those tokens; the mail headers, addresses and encoded parts pale or blue and mostly not underlined, \
+since the reference predicts them no better than the base."
 if [ -n "${ABLATION:-}" ]; then
-  log "ablation: held-out arithmetic accuracy of every variant's final model, loss plot"
+  log "ablation: held-out corner-shop accuracy of every variant's final model, loss plot"
   args=() curves=("CLM=$RUN/clm-s$first/metrics.jsonl")
   for seed in $SEEDS; do args+=(--model "$RUN/clm-s$seed/final" --label "clm-s$seed"); done
   for spec in $ABLATION; do
@@ -197,7 +197,7 @@ if [ -n "${ABLATION:-}" ]; then
   # The same set of variants and seeds gives the same table: recomputed only when that changes.
   key=$(printf '%s\n' "${args[@]}" | md5sum | cut -c1-12)
   if [ ! -f "$REPORT/ablation-acc/results.json" ] || [ "$(cat "$REPORT/ablation-acc/key" 2>/dev/null)" != "$key" ]; then
-    $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/arith_test.jsonl" --limit "$ARITH_LIMIT" \
+    $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/shop_test.jsonl" --limit "$SHOP_LIMIT" \
       --out "$REPORT/ablation-acc" "${args[@]}" >/dev/null
     echo "$key" >"$REPORT/ablation-acc/key"
   fi

@@ -8,17 +8,18 @@ Noisy text (the paper's OpenWebMath): real e-mails (SpamAssassin public corpus, 
 compressed proofs are machine-made strings. Some hidden math problems are wrapped inside e-mails,
 the rest stand alone; most of the corpus's tokens are noise.
 
-A second target family is small enough for a 3M-parameter model to learn in the demo's few
-hundred steps: one-step arithmetic word problems (add, subtract, multiply small numbers) with a
-worked answer, "Answer: 7 + 3 = 10. The answer is 10." The reference part gets some, the noisy
-corpus hides others (half inside e-mails), and a disjoint held-out set is scored as a
-multiple-choice test (rho eval choice): the worked correct answer against a wrong operation
-and two arithmetic slips. That accuracy moves at this scale; GSM8K's does not.
+A second target family is one a 3M-parameter model can pick up in the demo's few hundred steps:
+word problems about a corner shop whose prices never change ("Mia buys one kite at the corner
+shop. How much does Mia pay?" / "One kite costs 7 dollars. The answer is 7.", and totals of 2-4
+items, "3 * 7 = 21"). The shop's prices are target-domain knowledge: the reference data has
+problems about it, the noisy corpus hides others (half inside its e-mails), and a disjoint set of
+new problems about the same shop is held out and scored as multiple choice (rho eval choice):
+the worked answer against three built on wrong prices. GSM8K itself is out of reach at this scale.
 
 Writes into OUT: base.jsonl (noise only: the base model's general pretraining text), ref.jsonl
-(the reference part of GSM8K train + arithmetic problems, shuffled), corpus.jsonl (noise + hidden
-math, shuffled), test.jsonl (GSM8K test, or generated problems), arith_test.jsonl (held-out
-arithmetic problems as choice items: context, choices, gold, kind), fewshot_train.jsonl (shots
+(the reference part of GSM8K train + corner-shop problems, shuffled), corpus.jsonl (noise + hidden
+math, shuffled), test.jsonl (GSM8K test, or generated problems), shop_test.jsonl (held-out
+corner-shop problems as choice items: context, choices, gold, kind), fewshot_train.jsonl (shots
 for few-shot prompts), and manifest.json (what went where). Every record is {"text": ...} except
 the GSM8K-format and choice files.
 
@@ -72,47 +73,62 @@ def generated_problem(rng):
     return {"question": q, "answer": ans}
 
 
-ARITH_ITEMS = ["apples", "pencils", "stickers", "books", "cupcakes", "marbles", "coins", "shells", "cards", "flowers"]
-ARITH_NAMES = NAMES + ["Eva", "Leo", "Kim", "Max", "Nia", "Omar", "Pia", "Rex", "Uma", "Yan"]
+SHOP_NAMES = NAMES + ["Eva", "Leo", "Kim", "Max", "Nia", "Omar", "Pia", "Rex", "Uma", "Yan", "Ada", "Bo", "Cai",
+                     "Dev", "Eli", "Fay", "Gus", "Hal", "Ira", "Jo", "Kai", "Liv", "Moe", "Ned", "Ola", "Pat", "Quin",
+                     "Roy", "Sia", "Ted"]
+SHOP_ITEMS = [("pencil", "pencils"), ("eraser", "erasers"), ("notebook", "notebooks"), ("apple", "apples"),
+              ("banana", "bananas"), ("muffin", "muffins"), ("cupcake", "cupcakes"), ("ruler", "rulers"),
+              ("marker", "markers"), ("sticker", "stickers"), ("toy car", "toy cars"), ("kite", "kites"),
+              ("ball", "balls"), ("comic book", "comic books"), ("juice box", "juice boxes"), ("sandwich", "sandwiches"),
+              ("cookie", "cookies"), ("yo-yo", "yo-yos"), ("puzzle", "puzzles"), ("candle", "candles"),
+              ("mug", "mugs"), ("hat", "hats"), ("scarf", "scarves"), ("glue stick", "glue sticks")]
+PRICE_QUESTIONS = [
+    "{n} buys one {i} at the corner shop. How much does {n} pay?",
+    "How many dollars does one {i} cost at the corner shop? {n} wants to know.",
+    "At the corner shop, {n} pays for one {i}. How much money is that?",
+    "{n} picks one {i} at the corner shop. What is the price of it in dollars?",
+    "{n} has a coupon for nothing and buys one {i} at the corner shop. How much does it cost?",
+    "What does {n} pay for one {i} at the corner shop?",
+]
+TOTAL_QUESTIONS = [
+    "{n} buys {k} {ps} at the corner shop. How much does {n} pay?",
+    "At the corner shop, {n} pays for {k} {ps}. How much money is that?",
+]
 
 
-def arith_problem(rng, kind, a, b, name, other, item):
-    """One arithmetic word problem: question, the worked answer and its wrong variants."""
-    if kind == "add":
-        q = f"{name} has {a} {item}. {other} gives {name} {b} more {item}. How many {item} does {name} have now?"
-        op, c, wrong_op, wrong_c = "+", a + b, "-", a - b
-    elif kind == "sub":
-        q = f"{name} has {a} {item}. {name} gives {b} {item} to {other}. How many {item} does {name} have left?"
-        op, c, wrong_op, wrong_c = "-", a - b, "+", a + b
-    else:
-        q = f"{name} has {a} bags with {b} {item} in each bag. How many {item} does {name} have?"
-        op, c, wrong_op, wrong_c = "*", a * b, "+", a + b
-    worked = lambda o, z: f"{a} {o} {b} = {z}. The answer is {z}."
-    slips = [c + 1, c - 1] if c > 0 else [c + 1, c + 2]
-    return q, worked(op, c), [worked(wrong_op, wrong_c)] + [worked(op, z) for z in slips]
+def shop_prices(seed):
+    """The corner shop's price list (dollars): fixed, so problems about it can be learnt."""
+    rng = random.Random(seed)
+    # Every price 1-9 about equally often, so no single answer is a good guess.
+    prices = [1 + k % 9 for k in range(len(SHOP_ITEMS))]
+    rng.shuffle(prices)
+    return {item: p for (item, _), p in zip(SHOP_ITEMS, prices)}
 
 
-def arith_sets(rng, sizes):
-    """Disjoint sets of arithmetic problems (no problem text repeats across or within sets)."""
+def shop_answer(item, plural, k, p):
+    if k == 1:
+        return f"One {item} costs {p} dollars. The answer is {p}."
+    return f"One {item} costs {p} dollars, so {k} {plural} cost {k} * {p} = {k * p} dollars. The answer is {k * p}."
+
+
+def shop_sets(rng, prices, sizes):
+    """Disjoint sets of problems about the corner shop (no question repeats across or within sets).
+    Each has its worked answer and three answers built on wrong prices."""
     seen, out = set(), []
     for n in sizes:
         items = []
         while len(items) < n:
-            kind = rng.choice(["add", "add", "sub", "sub", "mul"])
-            if kind == "add":
-                a, b = rng.randint(1, 9), rng.randint(1, 9)
-            elif kind == "sub":
-                a = rng.randint(2, 9)
-                b = rng.randint(1, a - 1)
-            else:
-                a, b = rng.randint(2, 5), rng.randint(2, 5)
-            name, other = rng.sample(ARITH_NAMES, 2)
-            item = rng.choice(ARITH_ITEMS)
-            q, answer, wrong = arith_problem(rng, kind, a, b, name, other, item)
+            (item, plural), name = rng.choice(SHOP_ITEMS), rng.choice(SHOP_NAMES)
+            k = 1 if rng.random() < 0.6 else rng.randint(2, 4)
+            template = rng.choice(PRICE_QUESTIONS if k == 1 else TOTAL_QUESTIONS)
+            q = template.format(n=name, i=item, k=k, ps=plural)
             if q in seen:
                 continue
             seen.add(q)
-            items.append({"question": q, "answer": answer, "wrong": wrong, "kind": kind})
+            p = prices[item]
+            wrong = rng.sample([x for x in range(1, 10) if x != p], 3)
+            items.append({"question": q, "answer": shop_answer(item, plural, k, p),
+                          "wrong": [shop_answer(item, plural, k, w) for w in wrong], "kind": "price" if k == 1 else "total"})
         out.append(items)
     return out
 
@@ -164,12 +180,12 @@ def main():
     ap.add_argument("--base-emails", type=int, default=350)
     ap.add_argument("--base-metamath-chars", type=int, default=300_000)
     ap.add_argument("--max-email-chars", type=int, default=2500)
-    # Arithmetic family: the reference reads about a third of its data in 150 steps, the CLM and
-    # SLM runs about two thirds of the corpus in 200; 400 held-out items give a 95% interval of
-    # about +-5 points.
-    ap.add_argument("--arith-ref", type=int, default=4000, help="arithmetic problems in the reference data")
-    ap.add_argument("--arith-hidden", type=int, default=1200, help="arithmetic problems hidden in the corpus")
-    ap.add_argument("--arith-test", type=int, default=400, help="held-out arithmetic problems (choice items)")
+    # Corner-shop family: the reference reads about a third of its data in 150 steps, the CLM
+    # and SLM runs about two thirds of the corpus in 200; 400 held-out items give a 95% interval
+    # of about +-5 points.
+    ap.add_argument("--shop-ref", type=int, default=3000, help="corner-shop problems in the reference data")
+    ap.add_argument("--shop-hidden", type=int, default=1200, help="corner-shop problems hidden in the corpus")
+    ap.add_argument("--shop-test", type=int, default=400, help="held-out corner-shop problems (choice items)")
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -216,29 +232,30 @@ def main():
             corpus.append({"text": wrap_in_email(text, rng.choice(corpus_noise[: a.corpus_emails]), rng), "kind": "math-in-email"})
         else:
             corpus.append({"text": text, "kind": "math"})
-    # Arithmetic problems: half stand alone, half are put inside the corpus's own e-mails at a
+    # Corner-shop problems: half stand alone, half are put inside the corpus's own e-mails at a
     # paragraph break (a new e-mail per problem would double the noise, and with it the time to
     # score and the share of the corpus a run never reads).
-    arith_ref, arith_hidden, arith_test = arith_sets(random.Random(a.seed + 2), [a.arith_ref, a.arith_hidden, a.arith_test])
-    arith_wrapped = int(len(arith_hidden) * a.wrapped_share)
+    prices = shop_prices(a.seed + 3)
+    shop_ref, shop_hidden, shop_test = shop_sets(random.Random(a.seed + 2), prices, [a.shop_ref, a.shop_hidden, a.shop_test])
+    shop_wrapped = int(len(shop_hidden) * a.wrapped_share)
     emails_in_corpus = [d for d in corpus[: a.corpus_emails]]
-    for i, p in enumerate(arith_hidden):
+    for i, p in enumerate(shop_hidden):
         text = TEMPLATE.format(question=p["question"], answer=p["answer"])
-        if i < arith_wrapped:
+        if i < shop_wrapped:
             doc = rng.choice(emails_in_corpus)
             breaks = [k for k in range(len(doc["text"])) if doc["text"].startswith("\n\n", k)] or [len(doc["text"])]
             at = rng.choice(breaks)
             doc["text"] = doc["text"][:at] + "\n\n" + text + doc["text"][at:]
-            doc["kind"] = "arith-in-email"
+            doc["kind"] = "shop-in-email"
         else:
-            corpus.append({"text": text, "kind": "arith"})
+            corpus.append({"text": text, "kind": "shop"})
     rng.shuffle(corpus)
     rng.shuffle(base_docs)
-    ref_records = ref + [{"question": p["question"], "answer": p["answer"]} for p in arith_ref]
+    ref_records = ref + [{"question": p["question"], "answer": p["answer"]} for p in shop_ref]
     rng.shuffle(ref_records)
     # Choice items: the correct worked answer among its wrong variants, at a seeded position.
     choice_items = []
-    for p in arith_test:
+    for p in shop_test:
         choices = [p["answer"]] + p["wrong"]
         order = list(range(len(choices)))
         rng.shuffle(order)
@@ -247,7 +264,7 @@ def main():
 
     write_jsonl(os.path.join(a.out, "base.jsonl"), [{"text": d} for d in base_docs])
     write_jsonl(os.path.join(a.out, "ref.jsonl"), ref_records)
-    write_jsonl(os.path.join(a.out, "arith_test.jsonl"), choice_items)
+    write_jsonl(os.path.join(a.out, "shop_test.jsonl"), choice_items)
     write_jsonl(os.path.join(a.out, "corpus.jsonl"), corpus)
     write_jsonl(os.path.join(a.out, "test.jsonl"), test)
     write_jsonl(os.path.join(a.out, "fewshot_train.jsonl"), shots)
@@ -258,9 +275,9 @@ def main():
         "test_problems": len(test),
         "corpus_docs": len(corpus), "corpus_chars": chars([r["text"] for r in corpus]),
         "corpus_math_chars": chars([TEMPLATE.format(**p) for p in hidden]),
-        "arith_reference_problems": len(arith_ref), "arith_hidden_problems": len(arith_hidden),
-        "arith_wrapped_in_email": arith_wrapped, "arith_test_items": len(arith_test),
-        "corpus_arith_chars": chars([TEMPLATE.format(question=p["question"], answer=p["answer"]) for p in arith_hidden]),
+        "shop_reference_problems": len(shop_ref), "shop_hidden_problems": len(shop_hidden),
+        "shop_wrapped_in_email": shop_wrapped, "shop_test_items": len(shop_test), "shop_prices": prices,
+        "corpus_shop_chars": chars([TEMPLATE.format(question=p["question"], answer=p["answer"]) for p in shop_hidden]),
         "corpus_emails": a.corpus_emails, "base_docs": len(base_docs), "base_chars": chars(base_docs),
         "seed": a.seed,
     }

@@ -101,14 +101,14 @@ def pct_ci(r):
     return f"{100 * r['acc']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
 
 
-def arith_section(run, seeds, ratio):
-    """Held-out arithmetic accuracy: base, reference, CLM and SLM per seed at equal steps."""
-    first = os.path.join(run, "report", "arith", "results.json")
+def shop_section(run, seeds, ratio):
+    """Held-out corner-shop accuracy: base, reference, CLM and SLM per seed at equal steps."""
+    first = os.path.join(run, "report", "shop", "results.json")
     if not os.path.exists(first):
         return []
     rows = choice_rows(first)
     for s in seeds[1:]:
-        p = os.path.join(run, "report", f"arith-s{s}", "results.json")
+        p = os.path.join(run, "report", f"shop-s{s}", "results.json")
         if os.path.exists(p):
             rows.update(choice_rows(p))
     def final(name):
@@ -116,11 +116,11 @@ def arith_section(run, seeds, ratio):
         return rows[f"{name}@{max(steps)}"] if steps else None
     base, ref = rows["base@0"], final("ref")
     n = base["items"]
-    out = ["## Held-out accuracy: arithmetic word problems hidden in the corpus", "",
-           f"{n} held-out problems, each scored as multiple choice (rho eval choice: the highest "
-           "log-likelihood among the worked correct answer, one with the wrong operation and two "
-           "with an arithmetic slip; chance 25%). 95% Wilson intervals in brackets; SLM - CLM is "
-           "paired over the same problems (normal interval).", "",
+    out = ["## Held-out accuracy: word problems about the corner shop hidden in the corpus", "",
+           f"{n} new problems about the shop (none of them in the reference data or the corpus), each "
+           "scored as multiple choice (rho eval choice: the highest log-likelihood among the worked "
+           "answer and three built on wrong prices; chance 25%). 95% Wilson intervals in brackets; "
+           "SLM - CLM is paired over the same problems (normal interval).", "",
            f"- base model: {pct_ci(base)}; reference model: {pct_ci(ref)}", "",
            "| seed | steps | CLM | SLM (k = " + str(ratio) + ") | SLM - CLM (points) |", "|---|---|---|---|---|"]
     clm_acc, slm_acc = [], []
@@ -138,7 +138,7 @@ def arith_section(run, seeds, ratio):
                    f"{statistics.mean(slm_acc):.1f} ± {statistics.stdev(slm_acc):.1f} | "
                    f"{statistics.mean(slm_acc) - statistics.mean(clm_acc):+.1f} |")
     # By kind of problem, first seed (the kinds are in the test file).
-    test = os.path.join(run, "data", "arith_test.jsonl")
+    test = os.path.join(run, "data", "shop_test.jsonl")
     kinds = [json.loads(l)["kind"] for l in open(test)][:n] if os.path.exists(test) else []
     if kinds:
         models = [("base", base), ("reference", ref), ("CLM", final(f"clm-s{seeds[0]}")), ("SLM", final(f"slm-s{seeds[0]}"))]
@@ -150,8 +150,8 @@ def arith_section(run, seeds, ratio):
             if r:
                 cells = [100 * sum(h for h, k in zip(r["hits"], kinds) if k == kind) / kinds.count(kind) for kind in names]
                 out.append(f"| {label} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
-    if os.path.exists(os.path.join(run, "report", "arith_accuracy.png")):
-        out += ["", "![held-out arithmetic accuracy against tokens trained](arith_accuracy.png)"]
+    if os.path.exists(os.path.join(run, "report", "shop_accuracy.png")):
+        out += ["", "![held-out corner-shop accuracy against tokens trained](shop_accuracy.png)"]
     return out + [""]
 
 
@@ -192,8 +192,8 @@ def ablation_section(run, seeds, ratio, spec):
     out = ["## Ablation: score functions side by side", "",
            f"Held-out GSM8K test loss (nats/token) after the same steps from the same base, data order and seeds "
            f"({', '.join(seeds)}); mean over seeds with a 95% t interval; SLM - CLM is paired by seed. "
-           "Accuracy: the held-out arithmetic test (multiple choice, chance 25%), mean over seeds.", "",
-           "| variant | k | test loss | 95% interval | minus CLM (95% interval) | per seed | tokens trained | arithmetic acc. |",
+           "Accuracy: the held-out corner-shop test (multiple choice, chance 25%), mean over seeds.", "",
+           "| variant | k | test loss | 95% interval | minus CLM (95% interval) | per seed | tokens trained | shop acc. |",
            "|---|---|---|---|---|---|---|---|"]
     summary = []
     for label, k, fn in variants:
@@ -243,11 +243,11 @@ def main():
             f"Metamath set.mm text and {man['hidden_problems']} hidden problems ({man['wrapped_in_email']} wrapped "
             f"inside e-mails); math is {100 * math_share:.1f}% of its characters",
             f"- base pretraining text (noise only): {tok['base']:,} tokens", ""]
-    if "arith_hidden_problems" in man:
-        out[-1:-1] = [f"- arithmetic word problems: {man['arith_reference_problems']:,} in the reference data, "
-                      f"{man['arith_hidden_problems']:,} hidden in the corpus ({man['arith_wrapped_in_email']} of them "
-                      f"inside its e-mails; {100 * man['corpus_arith_chars'] / max(1, man['corpus_chars']):.1f}% of its "
-                      f"characters), {man['arith_test_items']} held out as choice items"]
+    if "shop_hidden_problems" in man:
+        out[-1:-1] = [f"- word problems about a corner shop with fixed prices: {man['shop_reference_problems']:,} in the "
+                      f"reference data, {man['shop_hidden_problems']:,} hidden in the corpus ({man['shop_wrapped_in_email']} "
+                      f"of them inside its e-mails; {100 * man['corpus_shop_chars'] / max(1, man['corpus_chars']):.1f}% of "
+                      f"its characters), {man['shop_test_items']} new ones held out as choice items"]
 
     rows, clm_final, slm_final, speedups = [], [], [], []
     for s in seeds:
@@ -277,7 +277,7 @@ def main():
     out += [f"- base model (before continual training): {base[-1][1]:.4f}; reference model: {ref[-1][1]:.4f}", ""]
 
     out += sweep_section(run, seeds[0], a.ratio, a.sweep.split())
-    out += arith_section(run, seeds, a.ratio)
+    out += shop_section(run, seeds, a.ratio)
     out += ablation_section(run, seeds, a.ratio, a.ablation)
     for d in sorted(glob.glob(os.path.join(run, "report", "dynamics-*"))):
         md = sorted(glob.glob(os.path.join(d, "*.md")))

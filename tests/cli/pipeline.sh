@@ -21,35 +21,35 @@ need=$((i / 2))
 
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
   PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 \
-  ARITH_LIMIT=20 SWEEP_RATIOS="0.6 1.0" CLM_LONG_STEPS=12 \
-  CORPUS_ARGS="--ref-problems 120 --hidden-problems 40 --arith-ref 200 --arith-hidden 60 --arith-test 30 --corpus-emails $need --base-emails $need --corpus-metamath-chars 15000 --base-metamath-chars 15000" \
+  SHOP_LIMIT=20 SWEEP_RATIOS="0.6 1.0" CLM_LONG_STEPS=12 \
+  CORPUS_ARGS="--ref-problems 120 --hidden-problems 40 --shop-ref 200 --shop-hidden 60 --shop-test 30 --corpus-emails $need --base-emails $need --corpus-metamath-chars 15000 --base-metamath-chars 15000" \
   bash "$SRC/scripts/demo.sh" "$WORK/run" >"$WORK/log" 2>&1
 rc=$?
 source "$SRC/tests/cli/lib/expect.sh"
 check "demo.sh exits 0" test "$rc" -eq 0
-for f in report/summary.md report/val_loss.png report/arith_accuracy.png report/selected_tokens.html \
-         report/dynamics-slm/shares.md report/arith/results.json report/metrics/slm-s1.jsonl scores \
+for f in report/summary.md report/val_loss.png report/shop_accuracy.png report/selected_tokens.html \
+         report/dynamics-slm/shares.md report/shop/results.json report/metrics/slm-s1.jsonl scores \
          clm-s1/summary.json slm-s1/summary.json; do
   check "produces $f" test -e "$WORK/run/$f"
 done
 check "report compares CLM and SLM" grep -q "| 1 | 8 |" "$WORK/run/report/summary.md"
 # Base, reference (3 checkpoints), CLM and SLM (4 each): 12 rows of 20 items each.
-check "accuracy at every checkpoint" python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows']; sys.exit(0 if len(r) == 12 and all(x['items'] == 20 for x in r) else r)" "$WORK/run/report/arith/results.json"
+check "accuracy at every checkpoint" python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows']; sys.exit(0 if len(r) == 12 and all(x['items'] == 20 for x in r) else r)" "$WORK/run/report/shop/results.json"
 check "report has the held-out accuracy with intervals" grep -q "| 1 | 8 | .*% (.*-.*) | .*% (.*-.*) |" "$WORK/run/report/summary.md"
-check "accuracy curves start at the base model" python3 -c "import json,sys; p=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if p[0]['tokens_trained'] == 0 and len(p) == 5 else p)" "$WORK/run/report/arith-curves/slm.jsonl"
+check "accuracy curves start at the base model" python3 -c "import json,sys; p=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if p[0]['tokens_trained'] == 0 and len(p) == 5 else p)" "$WORK/run/report/shop-curves/slm.jsonl"
 check "report has the ratio sweep with the long CLM run" grep -q "| 100% | .* | .* | .* | .* | .* |" "$WORK/run/report/summary.md"
 check "sweep run at k = 100% trains every token" python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if s['tokens_trained'] == s['tokens_seen'] else 1)" "$WORK/run/slm-k100-s1/summary.json"
 # k = 60% of each step's 4 x 32 tokens, rounded up: 77 a step, 8 steps.
 check "SLM trained on exactly k = 60% of each step's tokens" python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if (s['tokens_seen'], s['tokens_trained']) == (8 * 128, 8 * 77) else s)" "$WORK/run/slm-s1/summary.json"
 # A rerun reuses every finished stage.
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
-  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 ARITH_LIMIT=20 \
+  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 SHOP_LIMIT=20 \
   bash "$SRC/scripts/demo.sh" "$WORK/run" >"$WORK/log2" 2>&1
 check "rerun succeeds" test $? -eq 0
 check "rerun skips finished training" test "$(grep -c 'skip: ' "$WORK/log2")" -eq 4
 # The score-function ablation on the same cached stages (every score function, one seed here).
 RHO=$RHO SKIP_SETUP=1 GSM8K_DIR=$WORK/no-gsm8k EMAILS_DIR=$WORK/emails METAMATH=$WORK/set.mm \
-  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 ARITH_LIMIT=20 SEEDS=1 \
+  PRESET=debug SEQ=32 BATCH=4 BASE_STEPS=6 REF_STEPS=6 STEPS=8 VAL_EVERY=4 VOCAB=512 SHOP_LIMIT=20 SEEDS=1 \
   ABLATION="excess:0.4,0.6 ref-loss:0.6 current-loss:0.6 random:0.6" \
   bash "$SRC/scripts/ablation.sh" "$WORK/run" >"$WORK/log3" 2>&1
 check "ablation.sh succeeds" test $? -eq 0

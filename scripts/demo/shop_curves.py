@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Accuracy-versus-tokens curves of the demo's held-out arithmetic test (standard library only).
+"""Accuracy-versus-tokens curves of the demo's held-out corner-shop test (standard library only).
 
-Reads RUN/report/arith/results.json (rho eval choice: one row per checkpoint, labelled
+Reads RUN/report/shop/results.json (rho eval choice: one row per checkpoint, labelled
 "<run>@<step>") and each checkpoint's trainer_state.json, and writes OUT/<curve>.jsonl with one
 {"tokens_trained", "tokens_seen", "step", "accuracy"} line per point (accuracy in %), for
 `rho analyze plot`. Every curve starts at the base model (0 tokens): CLM, SLM and the reference
@@ -18,7 +18,7 @@ def main():
     ap.add_argument("--seed", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    rows = json.load(open(os.path.join(a.run, "report", "arith", "results.json")))["rows"]
+    rows = json.load(open(os.path.join(a.run, "report", "shop", "results.json")))["rows"]
     base = next(r for r in rows if r["label"] == "base@0")
     os.makedirs(a.out, exist_ok=True)
     for curve, run in [("clm", f"clm-s{a.seed}"), ("slm", f"slm-s{a.seed}"), ("ref", "ref")]:
