@@ -2,8 +2,8 @@
 # The main job: the Rho-1 experiment end to end, on a small scale, on a CPU.
 #   tokenizer -> base model (CLM on noisy text) -> reference (base + CLM on GSM8K part)
 #   -> corpus scored once -> CLM and SLM continued from the base, same seed, same steps
-#   -> held-out GSM8K test loss along the way; held-out accuracy on word problems about a
-#      corner shop hidden in the corpus (multiple choice, rho eval choice) at every checkpoint
+#   -> held-out GSM8K test loss along the way; held-out accuracy on corner-shop word problems
+#      hidden in the corpus (multiple choice, rho eval choice) at every checkpoint
 #   -> report: summary.md, loss and accuracy plots, dynamics table, selected-token page, metrics.
 # Usage: scripts/demo.sh [RUN_DIR]     (default runs/demo)
 # Settings by environment: GSM8K_DIR (default ../shared/data/gsm8k; absent -> generated
@@ -139,7 +139,7 @@ done
 # --- evaluation and report ------------------------------------------------------------------
 REPORT=$RUN/report
 mkdir -p "$REPORT"
-# Held-out corner-shop accuracy: the worked answer against three on wrong prices, by log-likelihood.
+# Held-out corner-shop accuracy: the worked answer against the other two operations, by log-likelihood.
 # First seed: every checkpoint (the accuracy-versus-tokens plot); other seeds: the final models.
 ckpt_models() {  # run dir, label -> "--model DIR --label LABEL@step" for each checkpoint
   for c in $(ls -d "$1"/checkpoints/step_* 2>/dev/null | sort); do
@@ -178,9 +178,9 @@ python3 -c 'import json,sys; t=next(x["text"] for x in map(json.loads, open(sys.
 $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
     --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html" \
     --note "An e-mail from the noisy corpus with a corner-shop problem hidden in it. Look for: the problem \
-(Question: ... Answer: One ... costs N dollars ...) in red and underlined: the reference knows the shop and the base model \
-does not, so SLM trains on those tokens; the mail headers, addresses and encoded parts pale or blue and mostly not underlined, \
-since the reference predicts them no better than the base."
+(Question: ... buys ... Answer: 4 + 3 = 7 ...) in red and underlined where the reference has learnt what the base model \
+has not (the answer's operation and numbers), so SLM trains on those tokens; the mail headers, addresses and encoded \
+parts pale or blue and mostly not underlined, since the reference predicts them no better than the base."
 if [ -n "${ABLATION:-}" ]; then
   log "ablation: held-out corner-shop accuracy of every variant's final model, loss plot"
   args=() curves=("CLM=$RUN/clm-s$first/metrics.jsonl")

@@ -9,12 +9,14 @@ compressed proofs are machine-made strings. Some hidden math problems are wrappe
 the rest stand alone; most of the corpus's tokens are noise.
 
 A second target family is one a 3M-parameter model can pick up in the demo's few hundred steps:
-word problems about a corner shop whose prices never change ("Mia buys one kite at the corner
-shop. How much does Mia pay?" / "One kite costs 7 dollars. The answer is 7.", and totals of 2-4
-items, "3 * 7 = 21"). The shop's prices are target-domain knowledge: the reference data has
-problems about it, the noisy corpus hides others (half inside its e-mails), and a disjoint set of
-new problems about the same shop is held out and scored as multiple choice (rho eval choice):
-the worked answer against three built on wrong prices. GSM8K itself is out of reach at this scale.
+one-step word problems set in a corner shop whose wording says which operation they need ("buys
+4 pencils and then buys 3 more" / "... and loses 3 on the way home" / "buys 4 bags ... with 3 in
+each bag"), answered "4 + 3 = 7. The answer is 7." The reference data has some, the noisy corpus
+hides others (half inside its e-mails), and a disjoint set of new problems is held out and
+scored as multiple choice (rho eval choice): the worked answer against the two that use the other
+operations (their arithmetic right too), so what counts is reading the operation off the words.
+GSM8K itself is out of reach at this scale; pilot runs also left single-digit arithmetic facts
+and a fixed price list unlearnt in 150-200 steps.
 
 Writes into OUT: base.jsonl (noise only: the base model's general pretraining text), ref.jsonl
 (the reference part of GSM8K train + corner-shop problems, shuffled), corpus.jsonl (noise + hidden
@@ -82,53 +84,47 @@ SHOP_ITEMS = [("pencil", "pencils"), ("eraser", "erasers"), ("notebook", "notebo
               ("ball", "balls"), ("comic book", "comic books"), ("juice box", "juice boxes"), ("sandwich", "sandwiches"),
               ("cookie", "cookies"), ("yo-yo", "yo-yos"), ("puzzle", "puzzles"), ("candle", "candles"),
               ("mug", "mugs"), ("hat", "hats"), ("scarf", "scarves"), ("glue stick", "glue sticks")]
-PRICE_QUESTIONS = [
-    "{n} buys one {i} at the corner shop. How much does {n} pay?",
-    "How many dollars does one {i} cost at the corner shop? {n} wants to know.",
-    "At the corner shop, {n} pays for one {i}. How much money is that?",
-    "{n} picks one {i} at the corner shop. What is the price of it in dollars?",
-    "{n} has a coupon for nothing and buys one {i} at the corner shop. How much does it cost?",
-    "What does {n} pay for one {i} at the corner shop?",
-]
-TOTAL_QUESTIONS = [
-    "{n} buys {k} {ps} at the corner shop. How much does {n} pay?",
-    "At the corner shop, {n} pays for {k} {ps}. How much money is that?",
-]
+# The wording says which operation the problem needs; the numbers change every time.
+SHOP_QUESTIONS = {
+    "add": ["{n} buys {a} {ps} at the corner shop and then buys {b} more. How many {ps} does {n} have now?",
+            "{n} buys {a} {ps} at the corner shop and a friend gives {n} {b} more. How many {ps} does {n} have now?",
+            "{n} buys {a} {ps} at the corner shop and finds {b} more at home. How many {ps} does {n} have now?"],
+    "sub": ["{n} buys {a} {ps} at the corner shop and loses {b} on the way home. How many {ps} does {n} have left?",
+            "{n} buys {a} {ps} at the corner shop and gives away {b} of them. How many {ps} does {n} have left?",
+            "{n} buys {a} {ps} at the corner shop and breaks {b} of them. How many {ps} does {n} have left?"],
+    "mul": ["{n} buys {a} bags of {ps} at the corner shop with {b} {ps} in each bag. How many {ps} does {n} have?",
+            "{n} buys {a} boxes at the corner shop, each with {b} {ps} inside. How many {ps} does {n} have?"],
+}
+OPS = {"add": ("+", lambda a, b: a + b), "sub": ("-", lambda a, b: a - b), "mul": ("*", lambda a, b: a * b)}
 
 
-def shop_prices(seed):
-    """The corner shop's price list (dollars): fixed, so problems about it can be learnt."""
-    rng = random.Random(seed)
-    # Every price 1-9 about equally often, so no single answer is a good guess.
-    prices = [1 + k % 9 for k in range(len(SHOP_ITEMS))]
-    rng.shuffle(prices)
-    return {item: p for (item, _), p in zip(SHOP_ITEMS, prices)}
+def shop_answer(op, a, b):
+    sign, f = OPS[op]
+    return f"{a} {sign} {b} = {f(a, b)}. The answer is {f(a, b)}."
 
 
-def shop_answer(item, plural, k, p):
-    if k == 1:
-        return f"One {item} costs {p} dollars. The answer is {p}."
-    return f"One {item} costs {p} dollars, so {k} {plural} cost {k} * {p} = {k * p} dollars. The answer is {k * p}."
-
-
-def shop_sets(rng, prices, sizes):
-    """Disjoint sets of problems about the corner shop (no question repeats across or within sets).
-    Each has its worked answer and three answers built on wrong prices."""
+def shop_sets(rng, sizes):
+    """Disjoint sets of corner-shop problems (no question repeats across or within sets), each
+    with its worked answer and the two answers that use the other operations (correctly)."""
     seen, out = set(), []
     for n in sizes:
         items = []
         while len(items) < n:
-            (item, plural), name = rng.choice(SHOP_ITEMS), rng.choice(SHOP_NAMES)
-            k = 1 if rng.random() < 0.6 else rng.randint(2, 4)
-            template = rng.choice(PRICE_QUESTIONS if k == 1 else TOTAL_QUESTIONS)
-            q = template.format(n=name, i=item, k=k, ps=plural)
+            op = rng.choice(["add", "add", "sub", "sub", "mul"])
+            if op == "add":
+                a, b = rng.randint(1, 9), rng.randint(1, 9)
+            elif op == "sub":
+                a = rng.randint(2, 9)
+                b = rng.randint(1, a - 1)
+            else:
+                a, b = rng.randint(2, 5), rng.randint(2, 5)
+            (_, plural), name = rng.choice(SHOP_ITEMS), rng.choice(SHOP_NAMES)
+            q = rng.choice(SHOP_QUESTIONS[op]).format(n=name, a=a, b=b, ps=plural)
             if q in seen:
                 continue
             seen.add(q)
-            p = prices[item]
-            wrong = rng.sample([x for x in range(1, 10) if x != p], 3)
-            items.append({"question": q, "answer": shop_answer(item, plural, k, p),
-                          "wrong": [shop_answer(item, plural, k, w) for w in wrong], "kind": "price" if k == 1 else "total"})
+            items.append({"question": q, "answer": shop_answer(op, a, b),
+                          "wrong": [shop_answer(o, a, b) for o in OPS if o != op], "kind": op})
         out.append(items)
     return out
 
@@ -235,8 +231,7 @@ def main():
     # Corner-shop problems: half stand alone, half are put inside the corpus's own e-mails at a
     # paragraph break (a new e-mail per problem would double the noise, and with it the time to
     # score and the share of the corpus a run never reads).
-    prices = shop_prices(a.seed + 3)
-    shop_ref, shop_hidden, shop_test = shop_sets(random.Random(a.seed + 2), prices, [a.shop_ref, a.shop_hidden, a.shop_test])
+    shop_ref, shop_hidden, shop_test = shop_sets(random.Random(a.seed + 2), [a.shop_ref, a.shop_hidden, a.shop_test])
     shop_wrapped = int(len(shop_hidden) * a.wrapped_share)
     emails_in_corpus = [d for d in corpus[: a.corpus_emails]]
     for i, p in enumerate(shop_hidden):
@@ -276,7 +271,7 @@ def main():
         "corpus_docs": len(corpus), "corpus_chars": chars([r["text"] for r in corpus]),
         "corpus_math_chars": chars([TEMPLATE.format(**p) for p in hidden]),
         "shop_reference_problems": len(shop_ref), "shop_hidden_problems": len(shop_hidden),
-        "shop_wrapped_in_email": shop_wrapped, "shop_test_items": len(shop_test), "shop_prices": prices,
+        "shop_wrapped_in_email": shop_wrapped, "shop_test_items": len(shop_test),
         "corpus_shop_chars": chars([TEMPLATE.format(question=p["question"], answer=p["answer"]) for p in shop_hidden]),
         "corpus_emails": a.corpus_emails, "base_docs": len(base_docs), "base_chars": chars(base_docs),
         "seed": a.seed,

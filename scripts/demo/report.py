@@ -116,10 +116,10 @@ def shop_section(run, seeds, ratio):
         return rows[f"{name}@{max(steps)}"] if steps else None
     base, ref = rows["base@0"], final("ref")
     n = base["items"]
-    out = ["## Held-out accuracy: word problems about the corner shop hidden in the corpus", "",
-           f"{n} new problems about the shop (none of them in the reference data or the corpus), each "
-           "scored as multiple choice (rho eval choice: the highest log-likelihood among the worked "
-           "answer and three built on wrong prices; chance 25%). 95% Wilson intervals in brackets; "
+    out = ["## Held-out accuracy: corner-shop word problems hidden in the corpus", "",
+           f"{n} new problems (none of them in the reference data or the corpus), each scored as "
+           "multiple choice (rho eval choice: the highest log-likelihood among the worked answer and "
+           "the two that use the other operations; chance 33%). 95% Wilson intervals in brackets; "
            "SLM - CLM is paired over the same problems (normal interval).", "",
            f"- base model: {pct_ci(base)}; reference model: {pct_ci(ref)}", "",
            "| seed | steps | CLM | SLM (k = " + str(ratio) + ") | SLM - CLM (points) |", "|---|---|---|---|---|"]
@@ -192,7 +192,7 @@ def ablation_section(run, seeds, ratio, spec):
     out = ["## Ablation: score functions side by side", "",
            f"Held-out GSM8K test loss (nats/token) after the same steps from the same base, data order and seeds "
            f"({', '.join(seeds)}); mean over seeds with a 95% t interval; SLM - CLM is paired by seed. "
-           "Accuracy: the held-out corner-shop test (multiple choice, chance 25%), mean over seeds.", "",
+           "Accuracy: the held-out corner-shop test (multiple choice, chance 33%), mean over seeds.", "",
            "| variant | k | test loss | 95% interval | minus CLM (95% interval) | per seed | tokens trained | shop acc. |",
            "|---|---|---|---|---|---|---|---|"]
     summary = []
@@ -244,7 +244,7 @@ def main():
             f"inside e-mails); math is {100 * math_share:.1f}% of its characters",
             f"- base pretraining text (noise only): {tok['base']:,} tokens", ""]
     if "shop_hidden_problems" in man:
-        out[-1:-1] = [f"- word problems about a corner shop with fixed prices: {man['shop_reference_problems']:,} in the "
+        out[-1:-1] = [f"- corner-shop word problems (which operation, from the wording): {man['shop_reference_problems']:,} in the "
                       f"reference data, {man['shop_hidden_problems']:,} hidden in the corpus ({man['shop_wrapped_in_email']} "
                       f"of them inside its e-mails; {100 * man['corpus_shop_chars'] / max(1, man['corpus_chars']):.1f}% of "
                       f"its characters), {man['shop_test_items']} new ones held out as choice items"]
