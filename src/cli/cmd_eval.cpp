@@ -91,7 +91,7 @@ void register_eval_fewshot(CLI::App& parent) {
   sub->add_option("--tokenizer", o->tokenizer, "sentencepiece .model the model was trained with")->required();
   sub->add_option("--task", o->tasks, "Harness task (" + names + "; repeatable, one table column each)");
   sub->add_option("--test", o->tests, "--task: the harness's data/<task>/test.jsonl, one per --task; --train: test JSONL");
-  sub->add_option("--harness-data", o->harness_data, "--task without --test: the harness's data/ folder (<task>/test.jsonl)");
+  sub->add_option("--harness-data", o->harness_data, "The harness's data/ folder (<task>/test.jsonl): --task without --test, or alone for all nine");
   sub->add_option("--train", o->train, "Custom exemplars: GSM8K-format JSONL the exemplars are taken from");
   sub->add_option("--question-field", o->question_field, "--train: question field")->capture_default_str();
   sub->add_option("--answer-field", o->answer_field, "--train: answer field (`... #### n`)")->capture_default_str();

@@ -284,7 +284,10 @@ void write_table(const FewShotOptions& o, const FewShotResult& r, bool bos, cons
 
 }  // namespace
 
-FewShotResult run_fewshot(const FewShotOptions& o) {
+FewShotResult run_fewshot(const FewShotOptions& opts) {
+  FewShotOptions o = opts;
+  if (o.tasks.empty() && o.train.empty() && !o.harness_data.empty())
+    for (const auto& t : math_tasks()) o.tasks.push_back(t.name);  // the whole table
   const bool custom = !o.train.empty();
   if (custom && !o.tasks.empty()) fail("give --task or --train (custom exemplars), not both");
   if (!custom && o.tasks.empty()) fail("give --task (the paper's protocol) or --train (custom exemplars)");

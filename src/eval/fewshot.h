@@ -30,6 +30,7 @@ struct FewShotOptions {
   std::vector<std::string> tasks;  // harness tasks, in table order
   std::vector<std::string> tests;  // test file of each task (or empty, with harness_data)
   std::string harness_data;        // a folder laid out as the harness's data/: <task>/test.jsonl
+                                   // (no tasks named: all nine)
   std::string train;               // custom mode: exemplar file (GSM8K fields)
   std::string test;                // custom mode: test file
   std::string question_field = "question", answer_field = "answer";  // custom mode
