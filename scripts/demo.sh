@@ -2,12 +2,13 @@
 # The main job: the Rho-1 experiment end to end, on a small scale, on a CPU.
 #   tokenizer -> base model (CLM on noisy text) -> reference (base + CLM on GSM8K part)
 #   -> corpus scored once -> CLM and SLM continued from the base, same seed, same steps
-#   -> held-out GSM8K test loss along the way, few-shot accuracy at the end
-#   -> report: summary.md, loss plot, dynamics table, selected-token HTML page, metrics.
+#   -> held-out GSM8K test loss along the way; held-out accuracy on corner-shop word problems
+#      hidden in the corpus (multiple choice, rho eval choice) at every checkpoint
+#   -> report: summary.md, loss and accuracy plots, dynamics table, selected-token page, metrics.
 # Usage: scripts/demo.sh [RUN_DIR]     (default runs/demo)
 # Settings by environment: GSM8K_DIR (default ../shared/data/gsm8k; absent -> generated
 # problems), PRESET, SEQ, BATCH, BASE_STEPS, REF_STEPS, STEPS, RATIO, SEEDS ("1 2 3" for the
-# three-seed result), FEWSHOT_LIMIT, FRESH=1 (redo every stage).
+# three-seed result), SHOP_LIMIT (held-out corner-shop items scored), FRESH=1 (redo every stage).
 # Stages are cached: a rerun skips every stage whose output is complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,7 @@ STEPS=${STEPS:-200}
 RATIO=${RATIO:-0.6}
 SEEDS=${SEEDS:-1}
 VOCAB=${VOCAB:-4096}
-FEWSHOT_LIMIT=${FEWSHOT_LIMIT:-50}
-FEWSHOT_SHOTS=${FEWSHOT_SHOTS:-2}
+SHOP_LIMIT=${SHOP_LIMIT:-400}
 VAL_EVERY=${VAL_EVERY:-20}
 VAL_BATCHES=${VAL_BATCHES:-8}
 SWEEP_RATIOS=${SWEEP_RATIOS:-}      # e.g. "0.4 0.6 0.8 1.0": extra SLM runs (seed = first of SEEDS)
@@ -82,7 +82,8 @@ train() {  # out_dir, then rho train flags; skipped when finished, resumed when 
 log "base model: $PRESET, CLM on noisy text (no math), $BASE_STEPS steps"
 train "$RUN/base" --data "$RUN/shards/base" --preset "$PRESET" --steps "$BASE_STEPS" --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
 log "reference model: base + CLM on the GSM8K reference part, $REF_STEPS steps"
-train "$RUN/ref" --data "$RUN/shards/ref" --init-from "$RUN/base/final" --steps "$REF_STEPS" --warmup 20 --lr 1e-3 --min-lr 1e-4 --val-every "$VAL_EVERY"
+train "$RUN/ref" --data "$RUN/shards/ref" --init-from "$RUN/base/final" --steps "$REF_STEPS" --warmup 20 --lr 1e-3 --min-lr 1e-4 --val-every "$VAL_EVERY" \
+  --ckpt-every "$((REF_STEPS / 3))" --keep-last 0
 log "scoring the corpus with the reference model (offline)"
 $RHO score --model "$RUN/ref/final" --data "$RUN/shards/corpus" --out "$RUN/scores" --seq-len "$SEQ" --batch 16
 for seed in $SEEDS; do
@@ -110,33 +111,108 @@ if [ "$CLM_LONG_STEPS" -gt 0 ]; then
     --lr 1e-3 --min-lr 1e-4 --seed "$first" --val-every "$VAL_EVERY"
 fi
 
+# --- score-function ablation (scripts/ablation.sh sets ABLATION) -----------------------------
+# ABLATION="excess:0.4,0.8 ref-loss:0.4,0.6,0.8 ...": SLM with that --score at each k, for every
+# seed, from the same base, scores, data order and steps as the main runs.
+ablation_run() {  # score, k, seed -> run name (excess keeps the names of the runs above)
+  local pct; pct=$(python3 -c "print(round(100 * $2))")
+  if [ "$1" = excess ]; then
+    if [ "$2" = "$RATIO" ]; then echo "slm-s$3"; else echo "slm-k$pct-s$3"; fi
+  else
+    echo "slm-$1-k$pct-s$3"
+  fi
+}
+for spec in ${ABLATION:-}; do
+  score=${spec%%:*}
+  for k in $(echo "${spec#*:}" | tr , ' '); do
+    for seed in $SEEDS; do
+      name=$(ablation_run "$score" "$k" "$seed")
+      [ -f "$RUN/$name/summary.json" ] && continue
+      log "ablation: SLM with --score $score, k = $k, seed $seed"
+      train "$RUN/$name" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$STEPS" --warmup 20 \
+        --lr 1e-3 --min-lr 1e-4 --seed "$seed" --val-every "$VAL_EVERY" --objective slm --ratio "$k" --score "$score" \
+        --ref-scores "$RUN/scores"
+    done
+  done
+done
+
 # --- evaluation and report ------------------------------------------------------------------
 REPORT=$RUN/report
 mkdir -p "$REPORT"
-for m in base ref clm-s$first slm-s$first; do
-  [ -f "$REPORT/fewshot-$m/summary.json" ] && continue
-  log "few-shot accuracy: $m ($FEWSHOT_SHOTS-shot, $FEWSHOT_LIMIT problems)"
-  $RHO eval fewshot --model "$RUN/$m/final" --tokenizer "$RUN/tok.model" --train "$RUN/data/fewshot_train.jsonl" \
-    --test "$RUN/data/test.jsonl" --shots "$FEWSHOT_SHOTS" --limit "$FEWSHOT_LIMIT" --max-new-tokens 160 --out "$REPORT/fewshot-$m"
+# Held-out corner-shop accuracy: the worked answer against the other two operations, by log-likelihood.
+# First seed: every checkpoint (the accuracy-versus-tokens plot); other seeds: the final models.
+ckpt_models() {  # run dir, label -> "--model DIR --label LABEL@step" for each checkpoint
+  for c in $(ls -d "$1"/checkpoints/step_* 2>/dev/null | sort); do
+    printf -- '--model %s --label %s@%d ' "$c" "$2" "$((10#${c##*step_}))"
+  done
+}
+if [ ! -f "$REPORT/shop/results.json" ]; then
+  log "held-out corner-shop accuracy ($SHOP_LIMIT items) at every checkpoint, seed $first"
+  # shellcheck disable=SC2046
+  $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/shop_test.jsonl" --limit "$SHOP_LIMIT" \
+    --out "$REPORT/shop" --model "$RUN/base/final" --label base@0 $(ckpt_models "$RUN/ref" ref) \
+    $(ckpt_models "$RUN/clm-s$first" "clm-s$first") $(ckpt_models "$RUN/slm-s$first" "slm-s$first") >/dev/null
+fi
+for seed in $SEEDS; do
+  [ "$seed" = "$first" ] || [ -f "$REPORT/shop-s$seed/results.json" ] && continue
+  log "held-out corner-shop accuracy, seed $seed (final models)"
+  $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/shop_test.jsonl" --limit "$SHOP_LIMIT" \
+    --out "$REPORT/shop-s$seed" --model "$RUN/clm-s$seed/final" --label "clm-s$seed@$STEPS" \
+    --model "$RUN/slm-s$seed/final" --label "slm-s$seed@$STEPS" >/dev/null
 done
-log "plot, dynamics, selected-token page"
+python3 scripts/demo/shop_curves.py --run "$RUN" --seed "$first" --out "$REPORT/shop-curves"
+log "plots, dynamics, selected-token page"
 if command -v gnuplot >/dev/null; then
+  $RHO analyze plot --out "$REPORT/shop_accuracy.png" --metric accuracy --x tokens_trained \
+    "base + CLM=$REPORT/shop-curves/clm.jsonl" "base + SLM (top $RATIO)=$REPORT/shop-curves/slm.jsonl" \
+    "base + reference data=$REPORT/shop-curves/ref.jsonl" >/dev/null
   $RHO analyze plot --out "$REPORT/val_loss.png" --metric val_loss --x tokens_seen \
     "CLM=$RUN/clm-s$first/metrics.jsonl" "SLM (top $RATIO)=$RUN/slm-s$first/metrics.jsonl" "reference=$RUN/ref/metrics.jsonl"
 else
-  echo "demo: gnuplot is not installed; no val_loss.png (the curves are in report/metrics)" >&2
+  echo "demo: gnuplot is not installed; no plots (the curves are in report/metrics and report/shop-curves)" >&2
 fi
 ckpts=$(ls -d "$RUN/slm-s$first"/checkpoints/step_* | sort)
 $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-slm" $ckpts
 ckpts=$(ls -d "$RUN/clm-s$first"/checkpoints/step_* | sort)
 $RHO analyze dynamics --tokenizer "$RUN/tok.model" --data "$RUN/shards/test" --max-tokens 20000 --out "$REPORT/dynamics-clm" $ckpts
-python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(next(x["text"] for x in r if x["kind"]=="math-in-email")[:2500])' \
+# The page: an e-mail of the corpus with a hidden corner-shop problem, as the base model (the
+# model SLM starts from) and the reference score it.
+python3 -c 'import json,sys; t=next(x["text"] for x in map(json.loads, open(sys.argv[1])) if x["kind"]=="shop-in-email"); q=t.find("Question:"); print(t[max(0, q - 1500):q + 700])' \
     "$RUN/data/corpus.jsonl" > "$REPORT/sample.txt"
 $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer "$RUN/tok.model" \
-    --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html"
+    --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html" \
+    --note "An e-mail from the noisy corpus with a corner-shop problem hidden in it. Look for: the problem \
+(Question: ... buys ... Answer: 4 + 3 = 7 ...) in red and underlined where the reference has learnt what the base model \
+has not (the answer's operation and numbers), so SLM trains on those tokens; the mail headers, addresses and encoded \
+parts pale or blue and mostly not underlined, since the reference predicts them no better than the base."
+if [ -n "${ABLATION:-}" ]; then
+  log "ablation: held-out corner-shop accuracy of every variant's final model, loss plot"
+  args=() curves=("CLM=$RUN/clm-s$first/metrics.jsonl")
+  for seed in $SEEDS; do args+=(--model "$RUN/clm-s$seed/final" --label "clm-s$seed"); done
+  for spec in $ABLATION; do
+    for k in $(echo "${spec#*:}" | tr , ' '); do
+      for seed in $SEEDS; do
+        name=$(ablation_run "${spec%%:*}" "$k" "$seed")
+        args+=(--model "$RUN/$name/final" --label "$name")
+      done
+      curves+=("${spec%%:*} $(python3 -c "print(round(100 * $k))")%=$RUN/$(ablation_run "${spec%%:*}" "$k" "$first")/metrics.jsonl")
+    done
+  done
+  # The same set of variants and seeds gives the same table: recomputed only when that changes.
+  key=$(printf '%s\n' "${args[@]}" | md5sum | cut -c1-12)
+  if [ ! -f "$REPORT/ablation-acc/results.json" ] || [ "$(cat "$REPORT/ablation-acc/key" 2>/dev/null)" != "$key" ]; then
+    $RHO eval choice --tokenizer "$RUN/tok.model" --data "$RUN/data/shop_test.jsonl" --limit "$SHOP_LIMIT" \
+      --out "$REPORT/ablation-acc" "${args[@]}" >/dev/null
+    echo "$key" >"$REPORT/ablation-acc/key"
+  fi
+  if command -v gnuplot >/dev/null; then
+    $RHO analyze plot --out "$REPORT/ablation_loss.png" --metric val_loss --x tokens_trained "${curves[@]}" >/dev/null
+  fi
+fi
 mkdir -p "$REPORT/metrics"
 for d in "$RUN"/base "$RUN"/ref "$RUN"/clm-* "$RUN"/slm-*; do
   [ -f "$d/metrics.jsonl" ] && cp "$d/metrics.jsonl" "$REPORT/metrics/$(basename "$d").jsonl"
 done
-python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" --sweep "$SWEEP_RATIOS" > "$REPORT/summary.md"
+python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" \
+  --sweep "$SWEEP_RATIOS" --ablation "${ABLATION:-}" > "$REPORT/summary.md"
 cat "$REPORT/summary.md"

@@ -8,10 +8,22 @@ Noisy text (the paper's OpenWebMath): real e-mails (SpamAssassin public corpus, 
 compressed proofs are machine-made strings. Some hidden math problems are wrapped inside e-mails,
 the rest stand alone; most of the corpus's tokens are noise.
 
+A second target family is one a 3M-parameter model can pick up in the demo's few hundred steps:
+one-step word problems set in a corner shop whose wording says which operation they need ("buys
+4 pencils and then buys 3 more" / "... and loses 3 on the way home" / "buys 4 bags ... with 3 in
+each bag"), answered "4 + 3 = 7. The answer is 7." The reference data has some, the noisy corpus
+hides others (half inside its e-mails), and a disjoint set of new problems is held out and
+scored as multiple choice (rho eval choice): the worked answer against the two that use the other
+operations (their arithmetic right too), so what counts is reading the operation off the words.
+GSM8K itself is out of reach at this scale; pilot runs also left single-digit arithmetic facts
+and a fixed price list unlearnt in 150-200 steps.
+
 Writes into OUT: base.jsonl (noise only: the base model's general pretraining text), ref.jsonl
-(the reference part of GSM8K train), corpus.jsonl (noise + hidden math, shuffled), test.jsonl
-(GSM8K test, or generated problems), fewshot_train.jsonl (shots for few-shot prompts), and
-manifest.json (what went where). Every record is {"text": ...} except the GSM8K-format files.
+(the reference part of GSM8K train + corner-shop problems, shuffled), corpus.jsonl (noise + hidden
+math, shuffled), test.jsonl (GSM8K test, or generated problems), shop_test.jsonl (held-out
+corner-shop problems as choice items: context, choices, gold, kind), fewshot_train.jsonl (shots
+for few-shot prompts), and manifest.json (what went where). Every record is {"text": ...} except
+the GSM8K-format and choice files.
 
 Without GSM8K (--gsm8k missing), a generator of arithmetic word problems with worked solutions in
 GSM8K's format stands in, so the demo runs without any download.
@@ -63,6 +75,60 @@ def generated_problem(rng):
     return {"question": q, "answer": ans}
 
 
+SHOP_NAMES = NAMES + ["Eva", "Leo", "Kim", "Max", "Nia", "Omar", "Pia", "Rex", "Uma", "Yan", "Ada", "Bo", "Cai",
+                     "Dev", "Eli", "Fay", "Gus", "Hal", "Ira", "Jo", "Kai", "Liv", "Moe", "Ned", "Ola", "Pat", "Quin",
+                     "Roy", "Sia", "Ted"]
+SHOP_ITEMS = [("pencil", "pencils"), ("eraser", "erasers"), ("notebook", "notebooks"), ("apple", "apples"),
+              ("banana", "bananas"), ("muffin", "muffins"), ("cupcake", "cupcakes"), ("ruler", "rulers"),
+              ("marker", "markers"), ("sticker", "stickers"), ("toy car", "toy cars"), ("kite", "kites"),
+              ("ball", "balls"), ("comic book", "comic books"), ("juice box", "juice boxes"), ("sandwich", "sandwiches"),
+              ("cookie", "cookies"), ("yo-yo", "yo-yos"), ("puzzle", "puzzles"), ("candle", "candles"),
+              ("mug", "mugs"), ("hat", "hats"), ("scarf", "scarves"), ("glue stick", "glue sticks")]
+# The wording says which operation the problem needs; the numbers change every time.
+SHOP_QUESTIONS = {
+    "add": ["{n} buys {a} {ps} at the corner shop and then buys {b} more. How many {ps} does {n} have now?",
+            "{n} buys {a} {ps} at the corner shop and a friend gives {n} {b} more. How many {ps} does {n} have now?",
+            "{n} buys {a} {ps} at the corner shop and finds {b} more at home. How many {ps} does {n} have now?"],
+    "sub": ["{n} buys {a} {ps} at the corner shop and loses {b} on the way home. How many {ps} does {n} have left?",
+            "{n} buys {a} {ps} at the corner shop and gives away {b} of them. How many {ps} does {n} have left?",
+            "{n} buys {a} {ps} at the corner shop and breaks {b} of them. How many {ps} does {n} have left?"],
+    "mul": ["{n} buys {a} bags of {ps} at the corner shop with {b} {ps} in each bag. How many {ps} does {n} have?",
+            "{n} buys {a} boxes at the corner shop, each with {b} {ps} inside. How many {ps} does {n} have?"],
+}
+OPS = {"add": ("+", lambda a, b: a + b), "sub": ("-", lambda a, b: a - b), "mul": ("*", lambda a, b: a * b)}
+
+
+def shop_answer(op, a, b):
+    sign, f = OPS[op]
+    return f"{a} {sign} {b} = {f(a, b)}. The answer is {f(a, b)}."
+
+
+def shop_sets(rng, sizes):
+    """Disjoint sets of corner-shop problems (no question repeats across or within sets), each
+    with its worked answer and the two answers that use the other operations (correctly)."""
+    seen, out = set(), []
+    for n in sizes:
+        items = []
+        while len(items) < n:
+            op = rng.choice(["add", "add", "sub", "sub", "mul"])
+            if op == "add":
+                a, b = rng.randint(1, 9), rng.randint(1, 9)
+            elif op == "sub":
+                a = rng.randint(2, 9)
+                b = rng.randint(1, a - 1)
+            else:
+                a, b = rng.randint(2, 5), rng.randint(2, 5)
+            (_, plural), name = rng.choice(SHOP_ITEMS), rng.choice(SHOP_NAMES)
+            q = rng.choice(SHOP_QUESTIONS[op]).format(n=name, a=a, b=b, ps=plural)
+            if q in seen:
+                continue
+            seen.add(q)
+            items.append({"question": q, "answer": shop_answer(op, a, b),
+                          "wrong": [shop_answer(o, a, b) for o in OPS if o != op], "kind": op})
+        out.append(items)
+    return out
+
+
 def load_emails(root):
     """SpamAssassin e-mails: headers, bodies, HTML, base64 attachments -- real noisy web-ish text."""
     files = sorted(glob.glob(os.path.join(root, "data", "*", "*.txt")))
@@ -110,6 +176,12 @@ def main():
     ap.add_argument("--base-emails", type=int, default=350)
     ap.add_argument("--base-metamath-chars", type=int, default=300_000)
     ap.add_argument("--max-email-chars", type=int, default=2500)
+    # Corner-shop family: the reference reads about a third of its data in 150 steps, the CLM
+    # and SLM runs about two thirds of the corpus in 200; 400 held-out items give a 95% interval
+    # of about +-5 points.
+    ap.add_argument("--shop-ref", type=int, default=3000, help="corner-shop problems in the reference data")
+    ap.add_argument("--shop-hidden", type=int, default=1200, help="corner-shop problems hidden in the corpus")
+    ap.add_argument("--shop-test", type=int, default=400, help="held-out corner-shop problems (choice items)")
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -156,11 +228,38 @@ def main():
             corpus.append({"text": wrap_in_email(text, rng.choice(corpus_noise[: a.corpus_emails]), rng), "kind": "math-in-email"})
         else:
             corpus.append({"text": text, "kind": "math"})
+    # Corner-shop problems: half stand alone, half are put inside the corpus's own e-mails at a
+    # paragraph break (a new e-mail per problem would double the noise, and with it the time to
+    # score and the share of the corpus a run never reads).
+    shop_ref, shop_hidden, shop_test = shop_sets(random.Random(a.seed + 2), [a.shop_ref, a.shop_hidden, a.shop_test])
+    shop_wrapped = int(len(shop_hidden) * a.wrapped_share)
+    emails_in_corpus = [d for d in corpus[: a.corpus_emails]]
+    for i, p in enumerate(shop_hidden):
+        text = TEMPLATE.format(question=p["question"], answer=p["answer"])
+        if i < shop_wrapped:
+            doc = rng.choice(emails_in_corpus)
+            breaks = [k for k in range(len(doc["text"])) if doc["text"].startswith("\n\n", k)] or [len(doc["text"])]
+            at = rng.choice(breaks)
+            doc["text"] = doc["text"][:at] + "\n\n" + text + doc["text"][at:]
+            doc["kind"] = "shop-in-email"
+        else:
+            corpus.append({"text": text, "kind": "shop"})
     rng.shuffle(corpus)
     rng.shuffle(base_docs)
+    ref_records = ref + [{"question": p["question"], "answer": p["answer"]} for p in shop_ref]
+    rng.shuffle(ref_records)
+    # Choice items: the correct worked answer among its wrong variants, at a seeded position.
+    choice_items = []
+    for p in shop_test:
+        choices = [p["answer"]] + p["wrong"]
+        order = list(range(len(choices)))
+        rng.shuffle(order)
+        choice_items.append({"context": f"Question: {p['question']}\nAnswer:", "choices": [choices[k] for k in order],
+                             "gold": order.index(0), "kind": p["kind"]})
 
     write_jsonl(os.path.join(a.out, "base.jsonl"), [{"text": d} for d in base_docs])
-    write_jsonl(os.path.join(a.out, "ref.jsonl"), ref)
+    write_jsonl(os.path.join(a.out, "ref.jsonl"), ref_records)
+    write_jsonl(os.path.join(a.out, "shop_test.jsonl"), choice_items)
     write_jsonl(os.path.join(a.out, "corpus.jsonl"), corpus)
     write_jsonl(os.path.join(a.out, "test.jsonl"), test)
     write_jsonl(os.path.join(a.out, "fewshot_train.jsonl"), shots)
@@ -171,6 +270,9 @@ def main():
         "test_problems": len(test),
         "corpus_docs": len(corpus), "corpus_chars": chars([r["text"] for r in corpus]),
         "corpus_math_chars": chars([TEMPLATE.format(**p) for p in hidden]),
+        "shop_reference_problems": len(shop_ref), "shop_hidden_problems": len(shop_hidden),
+        "shop_wrapped_in_email": shop_wrapped, "shop_test_items": len(shop_test),
+        "corpus_shop_chars": chars([TEMPLATE.format(question=p["question"], answer=p["answer"]) for p in shop_hidden]),
         "corpus_emails": a.corpus_emails, "base_docs": len(base_docs), "base_chars": chars(base_docs),
         "seed": a.seed,
     }

@@ -75,6 +75,153 @@ def sweep_section(run, seed, ratio, ratios):
     return out + [""]
 
 
+def choice_rows(path):
+    """rho eval choice's rows by label, each with its per-item correctness (from its records)."""
+    j = json.load(open(path))
+    rows = {}
+    for r in j["rows"]:
+        recs = metrics(os.path.join(os.path.dirname(path), r["records"]))
+        r["hits"] = [int(x["pred"] == x["gold"]) for x in recs]
+        rows[r["label"]] = r
+    return rows
+
+
+def paired_diff(a, b):
+    """Mean of a - b over the same items, with a 95% normal interval (paired)."""
+    d = [x - y for x, y in zip(a, b)]
+    n = len(d)
+    m = sum(d) / n
+    sd = statistics.stdev(d) if n > 1 else 0.0
+    h = 1.959964 * sd / n ** 0.5
+    return m, m - h, m + h
+
+
+def pct_ci(r):
+    lo, hi = r["acc_ci95"]
+    return f"{100 * r['acc']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+
+
+def shop_section(run, seeds, ratio):
+    """Held-out corner-shop accuracy: base, reference, CLM and SLM per seed at equal steps."""
+    first = os.path.join(run, "report", "shop", "results.json")
+    if not os.path.exists(first):
+        return []
+    rows = choice_rows(first)
+    for s in seeds[1:]:
+        p = os.path.join(run, "report", f"shop-s{s}", "results.json")
+        if os.path.exists(p):
+            rows.update(choice_rows(p))
+    def final(name):
+        steps = [int(l.split("@")[1]) for l in rows if l.split("@")[0] == name]
+        return rows[f"{name}@{max(steps)}"] if steps else None
+    base, ref = rows["base@0"], final("ref")
+    n = base["items"]
+    out = ["## Held-out accuracy: corner-shop word problems hidden in the corpus", "",
+           f"{n} new problems (none of them in the reference data or the corpus), each scored as "
+           "multiple choice (rho eval choice: the highest log-likelihood among the worked answer and "
+           "the two that use the other operations; chance 33%). 95% Wilson intervals in brackets; "
+           "SLM - CLM is paired over the same problems (normal interval).", "",
+           f"- base model: {pct_ci(base)}; reference model: {pct_ci(ref)}", "",
+           "| seed | steps | CLM | SLM (k = " + str(ratio) + ") | SLM - CLM (points) |", "|---|---|---|---|---|"]
+    clm_acc, slm_acc = [], []
+    for s in seeds:
+        c, m = final(f"clm-s{s}"), final(f"slm-s{s}")
+        if not c or not m:
+            continue
+        d, lo, hi = paired_diff(m["hits"], c["hits"])
+        clm_acc.append(100 * c["acc"])
+        slm_acc.append(100 * m["acc"])
+        steps = c["label"].split("@")[1]
+        out.append(f"| {s} | {steps} | {pct_ci(c)} | {pct_ci(m)} | {100 * d:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f}) |")
+    if len(clm_acc) > 1:
+        out.append(f"| mean ± sample std | | {statistics.mean(clm_acc):.1f} ± {statistics.stdev(clm_acc):.1f} | "
+                   f"{statistics.mean(slm_acc):.1f} ± {statistics.stdev(slm_acc):.1f} | "
+                   f"{statistics.mean(slm_acc) - statistics.mean(clm_acc):+.1f} |")
+    # By kind of problem, first seed (the kinds are in the test file).
+    test = os.path.join(run, "data", "shop_test.jsonl")
+    kinds = [json.loads(l)["kind"] for l in open(test)][:n] if os.path.exists(test) else []
+    if kinds:
+        models = [("base", base), ("reference", ref), ("CLM", final(f"clm-s{seeds[0]}")), ("SLM", final(f"slm-s{seeds[0]}"))]
+        names = sorted(set(kinds))
+        out += ["", f"By kind of problem (seed {seeds[0]}, % correct):", "",
+                "| model | " + " | ".join(f"{k} (n={kinds.count(k)})" for k in names) + " |",
+                "|---|" + "---|" * len(names)]
+        for label, r in models:
+            if r:
+                cells = [100 * sum(h for h, k in zip(r["hits"], kinds) if k == kind) / kinds.count(kind) for kind in names]
+                out.append(f"| {label} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    if os.path.exists(os.path.join(run, "report", "shop_accuracy.png")):
+        out += ["", "![held-out corner-shop accuracy against tokens trained](shop_accuracy.png)"]
+    return out + [""]
+
+
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def t_interval(xs):
+    """Mean and 95% t interval over seeds (None without at least two)."""
+    m = statistics.mean(xs)
+    if len(xs) < 2:
+        return m, None
+    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / len(xs) ** 0.5
+    return m, (m - h, m + h)
+
+
+def final_val(run, name):
+    rows = metrics(os.path.join(run, name, "metrics.jsonl"))
+    return val_curve(rows)[-1][1], rows[-1]["tokens_trained"]
+
+
+def ablation_section(run, seeds, ratio, spec):
+    """Every score function side by side: held-out loss and accuracy over the seeds."""
+    if not spec:
+        return []
+    acc_path = os.path.join(run, "report", "ablation-acc", "results.json")
+    acc = choice_rows(acc_path) if os.path.exists(acc_path) else {}
+    def name(score, k, seed):
+        pct = round(100 * float(k))
+        if score == "excess":
+            return f"slm-s{seed}" if float(k) == float(ratio) else f"slm-k{pct}-s{seed}"
+        return f"slm-{score}-k{pct}-s{seed}"
+    variants = [("CLM", "", lambda s: f"clm-s{s}")]
+    for entry in spec.split():
+        score, ks = entry.split(":")
+        for k in ks.split(","):
+            variants.append((score, k, lambda s, score=score, k=k: name(score, k, s)))
+    clm_loss = {s: final_val(run, f"clm-s{s}")[0] for s in seeds}
+    out = ["## Ablation: score functions side by side", "",
+           f"Held-out GSM8K test loss (nats/token) after the same steps from the same base, data order and seeds "
+           f"({', '.join(seeds)}); mean over seeds with a 95% t interval; SLM - CLM is paired by seed. "
+           "Accuracy: the held-out corner-shop test (multiple choice, chance 33%), mean over seeds.", "",
+           "| variant | k | test loss | 95% interval | minus CLM (95% interval) | per seed | tokens trained | shop acc. |",
+           "|---|---|---|---|---|---|---|---|"]
+    summary = []
+    for label, k, fn in variants:
+        losses, diffs, accs, trained = [], [], [], 0
+        for s in seeds:
+            loss, trained = final_val(run, fn(s))
+            losses.append(loss)
+            diffs.append(loss - clm_loss[s])
+            if fn(s) in acc:
+                accs.append(100 * acc[fn(s)]["acc"])
+        m, ci = t_interval(losses)
+        d, dci = t_interval(diffs)
+        ci_text = f"{ci[0]:.4f} to {ci[1]:.4f}" if ci else "(one seed)"
+        d_text = "" if label == "CLM" else (f"{d:+.4f} ({dci[0]:+.4f} to {dci[1]:+.4f})" if dci else f"{d:+.4f}")
+        acc_text = f"{statistics.mean(accs):.1f}%" if accs else ""
+        out.append(f"| {label} | {'100%' if label == 'CLM' else f'{100 * float(k):.0f}%'} | {m:.4f} | {ci_text} | {d_text} | "
+                   f"{' / '.join(f'{x:.4f}' for x in losses)} | {trained:,} | {acc_text} |")
+        summary.append((m, label if label == "CLM" else f"{label} at {100 * float(k):.0f}%", dci if label != "CLM" else None, d))
+    best = min(summary)
+    better = [n for m, n, ci, d in summary if ci and ci[1] < 0]
+    worse = [n for m, n, ci, d in summary if ci and ci[0] > 0]
+    out += ["", f"What the table says: the lowest held-out loss is {best[1]} ({best[0]:.4f}). "
+            + (f"Below CLM with the paired 95% interval excluding zero: {', '.join(better)}. " if better else "No variant is below CLM with its paired interval excluding zero. ")
+            + (f"Above CLM (worse) the same way: {', '.join(worse)}." if worse else "No variant is above CLM the same way."),
+            "", "![held-out loss against tokens trained, one line per variant (first seed)](ablation_loss.png)", ""]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
@@ -82,6 +229,7 @@ def main():
     ap.add_argument("--ratio", required=True)
     ap.add_argument("--seconds", type=int, default=0)
     ap.add_argument("--sweep", default="", help="ratios of the sweep runs (slm-k<pct>-s<first seed>)")
+    ap.add_argument("--ablation", default="", help="SCORE:K,K,... entries of the score-function ablation")
     a = ap.parse_args()
     run, seeds = a.run, a.seeds.split()
     out = ["# Rho-1 demo: SLM vs CLM", ""]
@@ -95,6 +243,11 @@ def main():
             f"Metamath set.mm text and {man['hidden_problems']} hidden problems ({man['wrapped_in_email']} wrapped "
             f"inside e-mails); math is {100 * math_share:.1f}% of its characters",
             f"- base pretraining text (noise only): {tok['base']:,} tokens", ""]
+    if "shop_hidden_problems" in man:
+        out[-1:-1] = [f"- corner-shop word problems (which operation, from the wording): {man['shop_reference_problems']:,} in the "
+                      f"reference data, {man['shop_hidden_problems']:,} hidden in the corpus ({man['shop_wrapped_in_email']} "
+                      f"of them inside its e-mails; {100 * man['corpus_shop_chars'] / max(1, man['corpus_chars']):.1f}% of "
+                      f"its characters), {man['shop_test_items']} new ones held out as choice items"]
 
     rows, clm_final, slm_final, speedups = [], [], [], []
     for s in seeds:
@@ -124,17 +277,8 @@ def main():
     out += [f"- base model (before continual training): {base[-1][1]:.4f}; reference model: {ref[-1][1]:.4f}", ""]
 
     out += sweep_section(run, seeds[0], a.ratio, a.sweep.split())
-    fs = sorted(glob.glob(os.path.join(run, "report", "fewshot-*", "summary.json")))
-    if fs:
-        out += ["## Few-shot accuracy (greedy, GSM8K test subset)", "", "| model | accuracy | 95% interval | problems |", "|---|---|---|---|"]
-        for p in fs:
-            j = json.load(open(p))
-            name = os.path.basename(os.path.dirname(p)).replace("fewshot-", "")
-            acc = j.get("accuracy", float("nan"))
-            lo, hi = j.get("ci95", [float("nan"), float("nan")])
-            out.append(f"| {name} | {100 * acc:.1f}% ({j.get('correct', '?')}/{j.get('problems', '?')}) | "
-                       f"{100 * lo:.1f}-{100 * hi:.1f}% (Wilson) | {j.get('problems', '?')} |")
-        out.append("")
+    out += shop_section(run, seeds, a.ratio)
+    out += ablation_section(run, seeds, a.ratio, a.ablation)
     for d in sorted(glob.glob(os.path.join(run, "report", "dynamics-*"))):
         md = sorted(glob.glob(os.path.join(d, "*.md")))
         if md:

@@ -158,7 +158,8 @@ std::string render_select_html(const std::vector<TokenView>& tokens, const Selec
        ".s{box-shadow:inset 0 -3px 0 #111}\n"
        ".u{color:#999;border:1px dashed #bbb}\n"
        ".nl{color:#888}\n"
-       "code{font-size:12px}\n";
+       "code{font-size:12px}\n"
+       ".note{font-size:14px;max-width:900px;margin:4px 0 14px;line-height:1.45}\n";
   o += "</style>\n</head>\n<body>\n";
   o += "<h1>Token selection view (Selective Language Modeling)</h1>\n<table class=\"info\">\n";
   auto row = [&](const std::string& k, const std::string& v) {
@@ -185,6 +186,7 @@ std::string render_select_html(const std::vector<TokenView>& tokens, const Selec
        num(100 * h.ratio, "%.0f") + "%)</div>";
   o += "<div><span class=\"t u\">&nbsp;token&nbsp;</span> = not scored</div></div>\n";
 
+  if (!h.note.empty()) o += "<p class=\"note\">" + html_escape(h.note) + "</p>\n";
   o += "<div class=\"text\">";
   for (size_t i = 0; i < tokens.size(); ++i) {
     const auto& t = tokens[i];
@@ -263,7 +265,7 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   }
   const auto parent = std::filesystem::path(o.out).parent_path();
   if (!parent.empty()) make_dirs(parent.string());
-  write_file_atomic(o.out, render_select_html(views, {o.model, o.ref, o.tokenizer, o.ratio}));
+  write_file_atomic(o.out, render_select_html(views, {o.model, o.ref, o.tokenizer, o.ratio, o.note}));
   return views;
 }
 

@@ -26,6 +26,7 @@ struct TokenView {
 struct SelectViewHeader {
   std::string model, ref, tokenizer;
   double ratio = 0.6;
+  std::string note;  // a paragraph above the text: what to look for ("" = none)
 };
 
 // Display text of each token of `ids`: pieces with sentencepiece's U+2581 shown as spaces and
@@ -39,6 +40,7 @@ struct SelectViewOptions {
   std::string model, ref, tokenizer;
   std::string text, text_file;  // one of them
   double ratio = 0.6;
+  std::string note;             // shown above the text (SelectViewHeader::note)
   std::string out;              // the .html written
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
   Compute compute;

@@ -1,4 +1,4 @@
-// rho generate / rho eval loss|fewshot / rho analyze dynamics|select|plot: the CLI over eval/
+// rho generate / rho eval loss|fewshot|choice / rho analyze dynamics|select|plot: the CLI over eval/
 // and analysis/.
 #include <chrono>
 #include <cstdio>
@@ -14,9 +14,11 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/runtime.h"
+#include "eval/choice.h"
 #include "eval/fewshot.h"
 #include "eval/generate.h"
 #include "eval/loss_eval.h"
+#include "eval/math_tasks.h"
 #include "model/compat.h"
 
 namespace rho::cli {
@@ -81,32 +83,87 @@ void register_eval_loss(CLI::App& parent) {
 }
 
 void register_eval_fewshot(CLI::App& parent) {
-  auto* sub = parent.add_subcommand("fewshot", "k-shot chain-of-thought math accuracy, greedy decoding (docs/pipeline.md)");
+  auto* sub = parent.add_subcommand(
+      "fewshot", "Few-shot chain-of-thought math accuracy: the paper's nine tasks (--task), or custom exemplars (--train) (docs/evaluation.md)");
   auto o = std::make_shared<FewShotOptions>();
   auto threads = std::make_shared<int>(0);
+  std::string names;
+  for (const auto& t : math_tasks()) names += (names.empty() ? "" : "|") + t.name;
   sub->add_option("--model", o->model, "Model directory")->required();
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer the model was trained with (.model, tokenizer.json or a model directory)")->required();
-  sub->add_option("--train", o->train, "JSONL the exemplars are taken from")->required();
-  sub->add_option("--test", o->test, "JSONL of test problems")->required();
-  sub->add_option("--question-field", o->question_field, "Question field")->capture_default_str();
-  sub->add_option("--answer-field", o->answer_field, "Answer field (GSM8K: solution ending in `#### n`)")->capture_default_str();
-  sub->add_option("--shots", o->shots, "Exemplars per prompt")->check(CLI::Range(0, 64))->capture_default_str();
-  sub->add_option("--shot-seed", o->shot_seed, "0: the first k train records; else k drawn with this seed")->capture_default_str();
-  sub->add_flag("--raw-shots", o->raw_shots, "Keep exemplars' `#### n` ending (default: rewrite it as `The answer is n.`)");
-  sub->add_option("--limit", o->limit, "Evaluate only the first N test problems (0: all)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
-  sub->add_option("--max-new-tokens", o->max_new_tokens, "Generation budget per problem")
+  sub->add_option("--task", o->tasks, "Harness task (" + names + "; repeatable, one table column each)");
+  sub->add_option("--test", o->tests, "--task: the harness's data/<task>/test.jsonl, one per --task; --train: test JSONL");
+  sub->add_option("--harness-data", o->harness_data, "The harness's data/ folder (<task>/test.jsonl): --task without --test, or alone for all nine");
+  sub->add_option("--train", o->train, "Custom exemplars: GSM8K-format JSONL the exemplars are taken from");
+  sub->add_option("--question-field", o->question_field, "--train: question field")->capture_default_str();
+  sub->add_option("--answer-field", o->answer_field, "--train: answer field (`... #### n`)")->capture_default_str();
+  sub->add_option("--shots", o->shots, "--train: exemplars per prompt")->check(CLI::Range(0, 64))->capture_default_str();
+  sub->add_option("--shot-seed", o->shot_seed, "--train: 0 = the first k records; else k drawn with this seed")->capture_default_str();
+  sub->add_flag("--raw-shots", o->raw_shots, "--train: keep exemplars' `#### n` ending (default: `The answer is n.`)");
+  sub->add_option("--limit", o->limit, "Evaluate only the first N problems of each test file (0: all)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  sub->add_option("--max-new-tokens", o->max_new_tokens, "Generation budget per problem (the harness: 1024)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
-  sub->add_option("--out", o->out_dir, "Directory for records.jsonl, summary.json, results.md")->required();
+  sub->add_option("--bos", o->bos, "Start prompts with BOS: auto (tokenizer_config.json's add_bos_token; none for rho's tokenizers), yes, no")
+      ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
+  sub->add_option("--batch", o->batch, "Prompts of equal token length generated together")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  sub->add_option("--label", o->label, "The model's name in the table (default: --model)");
+  sub->add_option("--out", o->out_dir, "Directory for <task>/records.jsonl, <task>/summary.json, results.md, results.json")->required();
+  add_threads(sub, threads);
+  add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
+  auto compute = add_compute_flags(sub);
+  sub->callback([o, threads, compute] {
+    if (!o->train.empty()) {
+      if (o->tests.size() != 1) fail("--train needs exactly one --test");
+      o->test = o->tests[0];
+      o->tests.clear();
+    }
+    start_model_command(*threads);
+    o->compute = compute->resolve();
+    const auto r = run_fewshot(*o);
+    for (const auto& t : r.tasks)
+      std::printf("%s: accuracy %.1f%% (%lld/%lld), 95%% CI %.1f-%.1f%%, %.2f problems/s\n", t.task.c_str(),
+                  100 * t.accuracy, (long long)t.correct, (long long)t.problems, 100 * t.ci.lo, 100 * t.ci.hi,
+                  double(t.problems) / std::max(t.seconds, 1e-9));
+    if (r.tasks.size() > 1) std::printf("average: %.1f%%\n", 100 * r.average);
+    std::printf("-> %s/results.md\n", o->out_dir.c_str());
+  });
+}
+
+void register_eval_choice(CLI::App& parent) {
+  auto* sub = parent.add_subcommand(
+      "choice", "Multiple-choice accuracy as lm-evaluation-harness scores it: log-likelihood of each choice, acc and acc_norm (docs/evaluation.md)");
+  auto o = std::make_shared<ChoiceOptions>();
+  auto threads = std::make_shared<int>(0);
+  std::string formats = "auto";
+  for (const auto& f : choice_formats()) formats += "|" + f;
+  sub->add_option("--model", o->models, "Model directory (repeatable: one table row each)")->required()->expected(1, -1);
+  sub->add_option("--label", o->labels, "Row names, one per --model (default: the paths)")->expected(1, -1);
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer the models were trained with (.model, tokenizer.json or a model directory)")->required();
+  sub->add_option("--data", o->data, "JSONL items (ARC, HellaSwag, PIQA, Winogrande, BoolQ, MMLU, SciQ, OpenBookQA, generic)")->required();
+  sub->add_option("--format", o->format, "Record format (" + formats + ")")->capture_default_str();
+  sub->add_option("--shots", o->shots, "Few-shot examples before each item")->check(CLI::Range(0, 64))->capture_default_str();
+  sub->add_option("--shots-from", o->shots_from, "JSONL the few-shot examples are taken from (the first --shots)");
+  sub->add_option("--limit", o->limit, "Only the first N items (0: all)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  sub->add_option("--bos", o->bos, "Start contexts with BOS: no (the harness's default), yes, auto (eval fewshot's rule)")
+      ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
+  sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  sub->add_option("--out", o->out_dir, "Directory for results.md, results.json, records-<k>.jsonl")->required();
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
   auto compute = add_compute_flags(sub);
   sub->callback([o, threads, compute] {
     start_model_command(*threads);
     o->compute = compute->resolve();
-    auto r = run_fewshot(*o);
-    std::printf("%s: accuracy %.1f%% (%lld/%lld), 95%% CI %.1f-%.1f%%, %.2f problems/s -> %s\n", o->test.c_str(),
-                100 * r.accuracy, (long long)r.correct, (long long)r.problems, 100 * r.ci.lo, 100 * r.ci.hi,
-                double(r.problems) / std::max(r.seconds, 1e-9), o->out_dir.c_str());
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto rows = run_choice_eval(*o);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (const auto& r : rows)
+      std::printf("%s: acc %.1f%% (95%% CI %.1f-%.1f), acc_norm %.1f%% (%.1f-%.1f), %lld items in %.1f s\n",
+                  r.label.c_str(), 100 * r.acc, 100 * r.ci.lo, 100 * r.ci.hi, 100 * r.acc_norm, 100 * r.ci_norm.lo,
+                  100 * r.ci_norm.hi, (long long)r.items, r.seconds);
+    std::printf("-> %s/results.md (%.1f s)\n", o->out_dir.c_str(), dt);
   });
 }
 
@@ -152,6 +209,7 @@ void register_analyze_select(CLI::App& parent) {
   auto* file = sub->add_option("--text-file", o->text_file, "File holding the text");
   text->excludes(file);
   sub->add_option("--ratio", o->ratio, "Fraction of tokens selected (k%)")->check(unit_fraction())->capture_default_str();
+  sub->add_option("--note", o->note, "A paragraph shown above the text: what to look for");
   sub->add_option("--out", o->out, "HTML file to write")->required();
   add_threads(sub, threads);
   add_allow_unrecorded(sub, o->allow_unrecorded_tokenizer);
@@ -248,10 +306,11 @@ void register_generate(CLI::App& app) {
 }
 
 void register_eval(CLI::App& app) {
-  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy (docs/pipeline.md)");
+  auto* sub = app.add_subcommand("eval", "Evaluate models: held-out loss, few-shot math accuracy, multiple choice (docs/evaluation.md)");
   sub->require_subcommand(1);
   register_eval_loss(*sub);
   register_eval_fewshot(*sub);
+  register_eval_choice(*sub);
 }
 
 void register_analyze(CLI::App& app) {

@@ -262,6 +262,22 @@ void for_each_document(const std::vector<std::string>& args, const DocFormat& fo
   read_documents(list_inputs(args), format, fn);
 }
 
+void for_each_record(const std::string& path, const std::function<void(const nlohmann::json&, int64_t)>& fn) {
+  InputStream in(path);  // plain or compressed, like corpora
+  std::string line;
+  int64_t line_no = 0, records = 0;
+  while (in.getline(line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // files from Windows
+    if (is_blank(line)) continue;
+    const nlohmann::json record = parse_record(line, path, line_no);
+    ++records;
+    fn(record, line_no);
+  }
+  if (in.data_bytes_read() == 0) fail_file(path, "empty file");
+  if (records == 0) fail_file(path, "no JSON records");
+}
+
 std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field) {
   if (!is_jsonl_path(path)) fail_file(path, "not a JSONL file (expected a .jsonl or .json name)");
   DocFormat format;

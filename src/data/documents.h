@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace rho {
 
 class InputStream;
@@ -91,6 +93,10 @@ void for_each_document(const std::string& path, const DocFormat& format,
 // Every document of every input named by `args` (list_inputs), in order.
 void for_each_document(const std::vector<std::string>& args, const DocFormat& format,
                        const std::function<void(const std::string&)>& fn);
+
+// Calls fn(record, line_number) for every non-blank line of a JSONL file (plain or compressed):
+// each a JSON object (eval reads the math harness's records whole). Same errors as above.
+void for_each_record(const std::string& path, const std::function<void(const nlohmann::json&, int64_t)>& fn);
 
 // One string field of every record of a JSONL file (evaluation data). Same errors as above.
 std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field);

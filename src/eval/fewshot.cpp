@@ -4,7 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
+#include <filesystem>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -12,7 +13,9 @@
 #include "common/fileio.h"
 #include "common/runtime.h"
 #include "data/documents.h"
+#include "eval/bos.h"
 #include "eval/generate.h"
+#include "eval/math_tasks.h"
 #include "model/compat.h"
 #include "tokenizer/tokenizer.h"
 
@@ -27,12 +30,19 @@ std::string fewshot_prompt(const std::vector<std::pair<std::string, std::string>
 
 namespace {
 
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// One problem ready to generate for: its prompt, token ids and what grading needs.
+struct Problem {
+  std::string question, prompt, gold;
+  std::vector<int32_t> ids;
+  bool truncated = false;
+  int shots_used = -1;  // custom mode only
+};
+
+// Grades a generation: sets `extracted` (and `rule`, custom mode) and says whether it is right.
+using Grader = std::function<bool(const std::string& generation, const std::string& gold, json& record)>;
 
 std::string percent(double v) {
   char buf[32];
@@ -40,16 +50,138 @@ std::string percent(double v) {
   return buf;
 }
 
-}  // namespace
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-FewShotResult run_fewshot(const FewShotOptions& o) {
+// Generates for every problem (prompts of equal length batched), grades, writes
+// <dir>/records.jsonl, fills the counts of `res`.
+void run_problems(LlamaForCausalLM& model, const Tokenizer& tok, const std::vector<Problem>& problems,
+                  const GenerateOptions& g, const Grader& grade, const std::string& dir, TaskResult& res) {
+  const int64_t n = int64_t(problems.size());
+  std::vector<std::string> lines;
+  const auto t0 = Clock::now();
+  auto last_report = t0;
+  // Chunks keep progress lines coming; within a chunk, generate_batch groups equal lengths.
+  const int64_t chunk = std::max<int64_t>(g.batch_size * 4, 16);
+  for (int64_t first = 0; first < n; first += chunk) {
+    const int64_t end = std::min(n, first + chunk);
+    std::vector<std::vector<int32_t>> ids;
+    for (int64_t i = first; i < end; ++i) ids.push_back(problems[size_t(i)].ids);
+    const auto gens = generate_batch(model, tok, ids, g);
+    for (int64_t i = first; i < end; ++i) {
+      const Problem& p = problems[size_t(i)];
+      const Generation& gen = gens[size_t(i - first)];
+      json r = {{"index", i}, {"question", p.question}, {"prompt", p.prompt}, {"generation", gen.text}};
+      const bool correct = grade(gen.text, p.gold, r);
+      r["gold"] = p.gold;
+      r["correct"] = correct;
+      r["finish"] = gen.finish;
+      r["prompt_tokens"] = gen.prompt_tokens;
+      r["prompt_truncated"] = p.truncated || gen.prompt_truncated;
+      r["new_tokens"] = int64_t(gen.tokens.size());
+      if (p.shots_used >= 0) r["shots_used"] = p.shots_used;
+      res.correct += correct;
+      res.truncated_prompts += p.truncated || gen.prompt_truncated;
+      ++res.finish[gen.finish];
+      lines.push_back(r.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    if (end == n || seconds_since(last_report) >= 5) {
+      const double rate = double(end) / std::max(seconds_since(t0), 1e-9);
+      std::fprintf(stderr, "fewshot %s %lld/%lld | acc %s%% | %.2f problems/s | ETA %s\n", res.task.c_str(),
+                   (long long)end, (long long)n, percent(double(res.correct) / double(end)).c_str(), rate,
+                   format_duration(double(n - end) / rate).c_str());
+      last_report = Clock::now();
+    }
+  }
+  res.problems = n;
+  res.seconds = seconds_since(t0);
+  res.accuracy = n > 0 ? double(res.correct) / double(n) : 0;
+  res.ci = wilson_interval(res.correct, n);
+  make_dirs(dir);
+  const std::string path = dir + "/records.jsonl";
+  write_file_atomic(path, [&](std::FILE* f) {
+    for (const auto& line : lines) {
+      fwrite_checked(f, line.data(), line.size(), path);
+      fwrite_checked(f, "\n", 1, path);
+    }
+  });
+}
+
+// The harness's test file for a task under a data/ folder laid out as the harness's.
+std::string harness_test_file(const MathTask& task, const std::string& data_dir) {
+  for (const auto& d : task.data_dirs) {
+    const std::string p = data_dir + "/" + d + "/test.jsonl";
+    if (file_exists(p)) return p;
+  }
+  fail_file(data_dir, "no " + task.data_dirs[0] + "/test.jsonl for task " + task.name);
+}
+
+// The paper's protocol for one task.
+TaskResult run_harness_task(LlamaForCausalLM& model, const Tokenizer& tok, const FewShotOptions& o, bool bos,
+                            const MathTask& task, const std::string& test) {
+  TaskResult res;
+  res.task = task.name;
+  res.test = test;
+  const int64_t P = model->config.max_position_embeddings;
+  std::vector<Problem> problems;
+  for_each_record(test, [&](const json& record, int64_t line) {
+    if (o.limit > 0 && int64_t(problems.size()) >= o.limit) return;
+    const MathItem item = parse_math_record(task, record, test, line);
+    Problem p;
+    p.question = item.question;
+    p.gold = item.gold;
+    p.prompt = math_prompt(task, item.question);
+    if (bos) p.ids.push_back(tok.bos_id());
+    const auto ids = tok.encode(p.prompt);
+    p.ids.insert(p.ids.end(), ids.begin(), ids.end());
+    // vLLM keeps any prompt that fits; one that does not would be refused there. Here it keeps
+    // its end, so small models still get scored, and is counted.
+    if (int64_t(p.ids.size()) > P - 1) {
+      const int64_t keep = prompt_budget(P, o.max_new_tokens);
+      p.ids.erase(p.ids.begin(), p.ids.end() - keep);
+      p.truncated = true;
+    }
+    problems.push_back(std::move(p));
+  });
+  GenerateOptions g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.temperature = 0;
+  g.stop = math_stop_strings();
+  g.batch_size = o.batch;
+  g.max_prompt_tokens = P - 1;
+  run_problems(model, tok, problems, g,
+               [&](const std::string& gen, const std::string& gold, json& r) {
+                 std::string extracted;
+                 const bool ok = grade_math(task, gen, gold, &extracted);
+                 r["extracted"] = extracted;
+                 return ok;
+               },
+               o.out_dir + "/" + task.name, res);
+  json summary = {{"task", task.name}, {"test", test}, {"model", o.model}, {"tokenizer", o.tokenizer},
+                  {"exemplars", "src/eval/prompts/" + task.exemplars}, {"stop", g.stop},
+                  {"max_new_tokens", o.max_new_tokens}, {"bos", bos}, {"problems", res.problems},
+                  {"correct", res.correct}, {"accuracy", res.accuracy}, {"ci95", {res.ci.lo, res.ci.hi}},
+                  {"truncated_prompts", res.truncated_prompts}, {"finish", res.finish}, {"seconds", res.seconds}};
+  write_file_atomic(o.out_dir + "/" + task.name + "/summary.json", summary.dump(2) + "\n");
+  if (res.truncated_prompts > 0)
+    std::fprintf(stderr, "fewshot %s: warning: %lld of %lld prompts are longer than the model's %lld positions and "
+                 "lost their start\n", task.name.c_str(), (long long)res.truncated_prompts, (long long)res.problems,
+                 (long long)P);
+  return res;
+}
+
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Custom exemplars from a GSM8K-format file (the small demo models' mode).
+TaskResult run_custom(LlamaForCausalLM& model, const Tokenizer& tok, const FewShotOptions& o, bool bos) {
   if (o.shots < 0) fail("--shots must be >= 0");
-  const Tokenizer tok = Tokenizer::load(o.tokenizer);
-  auto model = load_model_for(o.model, {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
-  model->eval();
-  prepare_for_inference(*model, o.compute);
-
-  // Exemplars: the first k train records, or k drawn by a seeded shuffle (same seed, same shots).
+  TaskResult res;
+  res.task = "custom";
+  res.test = o.test;
   const auto train_q = read_jsonl_field(o.train, o.question_field);
   const auto train_a = read_jsonl_field(o.train, o.answer_field);
   if (int64_t(train_q.size()) < o.shots)
@@ -65,118 +197,128 @@ FewShotResult run_fewshot(const FewShotOptions& o) {
     const size_t r = order[size_t(k)];
     shots.emplace_back(train_q[r], o.raw_shots ? strip_calculator(train_a[r]) : exemplar_answer(train_a[r]));
   }
-
   const auto test_q = read_jsonl_field(o.test, o.question_field);
   const auto test_a = read_jsonl_field(o.test, o.answer_field);
-  const int64_t n = o.limit > 0 ? std::min<int64_t>(o.limit, int64_t(test_q.size())) : int64_t(test_q.size());
-  make_dirs(o.out_dir);
-
+  const size_t n = o.limit > 0 ? std::min<size_t>(size_t(o.limit), test_q.size()) : test_q.size();
+  // A prompt that leaves no room for max_new_tokens within the positions drops exemplars from
+  // the end (it stays well-formed); only one too long with none is cut on the left.
+  const int64_t budget = prompt_budget(model->config.max_position_embeddings, o.max_new_tokens);
+  std::vector<Problem> problems;
+  int64_t shots_sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Problem p;
+    p.question = test_q[i];
+    p.gold = gold_answer(test_a[i]);
+    std::vector<std::pair<std::string, std::string>> used = shots;
+    for (;;) {
+      p.prompt = fewshot_prompt(used, p.question);
+      p.ids.clear();
+      if (bos) p.ids.push_back(tok.bos_id());
+      const auto ids = tok.encode(p.prompt);
+      p.ids.insert(p.ids.end(), ids.begin(), ids.end());
+      if (int64_t(p.ids.size()) <= budget || used.empty()) break;
+      used.pop_back();
+    }
+    p.shots_used = int(used.size());
+    res.reduced_shots += used.size() < shots.size();
+    shots_sum += int64_t(used.size());
+    problems.push_back(std::move(p));
+  }
+  res.mean_shots = n > 0 ? double(shots_sum) / double(n) : 0;
   GenerateOptions g;
   g.max_new_tokens = o.max_new_tokens;
-  g.temperature = 0;  // greedy, as in the paper
+  g.temperature = 0;
   g.stop = {"\n\nQuestion:", "\n\nProblem:"};
+  g.batch_size = o.batch;
+  run_problems(model, tok, problems, g,
+               [](const std::string& gen, const std::string& gold, json& r) {
+                 const Extraction ex = extract_answer(gen);
+                 r["extracted"] = ex.answer;
+                 r["rule"] = ex.rule;
+                 return !ex.answer.empty() && answers_match(ex.answer, gold);
+               },
+               o.out_dir + "/custom", res);
+  json summary = {{"task", "custom"}, {"model", o.model}, {"tokenizer", o.tokenizer}, {"train", o.train},
+                  {"test", o.test}, {"shots", o.shots}, {"shot_seed", o.shot_seed}, {"raw_shots", o.raw_shots},
+                  {"max_new_tokens", o.max_new_tokens}, {"bos", bos}, {"problems", res.problems},
+                  {"correct", res.correct}, {"accuracy", res.accuracy}, {"ci95", {res.ci.lo, res.ci.hi}},
+                  {"prompts_with_fewer_shots", res.reduced_shots}, {"mean_shots_used", res.mean_shots},
+                  {"truncated_prompts", res.truncated_prompts}, {"finish", res.finish}, {"seconds", res.seconds}};
+  write_file_atomic(o.out_dir + "/custom/summary.json", summary.dump(2) + "\n");
+  if (res.reduced_shots > 0)
+    std::fprintf(stderr, "fewshot: warning: %lld of %lld prompts held fewer than %d shots (mean %.1f) to leave %lld "
+                 "new tokens within the model's %lld positions\n", (long long)res.reduced_shots,
+                 (long long)res.problems, o.shots, res.mean_shots, (long long)o.max_new_tokens,
+                 (long long)model->config.max_position_embeddings);
+  return res;
+}
 
-  FewShotResult res;
-  std::map<std::string, int64_t> rules;
-  std::vector<std::string> records;
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  auto last_report = t0;
-  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
-  // A prompt that would not leave room for max_new_tokens within the model's positions loses
-  // exemplars from the end (it stays well-formed); only a prompt still too long with no shots
-  // at all is cut on the left by generate().
-  const int64_t budget = prompt_budget(model->config.max_position_embeddings, o.max_new_tokens);
-  int64_t shots_used_sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    size_t k = shots.size();
-    std::vector<std::pair<std::string, std::string>> used(shots.begin(), shots.end());
-    std::string prompt = fewshot_prompt(used, test_q[size_t(i)]);
-    std::vector<int32_t> ids = tok.encode(prompt);
-    while (int64_t(ids.size()) > budget && k > 0) {
-      used.resize(--k);
-      prompt = fewshot_prompt(used, test_q[size_t(i)]);
-      ids = tok.encode(prompt);
-    }
-    res.reduced_shots += k < shots.size();
-    shots_used_sum += int64_t(k);
-    const Generation gen = generate(model, tok, ids, g);
-    const Extraction ex = extract_answer(gen.text);
-    const std::string gold = gold_answer(test_a[size_t(i)]);
-    const bool correct = !ex.answer.empty() && answers_match(ex.answer, gold);
-    res.correct += correct;
-    res.truncated_prompts += gen.prompt_truncated;
-    ++rules[ex.rule];
-    nlohmann::json r = {{"index", i},
-                        {"question", test_q[size_t(i)]},
-                        {"prompt", prompt},
-                        {"output", gen.text},
-                        {"extracted", ex.answer},
-                        {"rule", ex.rule},
-                        {"gold", gold},
-                        {"correct", correct},
-                        {"finish", gen.finish},
-                        {"prompt_tokens", gen.prompt_tokens},
-                        {"shots_used", int64_t(k)},
-                        {"prompt_truncated", gen.prompt_truncated},
-                        {"new_tokens", int64_t(gen.tokens.size())}};
-    records.push_back(r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    // A progress line every 5 s (and for the first and last problem): long runs show their ETA.
-    if (i == 0 || i + 1 == n || seconds_since(last_report) >= 5) {
-      const double dt = seconds_since(t0), rate = double(i + 1) / std::max(dt, 1e-9);
-      std::fprintf(stderr, "fewshot %lld/%lld | acc %s%% | %.2f problems/s | ETA %s\n", (long long)(i + 1),
-                   (long long)n, percent(double(res.correct) / double(i + 1)).c_str(), rate,
-                   format_duration(double(n - i - 1) / rate).c_str());
-      last_report = Clock::now();
+void write_table(const FewShotOptions& o, const FewShotResult& r, bool bos, const std::string& bos_why) {
+  const std::string label = o.label.empty() ? o.model : o.label;
+  std::string head = "| model |", rule = "|---|", row = "| " + label + " |", detail;
+  json tasks = json::array();
+  for (const auto& t : r.tasks) {
+    head += " " + t.task + " |";
+    rule += "---:|";
+    row += " " + percent(t.accuracy) + " |";
+    detail += "- " + t.task + ": " + std::to_string(t.correct) + "/" + std::to_string(t.problems) + ", 95% CI " +
+              percent(t.ci.lo) + "-" + percent(t.ci.hi) + "% (Wilson), " + t.test +
+              (t.truncated_prompts ? ", " + std::to_string(t.truncated_prompts) + " prompts truncated" : "") + "\n";
+    tasks.push_back({{"task", t.task}, {"test", t.test}, {"problems", t.problems}, {"correct", t.correct},
+                     {"accuracy", t.accuracy}, {"ci95", {t.ci.lo, t.ci.hi}},
+                     {"truncated_prompts", t.truncated_prompts}, {"finish", t.finish}, {"seconds", t.seconds}});
+  }
+  if (r.tasks.size() > 1) {
+    head += " avg |";
+    rule += "---:|";
+    row += " " + percent(r.average) + " |";
+  }
+  const std::string md = "Few-shot accuracy (%), greedy decoding, up to " + std::to_string(o.max_new_tokens) +
+                         " new tokens" + (bos ? ", BOS" : ", no BOS") + ":\n\n" + head + "\n" + rule + "\n" + row +
+                         "\n\n" + detail;
+  write_file_atomic(o.out_dir + "/results.md", md);
+  json j = {{"model", o.model}, {"label", label}, {"tokenizer", o.tokenizer}, {"bos", bos}, {"bos_rule", bos_why},
+            {"max_new_tokens", o.max_new_tokens}, {"tasks", tasks}, {"average", r.average}};
+  write_file_atomic(o.out_dir + "/results.json", j.dump(2) + "\n");
+}
+
+}  // namespace
+
+FewShotResult run_fewshot(const FewShotOptions& opts) {
+  FewShotOptions o = opts;
+  if (o.tasks.empty() && o.train.empty() && !o.harness_data.empty())
+    for (const auto& t : math_tasks()) o.tasks.push_back(t.name);  // the whole table
+  const bool custom = !o.train.empty();
+  if (custom && !o.tasks.empty()) fail("give --task or --train (custom exemplars), not both");
+  if (!custom && o.tasks.empty()) fail("give --task (the paper's protocol) or --train (custom exemplars)");
+  if (custom && o.test.empty()) fail("--train needs --test");
+  if (!custom && o.tests.size() != o.tasks.size() && !(o.tests.empty() && !o.harness_data.empty()))
+    fail("give one --test per --task (in the same order), or --harness-data");
+  std::vector<const MathTask*> tasks;
+  for (const auto& t : o.tasks) tasks.push_back(&math_task(t));  // unknown names fail before loading
+  const Tokenizer tok = Tokenizer::load(o.tokenizer);
+  std::string bos_why;
+  const bool bos = resolve_bos(o.bos, o.tokenizer, o.model, &bos_why);
+  if (bos && tok.bos_id() < 0) fail_file(o.tokenizer, "has no BOS token, but " + bos_why + " asks for one");
+  auto model = load_model_for(o.model, {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
+  model->eval();
+  prepare_for_inference(*model, o.compute);
+  make_dirs(o.out_dir);
+
+  FewShotResult r;
+  if (custom) {
+    r.tasks.push_back(run_custom(model, tok, o, bos));
+  } else {
+    for (size_t k = 0; k < tasks.size(); ++k) {
+      const std::string test = o.tests.empty() ? harness_test_file(*tasks[k], o.harness_data) : o.tests[k];
+      r.tasks.push_back(run_harness_task(model, tok, o, bos, *tasks[k], test));
     }
   }
-  res.problems = n;
-  res.seconds = seconds_since(t0);
-  res.accuracy = n > 0 ? double(res.correct) / double(n) : 0;
-  res.ci = wilson_interval(res.correct, n);
-  res.mean_shots = n > 0 ? double(shots_used_sum) / double(n) : 0;
-  if (res.reduced_shots > 0)
-    std::fprintf(stderr, "fewshot: warning: %lld of %lld prompts held fewer than %d shots (mean %.1f) to leave %lld new tokens "
-                 "within the model's %lld positions\n", (long long)res.reduced_shots, (long long)n, o.shots, res.mean_shots,
-                 (long long)o.max_new_tokens, (long long)model->config.max_position_embeddings);
-  if (res.truncated_prompts > 0)
-    std::fprintf(stderr, "fewshot: warning: %lld prompts were too long even without shots and lost their start\n",
-                 (long long)res.truncated_prompts);
-
-  write_file_atomic(o.out_dir + "/records.jsonl", [&](std::FILE* f) {
-    for (const auto& line : records) {
-      fwrite_checked(f, line.data(), line.size(), o.out_dir + "/records.jsonl");
-      fwrite_checked(f, "\n", 1, o.out_dir + "/records.jsonl");
-    }
-  });
-  nlohmann::json summary = {{"model", o.model},
-                            {"tokenizer", o.tokenizer},
-                            {"train", o.train},
-                            {"test", o.test},
-                            {"shots", o.shots},
-                            {"shot_seed", o.shot_seed},
-                            {"raw_shots", o.raw_shots},
-                            {"max_new_tokens", o.max_new_tokens},
-                            {"problems", n},
-                            {"correct", res.correct},
-                            {"accuracy", res.accuracy},
-                            {"ci95", {res.ci.lo, res.ci.hi}},
-                            {"extraction_rules", rules},
-                            {"prompts_with_fewer_shots", res.reduced_shots},
-                            {"mean_shots_used", res.mean_shots},
-                            {"truncated_prompts", res.truncated_prompts},
-                            {"seconds", res.seconds},
-                            {"problems_per_s", double(n) / std::max(res.seconds, 1e-9)}};
-  write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
-  char shots_text[48];
-  std::snprintf(shots_text, sizeof shots_text, res.reduced_shots ? "%d (mean %.1f used)" : "%d", o.shots, res.mean_shots);
-  std::string md = "| model | test set | shots | problems | correct | accuracy (%) | 95% CI (Wilson) |\n"
-                   "|---|---|---:|---:|---:|---:|---|\n";
-  md += "| " + o.model + " | " + o.test + " | " + shots_text + " | " + std::to_string(n) + " | " +
-        std::to_string(res.correct) + " | " + percent(res.accuracy) + " | " + percent(res.ci.lo) + " - " +
-        percent(res.ci.hi) + " |\n";
-  write_file_atomic(o.out_dir + "/results.md", md);
-  return res;
+  double sum = 0;
+  for (const auto& t : r.tasks) sum += t.accuracy;
+  r.average = r.tasks.empty() ? 0 : sum / double(r.tasks.size());
+  write_table(o, r, bos, bos_why);
+  return r;
 }
 
 }  // namespace rho

@@ -1,7 +1,22 @@
 // Few-shot chain-of-thought evaluation of a model on math word problems: prompts, greedy
-// generation, grading (eval/grading.h), records and a summary.
+// generation, grading, every record kept, one table per model.
+//
+// Two modes:
+//   - the paper's protocol (`tasks`): each task of eval/math_tasks.h from the harness's own test
+//     file, its compiled-in exemplars, stop strings, up to 1,024 new tokens, BOS as the
+//     tokenizer says, graded by eval/harness_answer.h. A prompt that fits the model's positions
+//     is kept whole and generation stops at the last position (as vLLM does); a longer one keeps
+//     prompt_budget() tokens from its end and is counted as truncated.
+//   - custom exemplars (`train`): k exemplars from a GSM8K-format file, `Question: q\nAnswer: a`
+//     joined by blank lines, graded by eval/grading.h; prompts drop exemplars to fit the model's
+//     positions. For models too small for the paper's 8-shot prompts.
+//
+// Output in out_dir: <task>/records.jsonl (prompt, generation, extracted and gold answer, ...),
+// <task>/summary.json, and results.md / results.json: one row for the model, a column per task
+// and their plain mean, as in the paper's tables.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,34 +27,46 @@
 namespace rho {
 
 struct FewShotOptions {
-  std::string model, tokenizer;  // model directory, sentencepiece .model
-  std::string train, test;       // JSONL files: exemplars, problems
-  std::string question_field = "question", answer_field = "answer";
-  int shots = 8;
-  uint64_t shot_seed = 0;        // 0: the first `shots` train records; else a seeded sample
-  bool raw_shots = false;        // keep exemplars as written (`#### n`, calculator marks stripped)
-  int64_t limit = 0;             // evaluate the first N test problems (0: all)
-  int64_t max_new_tokens = 256;
-  std::string out_dir;           // records.jsonl, summary.json, results.md
+  std::string model, tokenizer;
+  std::vector<std::string> tasks;  // harness tasks, in table order
+  std::vector<std::string> tests;  // test file of each task (or empty, with harness_data)
+  std::string harness_data;        // a folder laid out as the harness's data/: <task>/test.jsonl
+                                   // (no tasks named: all nine)
+  std::string train;               // custom mode: exemplar file (GSM8K fields)
+  std::string test;                // custom mode: test file
+  std::string question_field = "question", answer_field = "answer";  // custom mode
+  int shots = 8;                   // custom mode
+  uint64_t shot_seed = 0;          // custom mode: 0 = the first `shots` records, else a seeded sample
+  bool raw_shots = false;          // custom mode: keep `#### n` endings
+  int64_t limit = 0;               // the first N problems of each test file (0: all)
+  int64_t max_new_tokens = 1024;
+  std::string bos = "auto";        // eval/bos.h
+  int64_t batch = 32;              // prompts of equal token length generated together
+  std::string out_dir;
+  std::string label;               // the model's name in the table (default: the model path)
   bool allow_unrecorded_tokenizer = false;  // model/compat.h
   Compute compute;
 };
 
-struct FewShotResult {
+struct TaskResult {
+  std::string task, test;
   int64_t problems = 0, correct = 0;
   double accuracy = 0;
   Interval ci;
-  int64_t reduced_shots = 0;      // prompts that dropped exemplars to fit the model's positions
-  double mean_shots = 0;          // exemplars per prompt actually used
-  int64_t truncated_prompts = 0;  // prompts too long even with no exemplars, cut on the left
+  int64_t truncated_prompts = 0;  // harness mode: prompts longer than the positions, start cut
+  int64_t reduced_shots = 0;      // custom mode: prompts that dropped exemplars to fit
+  double mean_shots = 0;
+  std::map<std::string, int64_t> finish;  // stop / eos / length / context
   double seconds = 0;
 };
 
-// Prompts must leave max_new_tokens within the model's positions (see prompt_budget in
-// eval/generate.h): a prompt that does not drops its last exemplars until it fits.
-//
-// The k-shot prompt for `question`: exemplars `Question: q\nAnswer: a` separated by blank lines,
-// then `Question: {question}\nAnswer:`.
+struct FewShotResult {
+  std::vector<TaskResult> tasks;
+  double average = 0;  // plain mean of the task accuracies
+};
+
+// Custom mode's prompt: exemplars `Question: q\nAnswer: a` separated by blank lines, then
+// `Question: {question}\nAnswer:`.
 std::string fewshot_prompt(const std::vector<std::pair<std::string, std::string>>& shots,
                            const std::string& question);
 

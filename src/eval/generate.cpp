@@ -71,7 +71,8 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
   for (int64_t b = 0; b < B; ++b) {
     rngs.emplace_back(seeds[b]);
     auto& p = prompts[b];
-    const int64_t budget = prompt_budget(max_pos, opts.max_new_tokens);
+    const int64_t budget = opts.max_prompt_tokens > 0 ? std::min(opts.max_prompt_tokens, max_pos - 1)
+                                                      : prompt_budget(max_pos, opts.max_new_tokens);
     if (int64_t(p.size()) > budget) {
       p.erase(p.begin(), p.end() - budget);
       out[b].prompt_truncated = true;
@@ -94,26 +95,22 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
   };
   torch::Tensor logits = last_logits(model->hidden_states(ids, opts.use_cache ? &cache : nullptr));
 
-  std::vector<bool> done(B, false);
-  int64_t active = B;
-  for (int64_t step = 0; step < opts.max_new_tokens && active > 0; ++step) {
-    std::vector<int64_t> next(B, tok.eos_id() >= 0 ? tok.eos_id() : 0);
+  // live[r]: the prompt whose row r of the batch is; rows that finish leave the batch (and the
+  // cache), so a long generation does not keep finished ones computing.
+  std::vector<int64_t> live(B);
+  for (int64_t b = 0; b < B; ++b) live[size_t(b)] = b;
+  const bool greedy = opts.temperature <= 0;
+  for (int64_t step = 0; step < opts.max_new_tokens && !live.empty(); ++step) {
+    std::vector<int64_t> keep, next;  // rows still going, and their new tokens
     // One read from the device a step: every row's choice (greedy), or every row's logits.
-    const bool greedy = opts.temperature <= 0;
     const auto host = greedy ? logits.argmax(-1).to(torch::kCPU) : logits.to(torch::kCPU, torch::kDouble).contiguous();
-    for (int64_t b = 0; b < B; ++b) {
-      if (done[b]) continue;  // a finished row still feeds a token; its results are frozen
+    for (size_t r = 0; r < live.size(); ++r) {
+      const int64_t b = live[r];
       auto& g = out[b];
-      const int32_t t = greedy ? int32_t(host[b].item<int64_t>()) : sample_token(host[b], opts, rngs[b]);
+      const int32_t t = greedy ? int32_t(host[int64_t(r)].item<int64_t>()) : sample_token(host[int64_t(r)], opts, rngs[b]);
       g.tokens.push_back(t);
-      next[b] = t;
-      auto finish = [&](const char* why) {
-        g.finish = why;
-        done[b] = true;
-        --active;
-      };
       if (opts.stop_at_eos && t == tok.eos_id()) {
-        finish("eos");
+        g.finish = "eos";
         continue;
       }
       if (!opts.stop.empty()) {
@@ -121,18 +118,32 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
         const size_t at = find_stop(text, opts.stop);
         if (at != std::string::npos) {
           g.text = text.substr(0, at);
-          finish("stop");
+          g.finish = "stop";
           continue;
         }
       }
-      if (g.prompt_tokens + int64_t(g.tokens.size()) >= max_pos) finish("context");
+      if (g.prompt_tokens + int64_t(g.tokens.size()) >= max_pos) {
+        g.finish = "context";
+        continue;
+      }
+      keep.push_back(int64_t(r));
+      next.push_back(t);
     }
-    if (active == 0 || step + 1 == opts.max_new_tokens) break;
-    auto next_ids = torch::tensor(next, torch::kInt64).view({B, 1}).to(device);  // (B, 1)
+    if (keep.empty() || step + 1 == opts.max_new_tokens) break;
+    if (keep.size() < live.size()) {
+      auto rows = torch::tensor(keep, torch::kInt64).to(device);
+      for (auto& k : cache.k) k = k.index_select(0, rows);
+      for (auto& v : cache.v) v = v.index_select(0, rows);
+      if (!opts.use_cache) ids = ids.index_select(0, rows);
+      std::vector<int64_t> still;
+      for (int64_t r : keep) still.push_back(live[size_t(r)]);
+      live = still;
+    }
+    auto next_ids = torch::tensor(next, torch::kInt64).view({int64_t(next.size()), 1}).to(device);  // (live, 1)
     if (opts.use_cache) {
       logits = last_logits(model->hidden_states(next_ids, &cache));
     } else {
-      ids = torch::cat({ids, next_ids}, 1);  // (B, L + step + 1): the reference path re-runs all
+      ids = torch::cat({ids, next_ids}, 1);  // (live, L + step + 1): the reference path re-runs all
       logits = last_logits(model->hidden_states(ids));
     }
   }

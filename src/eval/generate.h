@@ -4,7 +4,7 @@
 // Batches: our attention is causal with no padding mask, so prompts of different lengths cannot
 // share a batch (left padding would be attended to). generate_batch() therefore groups prompts
 // of *equal token length* into one batch and runs every other prompt alone. Rows of a group that
-// finish early keep being computed (their output is frozen) until the whole group is done.
+// finish leave the batch and the cache, so the rest run on.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,6 +24,9 @@ struct GenerateOptions {
   uint64_t seed = 0;         // sampling draws; the same seed gives the same text
   bool use_cache = true;     // false: re-run the whole sequence every step (the reference path)
   int64_t batch_size = 8;    // generate_batch: most prompts of equal length run together
+  // Most prompt tokens kept (the start is cut beyond); 0: prompt_budget(). The harness mode keeps
+  // every prompt that fits the positions, as vLLM does, and stops at the last position.
+  int64_t max_prompt_tokens = 0;
 };
 
 struct Generation {

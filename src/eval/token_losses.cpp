@@ -1,5 +1,7 @@
 #include "eval/token_losses.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "compat/torch_compat.h"
 #include "dist/distributed.h"
@@ -38,6 +40,135 @@ std::vector<float> sequence_losses(LlamaForCausalLM& model, const std::vector<Ev
       // Target position p (1-based in tokens) is column p - 1.
       const int64_t first = seqs[i + size_t(b)].first_scored;
       out.insert(out.end(), l + b * (n - 1) + (first - 1), l + (b + 1) * (n - 1));
+    }
+    i = j;
+  }
+  return out;
+}
+
+namespace {
+
+// Per-token losses for hidden states (N, C) predicting targets (N): the same head as everywhere.
+torch::Tensor head_losses(LlamaForCausalLM& model, const torch::Tensor& hidden, const torch::Tensor& targets,
+                          const EvalOptions& o) {
+  if (o.head.fused) return fused_head_loss(hidden, model->head_weight(), targets, o.head.chunk_tokens, o.head.every_row_trained);
+  return per_token_loss(model->logits(hidden).unsqueeze(0), targets.unsqueeze(0)).squeeze(0);
+}
+
+void check_ids(const std::vector<int32_t>& t, int64_t vocab) {
+  for (int32_t id : t)
+    if (id < 0 || id >= vocab)
+      fail("token id " + std::to_string(id) + " is outside the model's vocabulary of " + std::to_string(vocab));
+}
+
+}  // namespace
+
+std::vector<std::vector<float>> shared_prefix_losses(LlamaForCausalLM& model,
+                                                     const std::vector<std::vector<EvalSequence>>& in_groups,
+                                                     const EvalOptions& o, int64_t max_tokens) {
+  torch::NoGradGuard no_grad;
+  compat::AutocastScope autocast(o.compute.device, o.compute.bf16());
+  const int64_t vocab = model->config.vocab_size;
+  // Flat list of sequences; groups as index lists, each with its shared prefix length L (at least
+  // one token, and at least one token of every member after it). A group without a common first
+  // token is split into one group per sequence.
+  std::vector<const EvalSequence*> seqs;
+  struct Group {
+    std::vector<size_t> members;
+    int64_t L = 1;
+  };
+  std::vector<Group> groups;
+  for (const auto& g : in_groups) {
+    std::vector<size_t> idx;
+    for (const auto& s : g) {
+      if (s.tokens.size() < 2 || s.first_scored < 1 || s.scored() < 1)
+        fail("sequence " + std::to_string(seqs.size()) + " has nothing to score");
+      check_ids(s.tokens, vocab);
+      idx.push_back(seqs.size());
+      seqs.push_back(&s);
+    }
+    if (idx.empty()) continue;
+    int64_t L = int64_t(seqs[idx[0]]->tokens.size()) - 1;
+    for (size_t k : idx) {
+      const auto& a = seqs[idx[0]]->tokens;
+      const auto& b = seqs[k]->tokens;
+      int64_t common = 0;
+      while (common < L && common < int64_t(b.size()) - 1 && a[size_t(common)] == b[size_t(common)]) ++common;
+      L = std::min<int64_t>(common, int64_t(b.size()) - 1);
+    }
+    if (L >= 1) {
+      groups.push_back({idx, L});
+    } else {
+      for (size_t k : idx) groups.push_back({{k}, int64_t(seqs[k]->tokens.size()) - 1});
+    }
+  }
+  // Equal prefix lengths run together, longest first.
+  std::vector<size_t> order(groups.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return groups[a].L > groups[b].L; });
+
+  std::vector<std::vector<float>> out(seqs.size());
+  const int64_t C = model->config.hidden_size;
+  size_t i = 0;
+  while (i < order.size()) {
+    const int64_t L = groups[order[i]].L;
+    // Groups of this prefix length, within the group and token caps.
+    size_t j = i;
+    int64_t tokens = 0;
+    while (j < order.size() && groups[order[j]].L == L && int64_t(j - i) < o.batch) {
+      int64_t rest = 0;
+      for (size_t m : groups[order[j]].members) rest += int64_t(seqs[m]->tokens.size()) - L;
+      if (j > i && tokens + L + rest > max_tokens) break;
+      tokens += L + rest;
+      ++j;
+    }
+    const int64_t G = int64_t(j - i);
+    auto prefix = torch::empty({G, L}, torch::kInt64);
+    std::vector<int64_t> row_group;  // rows: every member of the G groups
+    std::vector<size_t> row_seq;
+    int64_t R_len = 1;               // longest remainder (tokens after the prefix)
+    for (int64_t g = 0; g < G; ++g) {
+      const Group& grp = groups[order[i + size_t(g)]];
+      const auto& first = seqs[grp.members[0]]->tokens;
+      for (int64_t t = 0; t < L; ++t) prefix[g][t] = int64_t(first[size_t(t)]);
+      for (size_t m : grp.members) {
+        row_group.push_back(g);
+        row_seq.push_back(m);
+        R_len = std::max<int64_t>(R_len, int64_t(seqs[m]->tokens.size()) - L);
+      }
+    }
+    const int64_t R = int64_t(row_seq.size());
+    KVCache cache;
+    auto hp = model->hidden_states(prefix.to(o.compute.device), &cache);  // (G, L, C)
+    // Losses inside the prefix (targets 1..L-1), shared by every member.
+    torch::Tensor prefix_losses;
+    if (L > 1)
+      prefix_losses = head_losses(model, hp.slice(1, 0, L - 1).reshape({-1, C}), prefix.slice(1, 1, L).reshape({-1}).to(o.compute.device), o)
+                          .view({G, L - 1}).to(torch::kCPU, torch::kFloat).contiguous();
+    // Remainders: token 0 is predicted from the prefix's last position, token k from token k-1.
+    auto rows = torch::tensor(row_group, torch::kInt64).to(o.compute.device);
+    auto targets = torch::zeros({R, R_len}, torch::kInt64);  // padding: token 0, scored by no one
+    for (int64_t r = 0; r < R; ++r) {
+      const auto& t = seqs[row_seq[size_t(r)]]->tokens;
+      for (size_t k = size_t(L); k < t.size(); ++k) targets[r][int64_t(k) - L] = int64_t(t[k]);
+    }
+    auto hidden = hp.select(1, L - 1).index_select(0, rows).unsqueeze(1);  // (R, 1, C)
+    if (R_len > 1) {
+      for (auto& k : cache.k) k = k.index_select(0, rows);
+      for (auto& v : cache.v) v = v.index_select(0, rows);
+      auto hr = model->hidden_states(targets.slice(1, 0, R_len - 1).to(o.compute.device), &cache);  // (R, R_len-1, C)
+      hidden = torch::cat({hidden, hr}, 1);                                                 // (R, R_len, C)
+    }
+    auto rem_losses = head_losses(model, hidden.reshape({-1, C}), targets.reshape({-1}).to(o.compute.device), o)
+                          .view({R, R_len}).to(torch::kCPU, torch::kFloat).contiguous();
+    const float* pl = L > 1 ? prefix_losses.data_ptr<float>() : nullptr;
+    const float* rl = rem_losses.data_ptr<float>();
+    for (int64_t r = 0; r < R; ++r) {
+      const EvalSequence& s = *seqs[row_seq[size_t(r)]];
+      auto& dst = out[row_seq[size_t(r)]];
+      // Target position t (1-based in tokens): in the prefix for t < L, else in the remainder.
+      for (int64_t t = s.first_scored; t < int64_t(s.tokens.size()); ++t)
+        dst.push_back(t < L ? pl[row_group[size_t(r)] * (L - 1) + (t - 1)] : rl[r * R_len + (t - L)]);
     }
     i = j;
   }

@@ -45,6 +45,16 @@ torch::Tensor batch_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
 std::vector<float> sequence_losses(LlamaForCausalLM& model, const std::vector<EvalSequence>& seqs,
                                    const EvalOptions& opts);
 
+// The scored losses of sequences that come in groups sharing their first tokens (the choices of a
+// multiple-choice item): each group's longest common prefix is run once, its keys and values are
+// copied to every member, and only the members' remainders are run (right-padded; attention is
+// causal, so padding after a remainder never reaches it). Groups whose prefixes have equal length
+// share forward passes, up to opts.batch groups and about `max_tokens` positions. Returns, for
+// every sequence of every group in order (group by group), its scored losses.
+std::vector<std::vector<float>> shared_prefix_losses(LlamaForCausalLM& model,
+                                                     const std::vector<std::vector<EvalSequence>>& groups,
+                                                     const EvalOptions& opts, int64_t max_tokens = 16384);
+
 // Windows [first, first + count) of `data`, in order, B at a time: `sink(w, losses)` receives
 // window w's T losses. Batch k (windows first + kB ...) is run by rank k % world, the split the
 // data-parallel loader uses, so each rank's sink sees only its own windows.

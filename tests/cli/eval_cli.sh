@@ -4,6 +4,7 @@
 # Usage: bash eval_cli.sh RHO_BINARY SOURCE_DIR
 set -u
 RHO=$1
+SRC=$2
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -66,12 +67,52 @@ expect_file "eval loss --json" "$WORK/loss.json"
 if [ "$(grep -c '"kind"' "$WORK/loss.json")" -ne 2 ]; then failed=$((failed + 1)); echo "FAIL: loss.json lacks a set"; fi
 expect_ok "eval loss --answer-only" -- eval loss --model "$MODEL" --tokenizer "$WORK/tok.model" \
   --data "$WORK/test.jsonl" --answer-only
-expect_ok "eval fewshot" -- eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --train "$WORK/gsm.jsonl" \
+expect_ok "eval fewshot (custom exemplars)" -- eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --train "$WORK/gsm.jsonl" \
   --test "$WORK/test.jsonl" --shots 2 --limit 3 --max-new-tokens 12 --out "$WORK/fewshot"
-expect_file "fewshot records" "$WORK/fewshot/records.jsonl"
-expect_file "fewshot summary" "$WORK/fewshot/summary.json"
+expect_file "fewshot records" "$WORK/fewshot/custom/records.jsonl"
+expect_file "fewshot summary" "$WORK/fewshot/custom/summary.json"
 expect_file "fewshot table" "$WORK/fewshot/results.md"
-if [ "$(wc -l <"$WORK/fewshot/records.jsonl")" -ne 3 ]; then failed=$((failed + 1)); echo "FAIL: fewshot: not 3 records"; fi
+check "fewshot: 3 records" test "$(wc -l <"$WORK/fewshot/custom/records.jsonl")" -eq 3
+
+# The paper's protocol on files in the harness's own layouts (tests/fixtures/harness): every
+# record read, graded, kept; one table with a column per task and the average.
+H="$SRC/tests/fixtures/harness"
+expect_ok "eval fewshot --task svamp asdiv mawps" -- eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" \
+  --task svamp --test "$H/svamp/test.jsonl" --task asdiv --test "$H/asdiv/test.jsonl" --task mawps --test "$H/mawps/test.jsonl" \
+  --max-new-tokens 6 --out "$WORK/harness3"
+check "harness table: a column per task and the average" grep -q "| model | svamp | asdiv | mawps | avg |" "$WORK/harness3/results.md"
+for t in svamp:3 asdiv:3 mawps:2; do
+  check "harness ${t%%:*}: every record kept with prompt, generation, extracted and gold" python3 -c "
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+ok = len(r) == int(sys.argv[2]) and all(x['gold'] != '' and 'extracted' in x and 'generation' in x and x['prompt'].startswith('Question: There are 15 trees') for x in r)
+sys.exit(0 if ok else 1)" "$WORK/harness3/${t%%:*}/records.jsonl" "${t##*:}"
+done
+check "svamp gold answers as the harness parses them" python3 -c "
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if [x['gold'] for x in r] == ['51', '1', '17'] else 1)" "$WORK/harness3/svamp/records.jsonl"
+expect_ok "eval fewshot: all nine tasks from a harness data folder" -- eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" \
+  --harness-data "$H" \
+  --max-new-tokens 4 --bos no --out "$WORK/harness9"
+check "nine columns" grep -q "| model | gsm8k | math | svamp | asdiv | mawps | tabmwp | mathqa | mmlu_stem | sat_math | avg |" "$WORK/harness9/results.md"
+check "the model's positions are noted when prompts are cut" python3 -c "
+import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(0 if all(t['truncated_prompts'] == t['problems'] for t in j['tasks']) else 1)" "$WORK/harness9/results.json"
+
+# Multiple choice, lm-evaluation-harness style.
+cat >"$WORK/arc.jsonl" <<'ARC'
+{"id": "1", "question": "Tom has 3 apples and buys 9 more. How many apples now?", "choices": {"text": ["12", "3", "27"], "label": ["A", "B", "C"]}, "answerKey": "A"}
+{"id": "2", "question": "Tom has 5 apples and buys 15 more. How many apples now?", "choices": {"text": ["5", "20", "75"], "label": ["A", "B", "C"]}, "answerKey": "B"}
+ARC
+expect_ok "eval choice: two models, one table" -- eval choice --model "$CK1" --model "$MODEL" --label first --label final \
+  --tokenizer "$WORK/tok.model" --data "$WORK/arc.jsonl" --shots 1 --shots-from "$WORK/arc.jsonl" --out "$WORK/choice"
+check "choice table has both rows" test "$(grep -c '^| first \|^| final ' "$WORK/choice/results.md")" -eq 2
+check "choice records: a log-likelihood per choice" python3 -c "
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if len(r) == 2 and all(len(x['ll']) == 3 and all(v < 0 for v in x['ll']) for x in r) else 1)" "$WORK/choice/records-1.jsonl"
 expect_ok "analyze dynamics" -- analyze dynamics --tokenizer "$WORK/tok.model" --data "$WORK/shards" --max-tokens 200 \
   --seq-len 32 --out "$WORK/dyn" "$CK1" "$CK2"
 expect_file "dynamics csv" "$WORK/dyn/tokens.csv"
@@ -109,6 +150,20 @@ expect_error "eval fewshot: empty test file" "$WORK/empty.jsonl" -- \
 expect_error "eval fewshot: tokenizer mismatch" "$WORK/other.model" -- \
   eval fewshot --model "$MODEL" --tokenizer "$WORK/other.model" --train "$WORK/gsm.jsonl" --test "$WORK/test.jsonl" \
   --out "$WORK/fs4"
+expect_error "eval fewshot: unknown task" "unknown task \"gsm9k\"" -- \
+  eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task gsm9k --test "$H/gsm8k/test.jsonl" --out "$WORK/fs5"
+expect_error "eval fewshot: --test count" "one --test per --task" -- \
+  eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task gsm8k --task svamp --test "$H/gsm8k/test.jsonl" --out "$WORK/fs6"
+expect_error "eval fewshot: a record without the task's fields (file and line)" "$H/asdiv/test.jsonl: line 1: svamp record has no field \"Answer\"" -- \
+  eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task svamp --test "$H/asdiv/test.jsonl" --out "$WORK/fs7"
+expect_error "eval fewshot: no task file in the data folder" "no tabmwp/test.jsonl" -- \
+  eval fewshot --model "$MODEL" --tokenizer "$WORK/tok.model" --task tabmwp --harness-data "$WORK" --out "$WORK/fs8"
+expect_error "eval choice: fields of no known format" "$WORK/gsm.jsonl: line 1: fields fit none" -- \
+  eval choice --model "$MODEL" --tokenizer "$WORK/tok.model" --data "$WORK/gsm.jsonl" --out "$WORK/c2"
+expect_error "eval choice: a record missing a field" "$WORK/arc.jsonl: line 1: piqa record has no field \"goal\"" -- \
+  eval choice --model "$MODEL" --tokenizer "$WORK/tok.model" --data "$WORK/arc.jsonl" --format piqa --out "$WORK/c3"
+expect_error "eval choice: --shots without examples" "--shots needs --shots-from" -- \
+  eval choice --model "$MODEL" --tokenizer "$WORK/tok.model" --data "$WORK/arc.jsonl" --shots 2 --out "$WORK/c4"
 expect_error "generate: missing model" "$WORK/none" -- \
   generate --model "$WORK/none" --tokenizer "$WORK/tok.model" --prompt hi
 expect_error "generate: tokenizer mismatch" "$WORK/other.model" -- \
