@@ -23,6 +23,7 @@ REF_STEPS=${REF_STEPS:-150}
 STEPS=${STEPS:-200}
 RATIO=${RATIO:-0.6}
 SEEDS=${SEEDS:-1}
+ABLATION_SEEDS=${ABLATION_SEEDS:-$SEEDS}  # the ablation's seeds (a subset of SEEDS saves time)
 VOCAB=${VOCAB:-4096}
 SHOP_LIMIT=${SHOP_LIMIT:-400}
 VAL_EVERY=${VAL_EVERY:-20}
@@ -125,7 +126,7 @@ ablation_run() {  # score, k, seed -> run name (excess keeps the names of the ru
 for spec in ${ABLATION:-}; do
   score=${spec%%:*}
   for k in $(echo "${spec#*:}" | tr , ' '); do
-    for seed in $SEEDS; do
+    for seed in $ABLATION_SEEDS; do
       name=$(ablation_run "$score" "$k" "$seed")
       [ -f "$RUN/$name/summary.json" ] && continue
       log "ablation: SLM with --score $score, k = $k, seed $seed"
@@ -188,10 +189,10 @@ parts pale or blue and mostly not underlined, since the reference predicts them 
 if [ -n "${ABLATION:-}" ]; then
   log "ablation: held-out corner-shop accuracy of every variant's final model, loss plot"
   args=() curves=("CLM=$RUN/clm-s$first/metrics.jsonl")
-  for seed in $SEEDS; do args+=(--model "$RUN/clm-s$seed/final" --label "clm-s$seed"); done
+  for seed in $ABLATION_SEEDS; do args+=(--model "$RUN/clm-s$seed/final" --label "clm-s$seed"); done
   for spec in $ABLATION; do
     for k in $(echo "${spec#*:}" | tr , ' '); do
-      for seed in $SEEDS; do
+      for seed in $ABLATION_SEEDS; do
         name=$(ablation_run "${spec%%:*}" "$k" "$seed")
         args+=(--model "$RUN/$name/final" --label "$name")
       done
@@ -214,5 +215,5 @@ for d in "$RUN"/base "$RUN"/ref "$RUN"/clm-* "$RUN"/slm-*; do
   [ -f "$d/metrics.jsonl" ] && cp "$d/metrics.jsonl" "$REPORT/metrics/$(basename "$d").jsonl"
 done
 python3 scripts/demo/report.py --run "$RUN" --seeds "$SEEDS" --ratio "$RATIO" --seconds "$(( $(date +%s) - t_start ))" \
-  --sweep "$SWEEP_RATIOS" --ablation "${ABLATION:-}" > "$REPORT/summary.md"
+  --sweep "$SWEEP_RATIOS" --ablation "${ABLATION:-}" --ablation-seeds "$ABLATION_SEEDS" > "$REPORT/summary.md"
 cat "$REPORT/summary.md"

@@ -230,6 +230,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=0)
     ap.add_argument("--sweep", default="", help="ratios of the sweep runs (slm-k<pct>-s<first seed>)")
     ap.add_argument("--ablation", default="", help="SCORE:K,K,... entries of the score-function ablation")
+    ap.add_argument("--ablation-seeds", default="", help="the ablation's seeds (default: --seeds)")
     a = ap.parse_args()
     run, seeds = a.run, a.seeds.split()
     out = ["# Rho-1 demo: SLM vs CLM", ""]
@@ -278,7 +279,7 @@ def main():
 
     out += sweep_section(run, seeds[0], a.ratio, a.sweep.split())
     out += shop_section(run, seeds, a.ratio)
-    out += ablation_section(run, seeds, a.ratio, a.ablation)
+    out += ablation_section(run, a.ablation_seeds.split() or seeds, a.ratio, a.ablation)
     for d in sorted(glob.glob(os.path.join(run, "report", "dynamics-*"))):
         md = sorted(glob.glob(os.path.join(d, "*.md")))
         if md:

@@ -24,6 +24,16 @@ std::string step_name(int64_t step) {
   return buf;
 }
 
+// Removes a checkpoint directory so that a kill midway never leaves a half-deleted checkpoint under
+// its step name: one rename to a temporary name first (which remove_stale_temps clears should the
+// deletion be cut short), then the deletion.
+void remove_checkpoint_dir(const std::string& dir) {
+  std::error_code ec;
+  const std::string doomed = dir + ".old.tmp." + std::to_string(::getpid());
+  fs::rename(dir, doomed, ec);
+  if (!ec) fs::remove_all(doomed, ec);
+}
+
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
@@ -47,7 +57,7 @@ std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
                      {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
     write_file_atomic(tmp_dir + "/trainer_state.json", trainer_state_json(state));
     fsync_dir(tmp_dir);
-    fs::remove_all(final_dir, ec);  // a checkpoint of the same step from an earlier, abandoned try
+    remove_checkpoint_dir(final_dir);  // a checkpoint of the same step from an earlier, abandoned try
     fs::rename(tmp_dir, final_dir);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp_dir, ec);
@@ -67,7 +77,7 @@ std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
     }
     std::sort(steps.begin(), steps.end());
     for (size_t i = 0; i + keep_last < steps.size(); ++i)
-      if (steps[i] != step_name(state.step)) fs::remove_all(root + "/" + steps[i], ec);
+      if (steps[i] != step_name(state.step)) remove_checkpoint_dir(root + "/" + steps[i]);
   }
   return final_dir;
 }
