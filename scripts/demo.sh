@@ -184,8 +184,9 @@ $RHO analyze select --model "$RUN/base/final" --ref "$RUN/ref/final" --tokenizer
     --text-file "$REPORT/sample.txt" --ratio "$RATIO" --out "$REPORT/selected_tokens.html" \
     --note "An e-mail from the noisy corpus with a corner-shop problem hidden in it. Look for: the problem \
 (Question: ... buys ... Answer: 4 + 3 = 7 ...) in red and underlined where the reference has learnt what the base model \
-has not (the answer's operation and numbers), so SLM trains on those tokens; the mail headers, addresses and encoded \
-parts pale or blue and mostly not underlined, since the reference predicts them no better than the base."
+has not (the answer's operation and numbers), so SLM trains on those tokens first. The mail headers and addresses are \
+blue: the reference, trained on problems, predicts them worse than the base does. At k = 60% some of them are still \
+selected, because the problem is a small part of this page."
 if [ -n "${ABLATION:-}" ]; then
   log "ablation: held-out corner-shop accuracy of every variant's final model, loss plot"
   args=() curves=("CLM=$RUN/clm-s$first/metrics.jsonl")

@@ -215,9 +215,14 @@ def ablation_section(run, seeds, ratio, spec):
     best = min(summary)
     better = [n for m, n, ci, d in summary if ci and ci[1] < 0]
     worse = [n for m, n, ci, d in summary if ci and ci[0] > 0]
-    out += ["", f"What the table says: the lowest held-out loss is {best[1]} ({best[0]:.4f}). "
-            + (f"Below CLM with the paired 95% interval excluding zero: {', '.join(better)}. " if better else "No variant is below CLM with its paired interval excluding zero. ")
-            + (f"Above CLM (worse) the same way: {', '.join(worse)}." if worse else "No variant is above CLM the same way."),
+    if len(seeds) < 2:
+        verdict = ("One seed, so no intervals: read each difference against the seed-to-seed spread of the "
+                   "CLM and SLM runs above.")
+    else:
+        verdict = ((f"Below CLM with the paired 95% interval excluding zero: {', '.join(better)}. " if better
+                    else "No variant is below CLM with its paired interval excluding zero. ")
+                   + (f"Above CLM (worse) the same way: {', '.join(worse)}." if worse else "No variant is above CLM the same way."))
+    out += ["", f"What the table says: the lowest held-out loss is {best[1]} ({best[0]:.4f}). " + verdict,
             "", "![held-out loss against tokens trained, one line per variant (first seed)](ablation_loss.png)", ""]
     return out
 
