@@ -100,3 +100,31 @@ TEST(Compute, ActivationCheckpointingGivesTheSameGradients) {
 }
 
 }  // namespace
+
+// The MLP's SwiGLU keeps gate and up for backward and recomputes silu(gate) there. Its gradients
+// are the plain expression's, bit for bit, in fp32 and under bf16 autocast.
+TEST(Compute, SwiGLUGradientsEqualThePlainExpressionsBitForBit) {
+  auto c = rho::preset("debug");
+  for (bool bf16 : {false, true}) {
+    torch::manual_seed(3);
+    rho::LlamaMLP mlp(c);
+    auto x = torch::randn({2, 5, c.hidden_size});
+    auto g = torch::randn({2, 5, c.hidden_size});
+    auto grads = [&](bool plain) {
+      auto xi = x.clone().requires_grad_(true);
+      mlp->zero_grad();
+      torch::Tensor y;
+      {
+        rho::compat::AutocastScope autocast(torch::kCPU, bf16);
+        y = plain ? mlp->down_proj(torch::silu(mlp->gate_proj(xi)) * mlp->up_proj(xi)) : mlp->forward(xi);
+      }
+      y.backward(g);
+      std::vector<torch::Tensor> out{y.detach(), xi.grad()};
+      for (auto& p : mlp->parameters()) out.push_back(p.grad().clone());
+      return out;
+    };
+    const auto fused = grads(false), plain = grads(true);
+    ASSERT_EQ(fused.size(), plain.size());
+    for (size_t i = 0; i < fused.size(); ++i) EXPECT_TRUE(torch::equal(fused[i], plain[i])) << "tensor " << i << " bf16 " << bf16;
+  }
+}

@@ -1,5 +1,7 @@
 // Evaluation: answer extraction and grading, Wilson intervals, generation (KV cache against the
 // no-cache reference path, batching, stop strings, the position limit), loss evaluation sets.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -207,20 +209,40 @@ TEST_F(EvalModelTest, BatchedGenerationEqualsOneByOne) {
   rho::GenerateOptions g;
   g.max_new_tokens = 16;
   g.stop_at_eos = false;
-  // Two prompts of equal token length (batched together) and one of another length.
+  // Prompts of several token lengths (two equal), in batches of 3: each batch is left-padded.
   std::vector<std::vector<int32_t>> prompts = {tok_->encode("Question: 12"), tok_->encode("Question: 34"),
-                                               tok_->encode("Answer: She has")};
+                                               tok_->encode("Answer: She has"), tok_->encode("7"),
+                                               tok_->encode("Question: Betty has 12 apples and buys 5 more")};
   ASSERT_EQ(prompts[0].size(), prompts[1].size());
-  for (double temperature : {0.0, 0.8}) {
-    g.temperature = temperature;
-    g.seed = 5;
-    const auto batched = rho::generate_batch(model, *tok_, prompts, g);
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      auto one = g;
-      one.seed = g.seed + i;  // generate_batch seeds prompt i with seed + i
-      EXPECT_EQ(batched[i].tokens, rho::generate(model, *tok_, prompts[i], one).tokens) << i << " T=" << temperature;
+  std::set<size_t> lengths;
+  for (auto& p : prompts) lengths.insert(p.size());
+  ASSERT_GE(lengths.size(), 3u);
+  g.batch_size = 3;
+  // A stop string from the middle of prompt 0's greedy text: that row stops early and leaves a
+  // padded batch while the others run on.
+  const auto probe = rho::generate(model, *tok_, prompts[0], g);
+  ASSERT_GE(probe.text.size(), 8u);
+  g.stop = {probe.text.substr(probe.text.size() / 2, 3)};
+  std::set<std::string> finishes;
+  for (bool use_cache : {true, false}) {
+    for (double temperature : {0.0, 0.8}) {
+      g.use_cache = use_cache;
+      g.temperature = temperature;
+      g.seed = 5;
+      const auto batched = rho::generate_batch(model, *tok_, prompts, g);
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        auto one = g;
+        one.seed = g.seed + i;  // generate_batch seeds prompt i with seed + i
+        const auto alone = rho::generate(model, *tok_, prompts[i], one);
+        EXPECT_EQ(batched[i].tokens, alone.tokens) << i << " T=" << temperature << " cache " << use_cache;
+        EXPECT_EQ(batched[i].text, alone.text) << i;
+        EXPECT_EQ(batched[i].finish, alone.finish) << i;
+        finishes.insert(batched[i].finish);
+      }
     }
   }
+  // Both ways of leaving a batch happened: a stop string, and the token budget.
+  EXPECT_EQ(finishes, (std::set<std::string>{"length", "stop"}));
 }
 
 TEST_F(EvalModelTest, SamplingIsSeededAndTopPOfTinyMassIsGreedy) {

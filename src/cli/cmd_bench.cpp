@@ -31,10 +31,11 @@ MemoryProbe memory_probe_in_child(const BenchOptions& o, const std::string& obje
   char cmd[8192];
   std::snprintf(cmd, sizeof cmd,
                 "'%s' bench --memory-child --preset '%s' --vocab %lld --seq-len %lld --batch %lld --steps %lld "
-                "--objective %s --ratio %.17g --head-chunk %lld --threads %d --blas-threads %d%s",
+                "--objective %s --ratio %.17g --head-chunk %lld --threads %d --blas-threads %d --device '%s' "
+                "--precision %s%s",
                 self, o.preset.c_str(), (long long)o.vocab_size, (long long)o.seq_len, (long long)o.micro_batch,
                 (long long)o.steps, objective.c_str(), o.ratio, (long long)o.head.chunk_tokens, torch_threads, blas,
-                o.head.fused ? "" : " --plain-head");
+                o.compute.device.str().c_str(), o.compute.bf16() ? "bf16" : "fp32", o.head.fused ? "" : " --plain-head");
   std::FILE* p = popen(cmd, "r");
   if (!p) fail("cannot start a memory probe: " + std::string(cmd));
   MemoryProbe m;

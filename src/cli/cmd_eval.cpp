@@ -106,7 +106,7 @@ void register_eval_fewshot(CLI::App& parent) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
   sub->add_option("--bos", o->bos, "Start prompts with BOS: auto (tokenizer_config.json's add_bos_token; none for rho's tokenizers), yes, no")
       ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
-  sub->add_option("--batch", o->batch, "Prompts of equal token length generated together")
+  sub->add_option("--batch", o->batch, "Prompts generated together (left-padded to the longest)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
   sub->add_option("--label", o->label, "The model's name in the table (default: --model)");
   sub->add_option("--out", o->out_dir, "Directory for <task>/records.jsonl, <task>/summary.json, results.md, results.json")->required();
@@ -264,7 +264,7 @@ void register_generate(CLI::App& app) {
   sub->add_option("--top-p", f->g.top_p, "Sampling: nucleus mass kept")->check(unit_fraction())->capture_default_str();
   sub->add_option("--stop", f->stops, "Stop strings (\\n decoded), cut from the output")->expected(1, -1);
   sub->add_option("--seed", f->g.seed, "Sampling seed")->capture_default_str();
-  sub->add_option("--batch", f->g.batch_size, "Prompts of equal token length run together, up to this many")
+  sub->add_option("--batch", f->g.batch_size, "Prompts generated together (left-padded to the longest), up to this many")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
   sub->add_flag_function("--no-eos-stop", [f](int64_t) { f->g.stop_at_eos = false; }, "Keep generating past EOS");
   sub->add_flag("--no-cache", f->no_cache, "Re-run the whole sequence each step (slow; for checking the cache)");

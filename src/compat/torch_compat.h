@@ -12,37 +12,59 @@
 
 namespace rho::compat {
 
-// Causal attention. q: (B, H, T, D), k/v: (B, H, S, D) with S == T. Returns (B, H, T, D).
-// torch >= 2.0 has the fused kernel (flash / memory-efficient on CUDA); 1.13 gets the plain
+// Grouped-query attention: q has H heads, k/v have K (H a multiple of K), and each k/v head
+// serves H/K query heads. repeat_kv makes the (B, H, S, D) copies HF's repeat_kv makes.
+inline torch::Tensor repeat_kv(const torch::Tensor& x, int64_t groups) {
+  return groups == 1 ? x : x.repeat_interleave(groups, 1);
+}
+
+// Causal attention. q: (B, H, T, D), k/v: (B, K, S, D) with S == T. Returns (B, H, T, D).
+// torch >= 2.0 has the fused kernel (flash / memory-efficient on CUDA); from 2.5 SDPA reads each
+// k/v head for its query group itself (enable_gqa, as transformers does when there is no mask),
+// so the repeated k/v are neither made nor kept for backward. 1.13 gets the plain
 // softmax(QK^T/sqrt(D) + mask) V, which is what the fused kernels compute.
 inline torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
                                       const torch::Tensor& v) {
-#if RHO_TORCH_AT_LEAST(2, 0)
-  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+  const int64_t groups = q.size(1) / k.size(1);
+#if RHO_TORCH_AT_LEAST(2, 5)
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, std::nullopt,
+                                          /*enable_gqa=*/groups > 1);
+#elif RHO_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, repeat_kv(k, groups), repeat_kv(v, groups), {}, 0.0,
+                                          /*is_causal=*/true);
 #else
   const int64_t T = q.size(2), S = k.size(2);
   // The scores (B, H, T, S) are the step's largest tensor: scale q (D wide) instead of them, and
   // mask them in place (matmul's backward does not need its output), two fewer passes over them.
-  auto scores = torch::matmul(q * (1.0 / std::sqrt(double(q.size(-1)))), k.transpose(-2, -1));
+  auto scores = torch::matmul(q * (1.0 / std::sqrt(double(q.size(-1)))), repeat_kv(k, groups).transpose(-2, -1));
   auto mask = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
                   .triu(S - T + 1);
   scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
-  return torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type()), v);  // softmax in fp32
+  return torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type()), repeat_kv(v, groups));  // softmax in fp32
 #endif
 }
 
-// Attention of a query block over k/v, for KV-cache decoding. `bool_mask` (T, S): true where a
-// query may NOT attend; undefined: every query sees every position (one new token after a cache),
-// which lets PyTorch 2.x pick its fused kernels (flash on CUDA).
+// Attention of a query block over k/v (shapes as above, S >= T), for KV-cache decoding, sliding
+// windows and padded batches. `bool_mask` (T, S) or (B, 1, T, S): true where a query may NOT
+// attend; every query must see at least one key. Undefined: every query sees every position (one
+// new token after a cache), which lets PyTorch 2.x pick its fused kernels (flash on CUDA, which
+// also takes grouped k/v from 2.5). With a mask k/v are repeated: the kernel that takes masks
+// (memory-efficient) does not take grouped k/v.
 inline torch::Tensor attention_with_mask(const torch::Tensor& q, const torch::Tensor& k,
                                          const torch::Tensor& v, const torch::Tensor& bool_mask) {
-#if RHO_TORCH_AT_LEAST(2, 0)
-  if (!bool_mask.defined()) return at::scaled_dot_product_attention(q, k, v);
-  return at::scaled_dot_product_attention(q, k, v, bool_mask.logical_not());  // SDPA: true = may attend
+  const int64_t groups = q.size(1) / k.size(1);
+#if RHO_TORCH_AT_LEAST(2, 5)
+  if (!bool_mask.defined())
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, false, std::nullopt, /*enable_gqa=*/groups > 1);
 #endif
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(q.size(-1))));
+  const auto kr = repeat_kv(k, groups), vr = repeat_kv(v, groups);
+#if RHO_TORCH_AT_LEAST(2, 0)
+  if (!bool_mask.defined()) return at::scaled_dot_product_attention(q, kr, vr);
+  return at::scaled_dot_product_attention(q, kr, vr, bool_mask.logical_not());  // SDPA: true = may attend
+#endif
+  auto scores = torch::matmul(q, kr.transpose(-2, -1)) * (1.0 / std::sqrt(double(q.size(-1))));
   if (bool_mask.defined()) scores = scores.masked_fill(bool_mask, -std::numeric_limits<float>::infinity());
-  return torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type()), v);
+  return torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type()), vr);
 }
 
 // Whether bf16 autocast is on for `device`'s type in this thread.
@@ -104,6 +126,21 @@ class AutocastScope {
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
+
+// RMSNorm as HF computes it: weight * (x * rsqrt(mean(x^2) + eps)) with the normalisation in fp32,
+// the result in x's dtype. On CUDA with PyTorch >= 2.8 and fp32 x and weight (training's fp32
+// master weights and residual stream) the fused kernel runs it: one pass instead of six, and it
+// keeps only x and the (B, T) scales for backward. Elsewhere the composite below (which also
+// keeps HF's rounding of a bf16 x exactly: normalised in fp32, rounded, then scaled).
+inline torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+#if RHO_TORCH_AT_LEAST(2, 8)
+  if (x.is_cuda() && x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat)
+    return at::rms_norm(x, {x.size(-1)}, weight, eps);
+#endif
+  auto xf = x.to(torch::kFloat);
+  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
 
 // zero_grad: 2.x defaults to set_to_none=true; 1.13 zeroes in place. Setting to none saves
 // a memset and memory, and both versions accept the explicit argument.

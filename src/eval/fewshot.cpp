@@ -52,7 +52,7 @@ std::string percent(double v) {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Generates for every problem (prompts of equal length batched), grades, writes
+// Generates for every problem (batched by generate_batch), grades, writes
 // <dir>/records.jsonl, fills the counts of `res`.
 void run_problems(LlamaForCausalLM& model, const Tokenizer& tok, const std::vector<Problem>& problems,
                   const GenerateOptions& g, const Grader& grade, const std::string& dir, TaskResult& res) {
@@ -60,7 +60,7 @@ void run_problems(LlamaForCausalLM& model, const Tokenizer& tok, const std::vect
   std::vector<std::string> lines;
   const auto t0 = Clock::now();
   auto last_report = t0;
-  // Chunks keep progress lines coming; within a chunk, generate_batch groups equal lengths.
+  // Chunks keep progress lines coming; within a chunk, generate_batch batches neighbours in length.
   const int64_t chunk = std::max<int64_t>(g.batch_size * 4, 16);
   for (int64_t first = 0; first < n; first += chunk) {
     const int64_t end = std::min(n, first + chunk);

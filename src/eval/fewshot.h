@@ -41,7 +41,7 @@ struct FewShotOptions {
   int64_t limit = 0;               // the first N problems of each test file (0: all)
   int64_t max_new_tokens = 1024;
   std::string bos = "auto";        // eval/bos.h
-  int64_t batch = 32;              // prompts of equal token length generated together
+  int64_t batch = 32;              // prompts generated together (generate_batch)
   std::string out_dir;
   std::string label;               // the model's name in the table (default: the model path)
   bool allow_unrecorded_tokenizer = false;  // model/compat.h

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <numeric>
 #include <random>
 
@@ -59,7 +58,7 @@ size_t find_stop(const std::string& text, const std::vector<std::string>& stops)
   return best;
 }
 
-// Generates for prompts of equal length together (see the header for why equal length).
+// Generates for a group of prompts together, left-padded to the longest (KVCache::pad).
 std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer& tok,
                                        std::vector<std::vector<int32_t>> prompts,
                                        const std::vector<uint64_t>& seeds, const GenerateOptions& opts) {
@@ -79,21 +78,35 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
     }
     out[b].prompt_tokens = int64_t(p.size());
   }
-  const int64_t L = int64_t(prompts[0].size());
+  int64_t L = 0;
+  for (auto& p : prompts) L = std::max(L, int64_t(p.size()));
 
+  // Row b: pad[b] filler ids (0, never attended to), then its prompt.
+  KVCache cache;
   std::vector<int64_t> flat;
-  for (auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
+  for (auto& p : prompts) {
+    cache.pad.push_back(L - int64_t(p.size()));
+    flat.insert(flat.end(), size_t(L) - p.size(), 0);
+    flat.insert(flat.end(), p.begin(), p.end());
+  }
   const torch::Device device = model->device();
   auto ids = torch::tensor(flat, torch::kInt64).view({B, L}).to(device);  // (B, L): prompt, then each new token
 
-  KVCache cache;
+  // The reference path (no cache) re-runs every position each step, with a fresh cache that
+  // only carries the padding.
+  auto run = [&](const torch::Tensor& new_ids) {
+    if (opts.use_cache) return model->hidden_states(new_ids, &cache);
+    KVCache fresh;
+    fresh.pad = cache.pad;
+    return model->hidden_states(new_ids, &fresh);
+  };
   // Logits of the last position only (B, V): the LM head over all positions would cost a
   // (B, L, V) matmul for nothing. A vocabulary padded beyond the tokenizer's ids (model/compat.h)
   // is cut off: those rows name no token.
   auto last_logits = [&](const torch::Tensor& hidden) {  // hidden (B, t, C)
     return model->logits(hidden.select(1, hidden.size(1) - 1)).slice(-1, 0, tok.vocab_size());
   };
-  torch::Tensor logits = last_logits(model->hidden_states(ids, opts.use_cache ? &cache : nullptr));
+  torch::Tensor logits = last_logits(run(ids));
 
   // live[r]: the prompt whose row r of the batch is; rows that finish leave the batch (and the
   // cache), so a long generation does not keep finished ones computing.
@@ -134,18 +147,26 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
       auto rows = torch::tensor(keep, torch::kInt64).to(device);
       for (auto& k : cache.k) k = k.index_select(0, rows);
       for (auto& v : cache.v) v = v.index_select(0, rows);
-      if (!opts.use_cache) ids = ids.index_select(0, rows);
-      std::vector<int64_t> still;
-      for (int64_t r : keep) still.push_back(live[size_t(r)]);
+      ids = ids.index_select(0, rows);
+      std::vector<int64_t> still, pad;
+      for (int64_t r : keep) {
+        still.push_back(live[size_t(r)]);
+        pad.push_back(cache.pad[size_t(r)]);
+      }
       live = still;
+      // Filler columns every remaining row has (the longest prompts left) are dropped.
+      const int64_t common = *std::min_element(pad.begin(), pad.end());
+      if (common > 0) {
+        for (auto& k : cache.k) k = k.slice(2, common);
+        for (auto& v : cache.v) v = v.slice(2, common);
+        ids = ids.slice(1, common);
+        for (auto& p : pad) p -= common;
+      }
+      cache.pad = pad;
     }
     auto next_ids = torch::tensor(next, torch::kInt64).view({int64_t(next.size()), 1}).to(device);  // (live, 1)
-    if (opts.use_cache) {
-      logits = last_logits(model->hidden_states(next_ids, &cache));
-    } else {
-      ids = torch::cat({ids, next_ids}, 1);  // (live, L + step + 1): the reference path re-runs all
-      logits = last_logits(model->hidden_states(ids));
-    }
+    ids = torch::cat({ids, next_ids}, 1);  // (live, L + step + 1)
+    logits = last_logits(run(opts.use_cache ? next_ids : ids));
   }
   for (int64_t b = 0; b < B; ++b) {
     auto& g = out[b];
@@ -180,25 +201,24 @@ std::vector<Generation> generate_batch(LlamaForCausalLM& model, const Tokenizer&
                                        const std::vector<std::vector<int32_t>>& prompts,
                                        const GenerateOptions& opts) {
   std::vector<Generation> out(prompts.size());
-  // Prompts by token length, in input order within a length.
-  std::map<size_t, std::vector<size_t>> by_length;
   std::vector<std::vector<int32_t>> fixed(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    fixed[i] = nonempty_prompt(tok, prompts[i]);
-    by_length[fixed[i].size()].push_back(i);
-  }
+  for (size_t i = 0; i < prompts.size(); ++i) fixed[i] = nonempty_prompt(tok, prompts[i]);
+  // Groups of batch_size in order of length (input order within a length): neighbours in length
+  // need little padding.
+  std::vector<size_t> order(prompts.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return fixed[a].size() < fixed[b].size(); });
   const size_t cap = size_t(std::max<int64_t>(1, opts.batch_size));
-  for (auto& [len, idx] : by_length) {
-    for (size_t s = 0; s < idx.size(); s += cap) {
-      std::vector<std::vector<int32_t>> group;
-      std::vector<uint64_t> seeds;
-      for (size_t j = s; j < std::min(idx.size(), s + cap); ++j) {
-        group.push_back(fixed[idx[j]]);
-        seeds.push_back(opts.seed + idx[j]);
-      }
-      auto res = generate_group(model, tok, group, seeds, opts);
-      for (size_t j = 0; j < res.size(); ++j) out[idx[s + j]] = std::move(res[j]);
+  for (size_t s = 0; s < order.size(); s += cap) {
+    std::vector<std::vector<int32_t>> group;
+    std::vector<uint64_t> seeds;
+    const size_t end = std::min(order.size(), s + cap);
+    for (size_t j = s; j < end; ++j) {
+      group.push_back(fixed[order[j]]);
+      seeds.push_back(opts.seed + order[j]);
     }
+    auto res = generate_group(model, tok, group, seeds, opts);
+    for (size_t j = s; j < end; ++j) out[order[j]] = std::move(res[j - s]);
   }
   return out;
 }

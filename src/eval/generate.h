@@ -1,10 +1,10 @@
 // Text generation with the KV cache: greedy or sampled (temperature, nucleus top-p), stop
 // strings, EOS, a new-token budget and the model's position limit.
 //
-// Batches: our attention is causal with no padding mask, so prompts of different lengths cannot
-// share a batch (left padding would be attended to). generate_batch() therefore groups prompts
-// of *equal token length* into one batch and runs every other prompt alone. Rows of a group that
-// finish leave the batch and the cache, so the rest run on.
+// Batches: generate_batch() runs up to batch_size prompts per forward pass, neighbours in token
+// length, left-padded to the longest (KVCache::pad: no position attends to the filler, and each
+// row's positions count from its own first token, so a prompt generates what it generates alone,
+// within float rounding). Rows that finish leave the batch and the cache, so the rest run on.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,7 +23,7 @@ struct GenerateOptions {
   bool stop_at_eos = true;
   uint64_t seed = 0;         // sampling draws; the same seed gives the same text
   bool use_cache = true;     // false: re-run the whole sequence every step (the reference path)
-  int64_t batch_size = 8;    // generate_batch: most prompts of equal length run together
+  int64_t batch_size = 8;    // generate_batch: most prompts per forward pass
   // Most prompt tokens kept (the start is cut beyond); 0: prompt_budget(). The harness mode keeps
   // every prompt that fits the positions, as vLLM does, and stops at the last position.
   int64_t max_prompt_tokens = 0;

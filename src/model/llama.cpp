@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "compat/torch_compat.h"
@@ -17,9 +18,31 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-halves[1], halves[0]}, -1);
 }
 
-// x: (B, n, T, D); cos/sin: (T, D) broadcast over batch and heads.
+// x: (B, n, T, D); cos/sin: (T, D) or (B, 1, T, D), broadcast over batch and heads. (Autograd
+// keeps only cos and sin for its backward: they need no gradient, so x is not saved.)
 torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   return x * cos + rotate_half(x) * sin;
+}
+
+// silu(gate) * up, whose backward recomputes silu(gate) instead of keeping it: the (B, T, F)
+// activation is the MLP's largest. The gradients are the ops autograd would run, in the same
+// order, so they are bit-identical to the plain expression's.
+struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up) {
+    ctx->save_for_backward({gate, up});
+    return torch::silu(gate) * up;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &gate = saved[0], &up = saved[1], &g = grads[0];
+    return {at::silu_backward(g * up, gate), g * torch::silu(gate)};
+  }
+};
+
+torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) {
+  if (!torch::GradMode::is_enabled() || !(gate.requires_grad() || up.requires_grad())) return torch::silu(gate) * up;
+  return SwiGLUFunction::apply(gate, up);
 }
 
 // A decoder layer whose activations are not kept: forward runs without a graph, backward runs the
@@ -50,6 +73,10 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
 };
 
 }  // namespace
+
+bool KVCache::padded() const {
+  return std::any_of(pad.begin(), pad.end(), [](int64_t p) { return p > 0; });
+}
 
 torch::Tensor attention_mask(int64_t T, int64_t S, int64_t window, const torch::Device& device) {
   auto ones = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(device));
@@ -86,10 +113,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  // Normalise in fp32 whatever the activation dtype, as HF does.
-  auto xf = x.to(torch::kFloat);
-  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * normed.to(x.scalar_type());
+  return compat::rms_norm(x, weight, eps);  // normalised in fp32 whatever the activation dtype, as HF does
 }
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, int64_t layer)
@@ -102,7 +126,7 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, int64_t layer)
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                           const torch::Tensor& sin, torch::Tensor* cache_k,
-                                          torch::Tensor* cache_v) {
+                                          torch::Tensor* cache_v, const torch::Tensor& filler_keys) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
   auto k = k_proj(x).view({B, T, K, D}).transpose(1, 2);  // (B, K, T, D)
@@ -118,20 +142,23 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     *cache_k = k;
     *cache_v = v;
   }
-  // Grouped-query attention: each key/value head serves H/K query heads (HF repeat_kv).
-  if (K != H) {
-    k = k.repeat_interleave(H / K, 1);  // (B, H, S, D)
-    v = v.repeat_interleave(H / K, 1);
-  }
-  // Plain causal attention (the fused kernel on torch 2.x) unless a cache or a window shorter
-  // than the keys needs a mask; one new token after a cache, with no window to apply, sees every
-  // cached position and needs none (which lets PyTorch 2.x use its fused kernels).
+  // k/v keep their K heads: compat's attention serves each to its H/K query heads.
+  // Plain causal attention (the fused kernel on torch 2.x) unless a cache, a window shorter than
+  // the keys or a padded batch needs a mask; one new token after a cache, with no window or filler
+  // to hide, sees every cached position and needs none (which lets PyTorch 2.x use its fused kernels).
   const int64_t S = k.size(2);
   const bool windowed = window > 0 && window < S;
+  const bool padded = filler_keys.defined();
   torch::Tensor y;  // (B, H, T, D)
-  if (!cached && !windowed) y = compat::causal_attention(q, k, v);
-  else if (T == 1 && !windowed) y = compat::attention_with_mask(q, k, v, torch::Tensor());
-  else y = compat::attention_with_mask(q, k, v, attention_mask(T, S, window, x.device()));
+  if (!cached && !windowed && !padded) {
+    y = compat::causal_attention(q, k, v);
+  } else if (T == 1 && !windowed && !padded) {
+    y = compat::attention_with_mask(q, k, v, torch::Tensor());
+  } else {
+    auto hidden = attention_mask(T, S, window, x.device());  // (T, S)
+    if (padded) hidden = hidden.logical_or(filler_keys);     // (B, 1, T, S)
+    y = compat::attention_with_mask(q, k, v, hidden);
+  }
   return o_proj(y.transpose(1, 2).reshape({B, T, H * D}));
 }
 
@@ -142,7 +169,7 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  return down_proj(swiglu(gate_proj(x), up_proj(x)));
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t layer) {
@@ -155,8 +182,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t layer
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                              const torch::Tensor& sin, torch::Tensor* cache_k,
-                                             torch::Tensor* cache_v) {
-  auto h = x + self_attn(input_layernorm(x), cos, sin, cache_k, cache_v);
+                                             torch::Tensor* cache_v, const torch::Tensor& filler_keys) {
+  auto h = x + self_attn(input_layernorm(x), cos, sin, cache_k, cache_v, filler_keys);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -189,6 +216,20 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, KVCache* cache) 
   const int64_t start = cache ? cache->length() : 0;
   auto [cos_all, sin_all] = rotary(start + T, x);
   auto cos = cos_all.slice(0, start, start + T), sin = sin_all.slice(0, start, start + T);  // (T, D)
+  torch::Tensor filler_keys;  // (B, 1, T, S) when rows are padded
+  if (cache && cache->padded()) {
+    TORCH_CHECK(int64_t(cache->pad.size()) == ids.size(0), "KVCache: ", cache->pad.size(), " pads for ", ids.size(0), " rows");
+    auto i64 = torch::TensorOptions().dtype(torch::kLong).device(x.device());
+    auto pad = torch::tensor(cache->pad, torch::kLong).to(x.device());    // (B)
+    auto query = torch::arange(start, start + T, i64);                       // (T) index in the row
+    auto position = (query.unsqueeze(0) - pad.unsqueeze(1)).clamp_min(0);     // (B, T) position in the prompt
+    cos = cos_all.index_select(0, position.flatten()).view({-1, 1, T, cos_all.size(1)});  // (B, 1, T, D)
+    sin = sin_all.index_select(0, position.flatten()).view({-1, 1, T, sin_all.size(1)});
+    auto key = torch::arange(start + T, i64);                                 // (S)
+    auto filler = key.unsqueeze(0) < pad.unsqueeze(1);                        // (B, S)
+    auto other = key.unsqueeze(0) != query.unsqueeze(1);                      // (T, S)
+    filler_keys = filler.unsqueeze(1).logical_and(other.unsqueeze(0)).unsqueeze(1);  // (B, 1, T, S)
+  }
   if (cache && cache->k.empty()) {
     cache->k.resize(layers->size());
     cache->v.resize(layers->size());
@@ -196,7 +237,7 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, KVCache* cache) 
   const bool recompute = checkpoint_layers && is_training() && torch::GradMode::is_enabled() && !cache;
   for (size_t i = 0; i < layers->size(); ++i) {
     auto layer = layers->ptr<LlamaDecoderLayerImpl>(i);
-    if (cache) x = layer->forward(x, cos, sin, &cache->k[i], &cache->v[i]);
+    if (cache) x = layer->forward(x, cos, sin, &cache->k[i], &cache->v[i], filler_keys);
     else if (recompute) x = CheckpointedLayer::apply(x, cos, sin, layer.get());
     else x = layer->forward(x, cos, sin);
   }

@@ -17,9 +17,15 @@
 namespace rho {
 
 // Keys and values of earlier positions, one entry per layer, for incremental decoding.
+// Prompts of different lengths share a batch left-padded: row b's first pad[b] positions are
+// filler. No other position attends to them (a filler position sees itself, so its values stay
+// finite), and row b's positions count from its first real token, so each row computes what it
+// would alone. Empty pad: no row is padded.
 struct KVCache {
   std::vector<torch::Tensor> k, v;  // per layer: (B, K, S, D)
+  std::vector<int64_t> pad;         // (B) filler positions at the start of each row, or empty
   int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+  bool padded() const;
 };
 
 struct RMSNormImpl : torch::nn::Module {
@@ -43,9 +49,12 @@ torch::Tensor rope_inv_freq(const LlamaConfig& c, const torch::Device& device = 
 struct LlamaAttentionImpl : torch::nn::Module {
   // `layer`: which window applies (LlamaConfig::layer_window).
   LlamaAttentionImpl(const LlamaConfig& c, int64_t layer);
-  // x: (B, T, C); cos/sin: (T, D) for the new positions. Appends to cache_k/cache_v when given.
+  // x: (B, T, C); cos/sin: (T, D), or (B, 1, T, D) for a padded batch, for the new positions.
+  // Appends to cache_k/cache_v when given. filler_keys (B, 1, T, S): true where a query must not
+  // see a padded batch's filler (KVCache::pad); undefined when no row is padded.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        torch::Tensor* cache_k = nullptr, torch::Tensor* cache_v = nullptr);
+                        torch::Tensor* cache_k = nullptr, torch::Tensor* cache_v = nullptr,
+                        const torch::Tensor& filler_keys = {});
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t H, K, D;
   int64_t window;  // sliding window W; 0: full causal attention
@@ -62,7 +71,8 @@ TORCH_MODULE(LlamaMLP);
 struct LlamaDecoderLayerImpl : torch::nn::Module {
   LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t layer);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        torch::Tensor* cache_k = nullptr, torch::Tensor* cache_v = nullptr);
+                        torch::Tensor* cache_k = nullptr, torch::Tensor* cache_v = nullptr,
+                        const torch::Tensor& filler_keys = {});
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -72,7 +82,7 @@ TORCH_MODULE(LlamaDecoderLayer);
 struct LlamaModelImpl : torch::nn::Module {
   explicit LlamaModelImpl(const LlamaConfig& c);
   // ids: (B, T) int64 -> final-normed hidden states (B, T, C). Positions start at the cache's
-  // length when a cache is given.
+  // length when a cache is given, less the row's filler when the cache is padded.
   torch::Tensor forward(const torch::Tensor& ids, KVCache* cache = nullptr);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};

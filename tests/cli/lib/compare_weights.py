@@ -2,30 +2,12 @@
 """compare_weights.py DIR_A DIR_B TOL: max abs difference of two model directories' F32 weights
 (model.safetensors read with the standard library only). Exit 1 if above TOL or if the tensor
 sets differ. Independent of rho's own safetensors reader."""
-import json
-import struct
 import sys
-from array import array
+
+from safetensors_std import load
 
 
-def load(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", f"{path}: {name} is {info['dtype']}"
-        b, e = info["data_offsets"]
-        a = array("f")
-        a.frombytes(data[8 + n + b: 8 + n + e])
-        out[name] = a
-    return out
-
-
-a, b = load(sys.argv[1] + "/model.safetensors"), load(sys.argv[2] + "/model.safetensors")
+a, b = ({k: t for k, (_, t) in load(d + "/model.safetensors", ("F32",)).items()} for d in sys.argv[1:3])
 tol = float(sys.argv[3])
 if set(a) != set(b):
     print(f"tensor sets differ: {sorted(set(a) ^ set(b))}")

@@ -8,25 +8,9 @@ library only (independent of rho's readers).
     family_check.py config ORIGINAL/config.json COPY/config.json   the copy keeps every model setting
 """
 import json
-import struct
 import sys
-from array import array
 
-
-def load(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        a = array({"F32": "f", "I64": "q"}[info["dtype"]])
-        a.frombytes(data[8 + n + b: 8 + n + e])
-        out[name] = (info["shape"], a)
-    return out
+from safetensors_std import load
 
 
 def rope(c):
