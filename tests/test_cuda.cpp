@@ -3,7 +3,8 @@
 // fp32 and bf16, against the plain head; SLM at k = 100% equals CLM; offline scores select what
 // the online reference selects; resume on CUDA continues the run; a CUDA checkpoint gives the same
 // fp32 logits on the CPU; `rho score` on CUDA in bf16 against CPU fp32 scores; fused AdamW
-// against libtorch's AdamW.
+// against libtorch's AdamW; a left-padded batch on CUDA (SDPA with a per-row mask) against each
+// prompt alone on the CPU.
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -74,6 +75,39 @@ std::pair<double, std::map<std::string, torch::Tensor>> clm_grads(rho::LlamaForC
   std::map<std::string, torch::Tensor> g;
   for (auto& p : model->named_parameters()) g[p.key()] = p.value().grad().to(torch::kCPU).clone();
   return {st.loss, g};
+}
+
+// Prompts of lengths 32, 9 and 1 left-padded into one batch on CUDA, then two decoded tokens:
+// each row's logits equal its prompt's alone on the CPU (fp32).
+TEST(Cuda, PaddedBatchOnCudaGivesEachRowWhatItGivesAloneOnTheCpu) {
+  RHO_NEED_CUDA();
+  auto cpu = tiny(13), gpu = tiny(13);
+  cpu->eval();
+  gpu->to(kCuda);
+  gpu->eval();
+  torch::NoGradGuard no_grad;
+  const auto ids = batch(14, 3).inputs;  // (3, kT)
+  const std::vector<int64_t> lengths = {kT, 9, 1};
+  rho::KVCache padded;
+  std::vector<torch::Tensor> rows;
+  for (int64_t r = 0; r < 3; ++r) {
+    rows.push_back(torch::cat({torch::zeros({kT - lengths[r]}, torch::kLong), ids[r].slice(0, kT - lengths[r])}));
+    padded.pad.push_back(kT - lengths[r]);
+  }
+  const auto next = torch::tensor({{5, 6}, {7, 8}, {9, 10}}, torch::kLong);  // (3, 2)
+  std::vector<torch::Tensor> got{gpu->logits(gpu->hidden_states(torch::stack(rows).to(kCuda), &padded)).select(1, kT - 1)};
+  for (int64_t s = 0; s < 2; ++s)
+    got.push_back(gpu->logits(gpu->hidden_states(next.slice(1, s, s + 1).to(kCuda), &padded)).select(1, 0));
+  double err = 0;
+  for (int64_t r = 0; r < 3; ++r) {
+    rho::KVCache alone;
+    std::vector<torch::Tensor> want{cpu->logits(cpu->hidden_states(ids.slice(0, r, r + 1).slice(1, kT - lengths[r]), &alone)).select(1, lengths[r] - 1)};
+    for (int64_t s = 0; s < 2; ++s)
+      want.push_back(cpu->logits(cpu->hidden_states(next.slice(0, r, r + 1).slice(1, s, s + 1), &alone)).select(1, 0));
+    for (int64_t s = 0; s < 3; ++s) err = std::max(err, max_diff(got[s][r], want[s][0]));
+  }
+  EXPECT_LT(err, 1e-4);
+  std::printf("padded batch on CUDA vs each prompt alone on the CPU: logits max abs %.3g\n", err);
 }
 
 TEST(Cuda, Fp32MatchesCpuFp32) {
