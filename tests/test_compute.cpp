@@ -99,8 +99,6 @@ TEST(Compute, ActivationCheckpointingGivesTheSameGradients) {
   for (auto& [name, g] : grads[0]) EXPECT_LT((grads[1][name] - g).abs().max().item<double>(), 1e-6) << name;
 }
 
-}  // namespace
-
 // The MLP's SwiGLU keeps gate and up for backward and recomputes silu(gate) there. Its gradients
 // are the plain expression's, bit for bit, in fp32 and under bf16 autocast.
 TEST(Compute, SwiGLUGradientsEqualThePlainExpressionsBitForBit) {
@@ -128,3 +126,5 @@ TEST(Compute, SwiGLUGradientsEqualThePlainExpressionsBitForBit) {
     for (size_t i = 0; i < fused.size(); ++i) EXPECT_TRUE(torch::equal(fused[i], plain[i])) << "tensor " << i << " bf16 " << bf16;
   }
 }
+
+}  // namespace

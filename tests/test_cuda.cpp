@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "padded_batch.h"
 
 #include <cmath>
 #include <functional>
@@ -85,27 +86,10 @@ TEST(Cuda, PaddedBatchOnCudaGivesEachRowWhatItGivesAloneOnTheCpu) {
   cpu->eval();
   gpu->to(kCuda);
   gpu->eval();
-  torch::NoGradGuard no_grad;
   const auto ids = batch(14, 3).inputs;  // (3, kT)
-  const std::vector<int64_t> lengths = {kT, 9, 1};
-  rho::KVCache padded;
-  std::vector<torch::Tensor> rows;
-  for (int64_t r = 0; r < 3; ++r) {
-    rows.push_back(torch::cat({torch::zeros({kT - lengths[r]}, torch::kLong), ids[r].slice(0, kT - lengths[r])}));
-    padded.pad.push_back(kT - lengths[r]);
-  }
+  const std::vector<torch::Tensor> prompts = {ids[0], ids[1].slice(0, kT - 9), ids[2].slice(0, kT - 1)};
   const auto next = torch::tensor({{5, 6}, {7, 8}, {9, 10}}, torch::kLong);  // (3, 2)
-  std::vector<torch::Tensor> got{gpu->logits(gpu->hidden_states(torch::stack(rows).to(kCuda), &padded)).select(1, kT - 1)};
-  for (int64_t s = 0; s < 2; ++s)
-    got.push_back(gpu->logits(gpu->hidden_states(next.slice(1, s, s + 1).to(kCuda), &padded)).select(1, 0));
-  double err = 0;
-  for (int64_t r = 0; r < 3; ++r) {
-    rho::KVCache alone;
-    std::vector<torch::Tensor> want{cpu->logits(cpu->hidden_states(ids.slice(0, r, r + 1).slice(1, kT - lengths[r]), &alone)).select(1, lengths[r] - 1)};
-    for (int64_t s = 0; s < 2; ++s)
-      want.push_back(cpu->logits(cpu->hidden_states(next.slice(0, r, r + 1).slice(1, s, s + 1), &alone)).select(1, 0));
-    for (int64_t s = 0; s < 3; ++s) err = std::max(err, max_diff(got[s][r], want[s][0]));
-  }
+  const double err = rho_test::padded_batch_error(gpu, cpu, prompts, next);
   EXPECT_LT(err, 1e-4);
   std::printf("padded batch on CUDA vs each prompt alone on the CPU: logits max abs %.3g\n", err);
 }

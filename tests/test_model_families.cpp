@@ -17,6 +17,7 @@
 #include "model/io.h"
 #include "model/safetensors.h"
 #include "test_util.h"
+#include "padded_batch.h"
 #include "train/step.h"
 
 namespace {
@@ -195,30 +196,14 @@ TEST(ModelFamilies, KVCacheDecodingMatchesFullForward) {
 TEST(ModelFamilies, PaddedBatchGivesEachRowWhatItGivesAlone) {
   for (const auto& name : kFamilies) {
     Family f(name);
-    torch::NoGradGuard no_grad;
     auto ids = f.get("input_ids");  // (B, 12)
     const int64_t L = ids.size(1);
-    const std::vector<int64_t> lengths = {L, 5, 9, 1};
-    const int64_t R = int64_t(lengths.size()), steps = 3;
-    std::vector<torch::Tensor> prompts, padded;
-    rho::KVCache batch;
-    for (int64_t r = 0; r < R; ++r) {
-      prompts.push_back(ids[r % ids.size(0)].slice(0, L - lengths[r]).unsqueeze(0));  // (1, len)
-      padded.push_back(torch::cat({torch::zeros({1, L - lengths[r]}, torch::kLong), prompts.back()}, 1));
-      batch.pad.push_back(L - lengths[r]);
-    }
+    std::vector<torch::Tensor> prompts;
+    for (int64_t length : {L, int64_t(5), int64_t(9), int64_t(1)})
+      prompts.push_back(ids[int64_t(prompts.size()) % ids.size(0)].slice(0, L - length));
+    const int64_t R = int64_t(prompts.size()), steps = 3;
     auto next = torch::arange(R * steps, torch::kLong).view({R, steps}) * 7 % f.model->config.vocab_size;  // (R, steps)
-    std::vector<torch::Tensor> batched{f.model->logits(f.model->hidden_states(torch::cat(padded, 0), &batch)).select(1, L - 1)};
-    for (int64_t s = 0; s < steps; ++s)
-      batched.push_back(f.model->logits(f.model->hidden_states(next.slice(1, s, s + 1), &batch)).select(1, 0));
-    for (int64_t r = 0; r < R; ++r) {
-      rho::KVCache alone;
-      std::vector<torch::Tensor> expect{f.model->logits(f.model->hidden_states(prompts[r], &alone)).select(1, lengths[r] - 1)};
-      for (int64_t s = 0; s < steps; ++s)
-        expect.push_back(f.model->logits(f.model->hidden_states(next.slice(0, r, r + 1).slice(1, s, s + 1), &alone)).select(1, 0));
-      for (int64_t s = 0; s <= steps; ++s)
-        EXPECT_LT(max_abs_diff(batched[s][r], expect[s][0]), 1e-5) << name << " row " << r << " step " << s;
-    }
+    EXPECT_LT(rho_test::padded_batch_error(f.model, f.model, prompts, next), 1e-5) << name;
   }
 }
 

@@ -90,7 +90,8 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
     flat.insert(flat.end(), p.begin(), p.end());
   }
   const torch::Device device = model->device();
-  auto ids = torch::tensor(flat, torch::kInt64).view({B, L}).to(device);  // (B, L): prompt, then each new token
+  // (B, L): the prompts; the reference path (no cache) appends each new token.
+  auto ids = torch::tensor(flat, torch::kInt64).view({B, L}).to(device);
 
   // The reference path (no cache) re-runs every position each step, with a fresh cache that
   // only carries the padding.
@@ -147,7 +148,7 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
       auto rows = torch::tensor(keep, torch::kInt64).to(device);
       for (auto& k : cache.k) k = k.index_select(0, rows);
       for (auto& v : cache.v) v = v.index_select(0, rows);
-      ids = ids.index_select(0, rows);
+      if (!opts.use_cache) ids = ids.index_select(0, rows);
       std::vector<int64_t> still, pad;
       for (int64_t r : keep) {
         still.push_back(live[size_t(r)]);
@@ -159,14 +160,18 @@ std::vector<Generation> generate_group(LlamaForCausalLM& model, const Tokenizer&
       if (common > 0) {
         for (auto& k : cache.k) k = k.slice(2, common);
         for (auto& v : cache.v) v = v.slice(2, common);
-        ids = ids.slice(1, common);
+        if (!opts.use_cache) ids = ids.slice(1, common);
         for (auto& p : pad) p -= common;
       }
       cache.pad = pad;
     }
     auto next_ids = torch::tensor(next, torch::kInt64).view({int64_t(next.size()), 1}).to(device);  // (live, 1)
-    ids = torch::cat({ids, next_ids}, 1);  // (live, L + step + 1)
-    logits = last_logits(run(opts.use_cache ? next_ids : ids));
+    if (opts.use_cache) {
+      logits = last_logits(run(next_ids));
+    } else {
+      ids = torch::cat({ids, next_ids}, 1);  // (live, L + step + 1): the reference path re-runs all
+      logits = last_logits(run(ids));
+    }
   }
   for (int64_t b = 0; b < B; ++b) {
     auto& g = out[b];

@@ -2,9 +2,8 @@
 // strings, EOS, a new-token budget and the model's position limit.
 //
 // Batches: generate_batch() runs up to batch_size prompts per forward pass, neighbours in token
-// length, left-padded to the longest (KVCache::pad: no position attends to the filler, and each
-// row's positions count from its own first token, so a prompt generates what it generates alone,
-// within float rounding). Rows that finish leave the batch and the cache, so the rest run on.
+// length, left-padded to the longest (KVCache::pad: no position attends to the filler, so a
+// prompt generates what it generates alone, within float rounding). Rows that finish leave the batch and the cache, so the rest run on.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -19,8 +19,9 @@ namespace rho {
 // Keys and values of earlier positions, one entry per layer, for incremental decoding.
 // Prompts of different lengths share a batch left-padded: row b's first pad[b] positions are
 // filler. No other position attends to them (a filler position sees itself, so its values stay
-// finite), and row b's positions count from its first real token, so each row computes what it
-// would alone. Empty pad: no row is padded.
+// finite), so each row computes what it would alone. Row b's rotary positions count from its
+// first real token, as alone (and as HF's position_ids do): rotary attention depends only on
+// position differences, so this changes rounding only. Empty pad: no row is padded.
 struct KVCache {
   std::vector<torch::Tensor> k, v;  // per layer: (B, K, S, D)
   std::vector<int64_t> pad;         // (B) filler positions at the start of each row, or empty
