@@ -85,12 +85,17 @@ kill_randomly() {
 
 # kill_in_writes ROUNDS PATTERN LOG CHECK DIR CMD...: starts CMD ROUNDS times and SIGKILLs it as
 # soon as a path matching PATTERN (a temporary being written) appears, calling `CHECK DIR` after
-# each kill; then runs CMD once more to the end. Sets caught (kills that left a temporary).
+# each kill; then runs CMD once more to the end. Sets caught (kills that left a temporary) and
+# write_starts (the starts made).
+# A write can finish between seeing its temporary and the kill (more often on a loaded machine):
+# while no kill has been caught, up to ROUNDS more starts are made.
 kill_in_writes() {
   local rounds=$1 pattern=$2 log=$3 check=$4 dir=$5 pid round
   shift 5
   caught=0
-  for round in $(seq 1 "$rounds"); do
+  for round in $(seq 1 $((2 * rounds))); do
+    ((round > rounds && caught > 0)) && break
+    write_starts=$round
     "$@" 2>>"$log" &
     pid=$!
     until compgen -G "$pattern" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do :; done
