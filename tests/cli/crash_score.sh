@@ -56,13 +56,7 @@ same_as_ref "$WORK/kill" "random kills" || fails=$((fails + 1))
 mid=0
 for round in 1 2 3; do
   dir=$WORK/pkill$round
-  "$RHO" "${ARGS[@]}" --out "$dir" 2>"$dir.log" &
-  pid=$!
-  until compgen -G "$dir/*.progress" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do :; done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  check_scores "$dir" || fails=$((fails + 1))
-  "$RHO" "${ARGS[@]}" --out "$dir" 2>>"$dir.log" || { echo "FAIL: restart after a mid-shard kill"; fails=$((fails + 1)); }
+  kill_in_writes 1 "$dir/*.progress" "$dir.log" check_scores "$dir" "$RHO" "${ARGS[@]}" --out "$dir"
   same_as_ref "$dir" "mid-shard kill" || fails=$((fails + 1))
   if grep -q "resuming at batch" "$dir.log"; then mid=$round; break; fi
 done

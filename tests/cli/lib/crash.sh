@@ -84,9 +84,9 @@ kill_randomly() {
 }
 
 # kill_in_writes ROUNDS PATTERN LOG CHECK DIR CMD...: starts CMD ROUNDS times and SIGKILLs it as
-# soon as a path matching PATTERN (a temporary being written) appears, calling `CHECK DIR` after
-# each kill; then runs CMD once more to the end. Sets caught (kills that left a temporary) and
-# write_starts (the starts made).
+# soon as a path matching PATTERN (a temporary being written, or a record that marks a phase)
+# appears, calling `CHECK DIR` after each kill; then runs CMD once more to the end. Sets caught
+# (kills after which PATTERN still matched) and write_starts (the starts made).
 # A write can finish between seeing its temporary and the kill (more often on a loaded machine):
 # while no kill has been caught, up to ROUNDS more starts are made.
 kill_in_writes() {
