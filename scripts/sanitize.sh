@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${1:-25}
 ROOT=$PWD
 GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
-LAUNCHER=(); command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
 
 # libtorch, OpenBLAS and libgomp are not instrumented; LeakSanitizer reports only what they keep in
 # process-lifetime globals, which fuzz/lsan.supp suppresses (by library, nothing of rho's).
@@ -19,7 +19,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 if [ ! -f build-asan/CMakeCache.txt ]; then
   # RHO_SPM_NO_DEEPBIND: ASan refuses dlopen(RTLD_DEEPBIND) (src/tokenizer/spm_library.cpp).
-  cmake -S . -B build-asan "${GEN[@]}" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S . -B build-asan "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS="$SAN -DRHO_SPM_NO_DEEPBIND" \
     -DCMAKE_EXE_LINKER_FLAGS="$SAN" -DCMAKE_SHARED_LINKER_FLAGS="$SAN" -DCMAKE_MODULE_LINKER_FLAGS="$SAN"
 fi

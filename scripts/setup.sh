@@ -39,9 +39,9 @@ if ! readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 | grep -q openblas; then
 fi
 
 GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
-LAUNCHER=(); command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD_DIR" "${GEN[@]}" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release
+  cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release
 fi
 TARGET_ARGS=(); ((${#TARGETS[@]})) && TARGET_ARGS=(--target "${TARGETS[@]}")
 cmake --build "$BUILD_DIR" -j"$(nproc)" "${TARGET_ARGS[@]}"
