@@ -43,7 +43,7 @@ scores = [float("nan"), 1.5, 2.25, 0.0]
 
 
 def score_file(version, dtype, values):
-    # dtype 1 float32, 2 float16, 3 bfloat16 (scoring/score_format.h); numpy-free packing.
+    # dtype 1 float32, 2 float16, 3 bfloat16 (scoring/score_file.h); numpy-free packing.
     if dtype == 1:
         body = b"".join(struct.pack("<f", v) for v in values)
     elif dtype == 2:

@@ -14,8 +14,8 @@
 #include "data/shard.h"
 #include "fuzz/targets.h"
 #include "model/config.h"
-#include "model/id_matrix.h"
-#include "scoring/score_format.h"
+#include "cli/id_matrix.h"
+#include "scoring/score_file.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer_state.h"
 

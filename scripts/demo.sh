@@ -130,9 +130,11 @@ for spec in ${ABLATION:-}; do
       name=$(ablation_run "$score" "$k" "$seed")
       [ -f "$RUN/$name/summary.json" ] && continue
       log "ablation: SLM with --score $score, k = $k, seed $seed"
+      # current-loss and random rank without the reference (rho refuses a reference they would ignore).
+      ref=(--ref-scores "$RUN/scores"); case $score in current-loss|random) ref=() ;; esac
       train "$RUN/$name" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$STEPS" --warmup 20 \
         --lr 1e-3 --min-lr 1e-4 --seed "$seed" --val-every "$VAL_EVERY" --objective slm --ratio "$k" --score "$score" \
-        --ref-scores "$RUN/scores"
+        "${ref[@]}"
     done
   done
 done

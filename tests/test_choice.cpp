@@ -1,4 +1,4 @@
-// Multiple-choice scoring (eval/choice.h): log-likelihoods against values computed by hand (a
+// Multiple-choice scoring (eval/choice/choice.h): log-likelihoods against values computed by hand (a
 // model whose every next-token distribution is uniform) and against a plain forward pass of each
 // whole sequence; the shared-prefix path against one sequence at a time; acc and acc_norm; the
 // lm-evaluation-harness prompt of each record format.
@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "eval/choice.h"
-#include "eval/token_losses.h"
+#include "eval/choice/choice.h"
+#include "measure/token_losses.h"
 #include "model/config.h"
 #include "model/io.h"
 #include "test_util.h"
@@ -170,18 +170,18 @@ TEST_F(ChoiceTest, SharedPrefixesEqualOneSequenceAtATime) {
   // Groups whose members share 3, 0 (split into singletons) or all-but-one tokens; some scored
   // targets inside the shared prefix; remainders of different lengths (padding).
   auto seq = [](std::vector<int32_t> t, int64_t first) {
-    rho::EvalSequence s;
+    rho::ScoredSequence s;
     s.tokens = std::move(t);
     s.first_scored = first;
     return s;
   };
-  const std::vector<std::vector<rho::EvalSequence>> groups = {
+  const std::vector<std::vector<rho::ScoredSequence>> groups = {
       {seq({5, 9, 11, 20, 21}, 3), seq({5, 9, 11, 30}, 3), seq({5, 9, 11, 40, 41, 42, 43}, 2)},
       {seq({7, 8}, 1), seq({6, 8, 9}, 1)},
       {seq({3, 4, 5, 6, 7, 8}, 1), seq({3, 4, 5, 6, 7, 9}, 1)},
       {seq({5, 9, 12, 20}, 3), seq({5, 9, 13}, 1)},
   };
-  rho::EvalOptions eval;
+  rho::MeasureOptions eval;
   eval.batch = 2;
   const auto shared = rho::shared_prefix_losses(model, groups, eval);
   size_t k = 0;

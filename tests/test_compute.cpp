@@ -5,10 +5,11 @@
 
 #include "test_util.h"
 
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 #include "model/compute.h"
 #include "model/fused_head.h"
 #include "model/llama.h"
+#include "measure/token_losses.h"
 
 namespace {
 

@@ -15,13 +15,14 @@
 #include <filesystem>
 #include <random>
 
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 #include "data/shard.h"
 #include "model/compute.h"
 #include "model/io.h"
-#include "scoring/score_file.h"
+#include "scoring/score_set.h"
 #include "scoring/scorer.h"
 #include "train/trainer.h"
+#include "measure/token_losses.h"
 
 namespace fs = std::filesystem;
 
@@ -175,7 +176,9 @@ TEST(Cuda, OfflineScoresSelectWhatTheOnlineReferenceSelects) {
   rho::SlmObjective offline(opts, rho::offline_reference(*data, so.out_dir), 1);
   auto ref = rho::load_model(so.model);
   ref->to(kCuda);
-  rho::SlmObjective online(opts, rho::online_reference(ref), 1);
+  rho::MeasureOptions on_cuda;
+  on_cuda.compute = so.compute;
+  rho::SlmObjective online(opts, rho::online_reference(ref, on_cuda), 1);
   auto model = tiny(8);
   model->to(kCuda);
   rho::DataLoader loader(data, 4, 3);

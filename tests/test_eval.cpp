@@ -1,4 +1,4 @@
-// Evaluation: answer extraction and grading, Wilson intervals, generation (KV cache against the
+// Evaluation: custom exemplars and their grading, Wilson intervals, generation (KV cache against the
 // no-cache reference path, batching, stop strings, the position limit), loss evaluation sets.
 #include <set>
 
@@ -13,11 +13,12 @@
 
 #include "common/error.h"
 #include "data/documents.h"
-#include "eval/generate.h"
-#include "eval/loss_eval.h"
-#include "eval/fewshot.h"
+#include "eval/generation/generate.h"
+#include "eval/loss/loss_eval.h"
+#include "eval/harness/fewshot.h"
+#include "eval/harness/math_tasks.h"
 #include "data/tokenize.h"
-#include "model/compat.h"
+#include "model/model_use.h"
 #include "model/config.h"
 #include "model/io.h"
 #include "tokenizer/tokenizer.h"
@@ -25,96 +26,24 @@
 
 namespace {
 
-// ---------------------------------------------------------------- answer extraction
+}  // namespace
 
-struct Case {
-  const char* text;
-  const char* answer;
-  const char* rule;
-};
-
-TEST(MathExtraction, FollowsThePapersOrder) {
-  const Case cases[] = {
-      // 1. final answer is $...$ wins over everything after it.
-      {"So the final answer is $42$. I hope it is correct. \\boxed{7} The answer is 9", "42", "final-answer-dollar"},
-      // 2. the last \boxed{}, nested braces, over "the answer is".
-      {"\\boxed{1} then \\boxed{\\frac{3}{4}} and the answer is 9", "0.75", "boxed"},
-      {"we get \\boxed{{12}}.", "12", "boxed"},
-      // 3. the answer is ... (case-insensitive, last occurrence, first number after it)
-      {"The answer is 5. Wait, no. The answer is 18 dollars.", "18", "the-answer-is"},
-      {"Janet sells 16 - 3 - 4 = 9 duck eggs.\nThe answer is $18.", "18", "the-answer-is"},
-      // 4. final answer is ... without dollars
-      {"My final answer is 1,234 apples", "1234", "final-answer-is"},
-      // 5. the last number
-      {"She has 3 apples and buys 4 more, so 7.", "7", "last-number"},
-      {"#### 72", "72", "last-number"},
-      // nothing at all
-      {"I do not know.", "", "none"},
-      {"", "", "none"},
-  };
-  for (const auto& c : cases) {
-    const auto e = rho::extract_answer(c.text);
-    EXPECT_EQ(e.answer, c.answer) << c.text;
-    EXPECT_EQ(e.rule, c.rule) << c.text;
-  }
-}
-
-TEST(MathExtraction, NormalizesNumbers) {
-  const Case cases[] = {
-      {"The answer is 1,234,567.", "1234567", ""},
-      {"The answer is $1,234.50", "1234.5", ""},
-      {"The answer is 25%", "25", ""},
-      {"The answer is -7", "-7", ""},
-      {"The answer is \u22123", "-3", ""},  // U+2212 minus sign
-      {"The answer is 0.125", "0.125", ""},
-      {"The answer is .5", "0.5", ""},
-      {"The answer is 3/4", "0.75", ""},
-      {"The answer is 10.00.", "10", ""},
-      // A list is not a thousands group: "1,2" is two numbers, the first is taken.
-      {"The answer is 1,2 or 3", "1", ""},
-      // Subtraction is not a sign; the last number is 6.
-      {"10-4=6", "6", ""},
-      {"x = -3 and y = 2, so x*y = -6", "-6", ""},
-      // Digits glued to a word are not numbers (x2 is a name); 5 is.
-      {"x2 plus 5", "5", ""},
-  };
-  for (const auto& c : cases) EXPECT_EQ(rho::extract_answer(c.text).answer, c.answer) << c.text;
-}
-
-TEST(MathExtraction, FallsThroughAnEmptyPhrase) {
-  // "The answer is" with nothing after it: the next rules decide (here the last number).
-  const auto e = rho::extract_answer("3 + 4 = 7\nThe answer is");
-  EXPECT_EQ(e.answer, "7");
-  EXPECT_EQ(e.rule, "last-number");
-}
-
-TEST(MathGrading, NumericMatchWithinRelativeTolerance) {
-  EXPECT_TRUE(rho::answers_match("1234", "1,234"));
-  EXPECT_TRUE(rho::answers_match("$18", "18"));
-  EXPECT_TRUE(rho::answers_match("18.00", "18"));
-  EXPECT_TRUE(rho::answers_match("50%", "50"));
-  EXPECT_TRUE(rho::answers_match("100000", "100005"));  // rel diff 5e-5 < 1e-4
-  EXPECT_FALSE(rho::answers_match("100000", "100020"));  // 2e-4
-  EXPECT_TRUE(rho::answers_match("-3", "-3.0"));
-  EXPECT_FALSE(rho::answers_match("-3", "3"));
-  EXPECT_TRUE(rho::answers_match("0", "0"));
-  EXPECT_TRUE(rho::answers_match("0.75", "3/4"));
-  EXPECT_FALSE(rho::answers_match("", "5"));
-  EXPECT_TRUE(rho::answers_match("x+1", "x+1"));  // no number: text equality
-  EXPECT_FALSE(rho::answers_match("x+1", "y"));
-}
-
+// Custom exemplars are graded by the one grader, as the harness grades gsm8k: the exemplar's
+// "The answer is n." reads back as the record's gold.
 TEST(MathGrading, Gsm8kGoldAndExemplars) {
   const std::string sol = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
                           "Natalia sold 48+24 = <<48+24=72>>72 clips altogether.\n#### 1,072";
-  EXPECT_EQ(rho::gold_answer(sol), "1072");
-  EXPECT_EQ(rho::gold_answer("#### -5"), "-5");
-  EXPECT_EQ(rho::gold_answer("so it is \\boxed{12}"), "12");  // no ####: extracted like a completion
+  const rho::MathTask& gsm8k = rho::math_task("gsm8k");
+  const std::string gold = rho::parse_math_record(gsm8k, {{"question", "q"}, {"answer", sol}}, "t.jsonl", 1).gold;
+  EXPECT_EQ(gold, "1072");
   EXPECT_EQ(rho::strip_calculator(sol).find("<<"), std::string::npos);
   EXPECT_EQ(rho::strip_calculator("a <<b"), "a <<b");  // unclosed: left alone
   const std::string ex = rho::exemplar_answer(sol);
   EXPECT_EQ(ex, "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether.\nThe answer is 1,072.");
-  EXPECT_TRUE(rho::answers_match(rho::extract_answer(ex).answer, rho::gold_answer(sol)));
+  std::string extracted;
+  EXPECT_TRUE(rho::grade_math(gsm8k, ex, gold, &extracted));
+  EXPECT_EQ(extracted, "1072");
+  EXPECT_FALSE(rho::grade_math(gsm8k, "The answer is 1073.", gold, &extracted));
 }
 
 TEST(MathGrading, FewShotPromptLayout) {
@@ -346,7 +275,7 @@ TEST_F(EvalModelTest, TextSetsScoreEveryTokenAfterTheFirstOnce) {
   const int64_t stream = int64_t(tok_->encode(text).size()) + 1;  // + EOS
   EXPECT_EQ(set.scored_tokens, stream - 1);
   auto model = random_model(6);
-  rho::EvalOptions eval;
+  rho::MeasureOptions eval;
   eval.batch = 3;
   const auto l_windows = rho::sequence_losses(model, set.sequences, eval);
   ASSERT_EQ(int64_t(l_windows.size()), stream - 1);
@@ -424,7 +353,7 @@ TEST_F(EvalModelTest, AnswerOnlyScoresTheAnswerTokens) {
   EXPECT_EQ(answer_text.find("Betty"), std::string::npos) << answer_text;
   // Manual check of the numbers: the losses are those of a full forward at the answer positions.
   auto model = random_model(7);
-  const auto losses = rho::sequence_losses(model, set.sequences, rho::EvalOptions{});
+  const auto losses = rho::sequence_losses(model, set.sequences, rho::MeasureOptions{});
   ASSERT_EQ(int64_t(losses.size()), s.scored());
   std::vector<int64_t> all(s.tokens.begin(), s.tokens.end());
   auto ids = torch::tensor(all).view({1, -1});

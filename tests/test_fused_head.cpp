@@ -9,6 +9,7 @@
 #include "model/fused_head.h"
 #include "selection/objective.h"
 #include "train/trainer.h"
+#include "measure/token_losses.h"
 
 namespace {
 

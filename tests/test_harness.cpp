@@ -1,4 +1,4 @@
-// The paper's math protocol (eval/math_tasks.h, eval/harness_answer.h): prompts byte for byte as
+// The paper's math protocol (eval/harness/math_tasks.h, eval/harness/answer.h): prompts byte for byte as
 // the harness builds them, each task's record fields and gold answers, answer extraction and
 // grading on the answer forms each data set and the exemplars use.
 #include <gtest/gtest.h>
@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "eval/harness_answer.h"
-#include "eval/harness_expr.h"
-#include "eval/math_tasks.h"
-#include "eval/pytext.h"
+#include "eval/harness/answer.h"
+#include "eval/harness/expr.h"
+#include "eval/harness/math_tasks.h"
+#include "common/pytext.h"
 #include "test_util.h"
 
 namespace {

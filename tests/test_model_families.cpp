@@ -12,7 +12,7 @@
 #include <set>
 
 #include "common/fileio.h"
-#include "eval/generate.h"
+#include "eval/generation/generate.h"
 #include "model/fused_head.h"
 #include "model/io.h"
 #include "model/safetensors.h"

@@ -19,7 +19,7 @@
 #include "common/fileio.h"
 #include "data/shard.h"
 #include "model/io.h"
-#include "scoring/score_file.h"
+#include "scoring/score_set.h"
 #include "scoring/scorer.h"
 #include "selection/objective.h"
 #include "test_util.h"

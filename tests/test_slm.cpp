@@ -15,7 +15,7 @@
 #include "common/fileio.h"
 #include "data/shard.h"
 #include "model/io.h"
-#include "scoring/score_file.h"
+#include "scoring/score_set.h"
 #include "scoring/scorer.h"
 #include "selection/objective.h"
 #include "train/trainer.h"
@@ -261,7 +261,7 @@ TEST(Slm, OfflineScoresSelectWhatAnOnlineReferenceSelects) {
   rho::SelectionOptions opts;
   opts.ratio = 0.6;
   rho::SlmObjective offline(opts, rho::offline_reference(*data, so.out_dir), 1);
-  rho::SlmObjective online(opts, rho::online_reference(rho::load_model(so.model)), 1);
+  rho::SlmObjective online(opts, rho::online_reference(rho::load_model(so.model), rho::MeasureOptions{}), 1);
   auto model = tiny_model(10);
   rho::DataLoader loader(data, /*micro_batch=*/5, /*seed=*/3);
   int64_t compared = 0;
@@ -276,7 +276,7 @@ TEST(Slm, OfflineScoresSelectWhatAnOnlineReferenceSelects) {
   EXPECT_EQ(compared, 6 * 5 * kT);
 }
 
-// `rho score` runs eval/token_losses.h (the fused head): its scores are the losses the plain
+// `rho score` runs measure/token_losses.h (the fused head): its scores are the losses the plain
 // full-logits path gives, at every targeted position, and NaN elsewhere.
 TEST(Slm, ScoresAreThePlainFullLogitsLosses) {
   TempDir tmp;

@@ -160,6 +160,49 @@ TEST(Train, BadSettingsNameTheRange) {
   EXPECT_EQ(error_of([&] { rho::train(o); }), "--min-lr must be in [0, --lr]");
 }
 
+// Rules between settings are refused by flag before anything is read: the data here does not
+// exist, so an error about it would mean the rule came too late.
+TEST(Train, CombinationsAreRefusedBeforeAnythingLoads) {
+  TempDir tmp;
+  const auto base = small_run(tmp.path + "/no-such-data", tmp.path + "/run");
+  auto refused = [&](const std::function<void(rho::TrainOptions&)>& change) {
+    auto o = base;
+    change(o);
+    return error_of([&] { rho::train(o); });
+  };
+  EXPECT_EQ(refused([](auto& o) { o.objective = "slm"; }),
+            "--score excess needs reference losses: pass --ref-scores DIR or --ref-model DIR");
+  EXPECT_EQ(refused([](auto& o) { o.selection.ref_scores = "scores"; }),
+            "--ref-scores applies to --objective slm only; this run is --objective clm");
+  EXPECT_EQ(refused([](auto& o) { o.selection.ratio = 0.4; }),
+            "--ratio applies to --objective slm only; this run is --objective clm");
+  EXPECT_EQ(refused([](auto& o) { o.selection.start_fraction = 0.1; }),
+            "--slm-start applies to --objective slm only; this run is --objective clm");
+  EXPECT_EQ(refused([](auto& o) {
+              o.objective = "slm";
+              o.selection.score = rho::ScoreFunction::Random;
+              o.selection.ref_scores = "scores";
+            }),
+            "--ref-scores does nothing with --score random (it ranks by the model's own losses or at random)");
+  EXPECT_EQ(refused([](auto& o) {
+              o.objective = "slm";
+              o.selection.ref_scores = "scores";
+              o.selection.ref_model = "ref";
+            }),
+            "pass --ref-scores or --ref-model, not both");
+  EXPECT_EQ(refused([](auto& o) {
+              o.head.fused = false;
+              o.head.chunk_tokens = 64;
+            }),
+            "--head-chunk sets the fused head's chunk; it does nothing with --plain-head");
+  // Random scores need no reference: the run gets past validation to the (missing) data.
+  const auto msg = refused([](auto& o) {
+    o.objective = "slm";
+    o.selection.score = rho::ScoreFunction::Random;
+  });
+  EXPECT_TRUE(contains(msg, "no-such-data")) << msg;
+}
+
 // A debug model over the test corpus's tokenizer (fingerprint 42), saved as a model directory.
 std::string save_model_for_corpus(const std::string& dir, uint64_t seed, bool poison = false) {
   auto c = rho::preset("debug");
@@ -207,13 +250,16 @@ TEST(Train, ResumeRefusesAChangedMethod) {
   refused([&](auto& c) { c.selection.ref_scores = tmp.path + "/scores2"; },
           "--ref-scores \"" + tmp.path + "/scores\", this run has \"" + tmp.path + "/scores2\"");
   refused([&](auto& c) { c.selection.start_fraction = 0.5; }, "--slm-start 0.0, this run has 0.5");
-  refused([&](auto& c) { c.selection.score = rho::ScoreFunction::Random; }, "--score \"excess\", this run has \"random\"");
+  refused([&](auto& c) { c.selection.score = rho::ScoreFunction::ReferenceLoss; }, "--score \"excess\", this run has \"ref-loss\"");
   refused([&](auto& c) { c.selection.scope = rho::SelectionScope::Sequence; }, "--selection-scope \"batch\"");
   refused([&](auto& c) {
     c.selection.ref_scores.clear();
     c.selection.ref_model = tmp.path + "/ref";
   }, "--ref-scores");
-  refused([&](auto& c) { c.objective = "clm"; }, "--objective \"slm\", this run has \"clm\"");
+  refused([&](auto& c) {
+    c.objective = "clm";
+    c.selection = {};  // CLM takes no SLM settings (validate() refuses them)
+  }, "--objective \"slm\", this run has \"clm\"");
   refused([&](auto& c) { c.seq_len = 8; }, "--seq-len 16, this run has 8");
   refused([&](auto& c) { c.micro_batch = 2; }, "--batch 4, this run has 2");
   refused([&](auto& c) { c.train_data = {data, data}; }, "--data");

@@ -9,8 +9,8 @@
 #include "analysis/plot.h"
 #include "common/error.h"
 #include "common/fileio.h"
-#include "eval/loss_eval.h"
-#include "model/compat.h"
+#include "measure/eval_sets.h"
+#include "model/model_use.h"
 #include "model/config.h"
 #include "model/io.h"
 #include "tokenizer/tokenizer.h"
@@ -123,6 +123,95 @@ std::string fixed(double v, int prec) {
   return buf;
 }
 
+// Every checkpoint's losses of the set's scored tokens, the first N.
+std::vector<std::vector<float>> checkpoint_losses(const DynamicsOptions& o, const EvalSet& set, size_t N) {
+  std::vector<std::vector<float>> losses;
+  MeasureOptions eval;
+  eval.batch = o.batch;
+  eval.compute = o.compute;
+  eval.head = o.head;
+  for (const auto& dir : o.checkpoints) {
+    auto model = load_model(dir);  // checked by run_dynamics
+    prepare_for_inference(*model, o.compute);
+    auto l = sequence_losses(model, set.sequences, eval);
+    l.resize(N);
+    double sum = 0;
+    for (float v : l) sum += v;
+    std::fprintf(stderr, "dynamics: %s: mean loss %.4f over %zu tokens\n", dir.c_str(), sum / double(std::max<size_t>(1, N)), N);
+    losses.push_back(std::move(l));
+  }
+  return losses;
+}
+
+// tokens.csv: one row per token, its loss at each checkpoint (columns `names`), slope and category.
+void write_tokens_csv(const std::string& path, const Tokenizer& tok, const std::vector<int32_t>& token_ids,
+                      const std::vector<std::string>& names, const std::vector<std::vector<float>>& losses,
+                      const DynamicsSummary& s) {
+  write_file_atomic(path, [&](std::FILE* f) {
+    std::string header = "position,token_id,token";
+    for (auto& n : names) header += ",loss_" + n;
+    header += ",slope,dL,category\n";
+    fwrite_checked(f, header.data(), header.size(), path);
+    for (size_t i = 0; i < token_ids.size(); ++i) {
+      std::string row = std::to_string(i) + "," + std::to_string(token_ids[i]) + "," + csv_field(tok.id_to_piece(token_ids[i]));
+      for (size_t c = 0; c < losses.size(); ++c) row += "," + fixed(losses[c][i], 5);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ",%.6g,%.5f,", s.tokens[i].slope, s.tokens[i].dL);
+      row += buf;
+      row += std::string(category_name(s.tokens[i].category)) + "\n";
+      fwrite_checked(f, row.data(), row.size(), path);
+    }
+  });
+}
+
+// shares.md (returned) and summary.json: each category's share beside the paper's.
+std::string write_shares(const DynamicsOptions& o, const DynamicsSummary& s, size_t N, int64_t seq_len,
+                         const std::vector<double>& x, bool from_steps) {
+  const double paper[kTokenCategories] = {11, 12, 26, 51};
+  std::string md = "Token loss dynamics: " + std::to_string(N) + " tokens of " + o.data + ", " +
+                   std::to_string(o.checkpoints.size()) + " checkpoints (x = " + (from_steps ? "training step" : "checkpoint index") +
+                   ").\n\n| category | tokens | share (%) | paper (%) | mean loss, first | mean loss, last |\n"
+                   "|---|---:|---:|---:|---:|---:|\n";
+  nlohmann::json cats = nlohmann::json::object();
+  for (int k = 0; k < kTokenCategories; ++k) {
+    const double share = N ? double(s.counts[size_t(k)]) / double(N) : 0;
+    const auto& curve = s.curves[size_t(k)];
+    md += std::string("| ") + category_name(TokenCategory(k)) + " | " + std::to_string(s.counts[size_t(k)]) + " | " +
+          fixed(100 * share, 1) + " | " + fixed(paper[k], 0) + " | " + fixed(curve.front(), 3) + " | " +
+          fixed(curve.back(), 3) + " |\n";
+    cats[category_name(TokenCategory(k))] = {{"tokens", s.counts[size_t(k)]}, {"share", share}, {"mean_loss", curve}};
+  }
+  md += "| all | " + std::to_string(N) + " | 100.0 | 100 | " + fixed(s.checkpoint_mean.front(), 3) + " | " +
+        fixed(s.checkpoint_mean.back(), 3) + " |\n";
+  write_file_atomic(o.out_dir + "/shares.md", md);
+  nlohmann::json summary = {{"tokenizer", o.tokenizer},     {"data", o.data},
+                            {"tokens", int64_t(N)},          {"seq_len", seq_len},
+                            {"checkpoints", o.checkpoints},  {"x", x},
+                            {"x_is_step", from_steps},       {"checkpoint_mean_loss", s.checkpoint_mean},
+                            {"categories", cats},            {"threshold", kDynamicsThreshold}};
+  write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
+  return md;
+}
+
+// curves.png: mean loss of each category over the checkpoints ("" without gnuplot).
+std::string plot_curves(const std::string& out_dir, const DynamicsSummary& s, size_t N, const std::vector<double>& x,
+                        bool from_steps) {
+  if (!gnuplot_available()) return "";
+  PlotSpec p;
+  p.title = "Mean token loss by category (" + std::to_string(N) + " tokens)";
+  p.xlabel = from_steps ? "training step" : "checkpoint";
+  p.ylabel = "loss (nats/token)";
+  p.points = true;
+  for (int k = 0; k < kTokenCategories; ++k) {
+    if (s.counts[size_t(k)] == 0) continue;
+    p.series.push_back({std::string(category_name(TokenCategory(k))) + " (" +
+                            fixed(100.0 * double(s.counts[size_t(k)]) / double(N), 1) + "%)",
+                        x, s.curves[size_t(k)]});
+  }
+  p.series.push_back({"all", x, s.checkpoint_mean});
+  return render_plot(p, out_dir + "/curves.png");
+}
+
 }  // namespace
 
 DynamicsReport run_dynamics(const DynamicsOptions& o) {
@@ -153,86 +242,15 @@ DynamicsReport run_dynamics(const DynamicsOptions& o) {
   const size_t N = std::min(token_ids.size(), size_t(o.max_tokens));
   token_ids.resize(N);
 
-  std::vector<std::vector<float>> losses;
-  for (size_t c = 0; c < o.checkpoints.size(); ++c) {
-    auto model = load_model(o.checkpoints[c]);  // checked above
-    prepare_for_inference(*model, o.compute);
-    EvalOptions eval;
-    eval.batch = o.batch;
-    eval.compute = o.compute;
-    auto l = sequence_losses(model, set.sequences, eval);
-    l.resize(N);
-    double sum = 0;
-    for (float v : l) sum += v;
-    std::fprintf(stderr, "dynamics: %s: mean loss %.4f over %zu tokens\n", o.checkpoints[c].c_str(),
-                 sum / double(std::max<size_t>(1, N)), N);
-    losses.push_back(std::move(l));
-  }
+  const auto losses = checkpoint_losses(o, set, N);
   DynamicsSummary s = analyze_dynamics(x, losses);
-
   make_dirs(o.out_dir);
   // Column names: the step of each checkpoint, or its index.
   std::vector<std::string> names;
   for (size_t c = 0; c < x.size(); ++c) names.push_back(from_steps ? "step" + fixed(x[c], 0) : "ckpt" + std::to_string(c));
-
-  write_file_atomic(o.out_dir + "/tokens.csv", [&](std::FILE* f) {
-    const std::string path = o.out_dir + "/tokens.csv";
-    std::string header = "position,token_id,token";
-    for (auto& n : names) header += ",loss_" + n;
-    header += ",slope,dL,category\n";
-    fwrite_checked(f, header.data(), header.size(), path);
-    for (size_t i = 0; i < N; ++i) {
-      std::string row = std::to_string(i) + "," + std::to_string(token_ids[i]) + "," + csv_field(tok.id_to_piece(token_ids[i]));
-      for (size_t c = 0; c < losses.size(); ++c) row += "," + fixed(losses[c][i], 5);
-      char buf[64];
-      std::snprintf(buf, sizeof buf, ",%.6g,%.5f,", s.tokens[i].slope, s.tokens[i].dL);
-      row += buf;
-      row += std::string(category_name(s.tokens[i].category)) + "\n";
-      fwrite_checked(f, row.data(), row.size(), path);
-    }
-  });
-
-  const double paper[kTokenCategories] = {11, 12, 26, 51};
-  std::string md = "Token loss dynamics: " + std::to_string(N) + " tokens of " + o.data + ", " +
-                   std::to_string(o.checkpoints.size()) + " checkpoints (x = " + (from_steps ? "training step" : "checkpoint index") +
-                   ").\n\n| category | tokens | share (%) | paper (%) | mean loss, first | mean loss, last |\n"
-                   "|---|---:|---:|---:|---:|---:|\n";
-  nlohmann::json cats = nlohmann::json::object();
-  for (int k = 0; k < kTokenCategories; ++k) {
-    const double share = N ? double(s.counts[size_t(k)]) / double(N) : 0;
-    const auto& curve = s.curves[size_t(k)];
-    md += std::string("| ") + category_name(TokenCategory(k)) + " | " + std::to_string(s.counts[size_t(k)]) + " | " +
-          fixed(100 * share, 1) + " | " + fixed(paper[k], 0) + " | " + fixed(curve.front(), 3) + " | " +
-          fixed(curve.back(), 3) + " |\n";
-    cats[category_name(TokenCategory(k))] = {{"tokens", s.counts[size_t(k)]}, {"share", share}, {"mean_loss", curve}};
-  }
-  md += "| all | " + std::to_string(N) + " | 100.0 | 100 | " + fixed(s.checkpoint_mean.front(), 3) + " | " +
-        fixed(s.checkpoint_mean.back(), 3) + " |\n";
-  write_file_atomic(o.out_dir + "/shares.md", md);
-  nlohmann::json summary = {{"tokenizer", o.tokenizer},     {"data", o.data},
-                            {"tokens", int64_t(N)},          {"seq_len", seq_len},
-                            {"checkpoints", o.checkpoints},  {"x", x},
-                            {"x_is_step", from_steps},       {"checkpoint_mean_loss", s.checkpoint_mean},
-                            {"categories", cats},            {"threshold", kDynamicsThreshold}};
-  write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
-  DynamicsReport report{s, md, ""};
-
-  if (gnuplot_available()) {
-    PlotSpec p;
-    p.title = "Mean token loss by category (" + std::to_string(N) + " tokens)";
-    p.xlabel = from_steps ? "training step" : "checkpoint";
-    p.ylabel = "loss (nats/token)";
-    p.points = true;
-    for (int k = 0; k < kTokenCategories; ++k) {
-      if (s.counts[size_t(k)] == 0) continue;
-      p.series.push_back({std::string(category_name(TokenCategory(k))) + " (" +
-                              fixed(100.0 * double(s.counts[size_t(k)]) / double(N), 1) + "%)",
-                          x, s.curves[size_t(k)]});
-    }
-    p.series.push_back({"all", x, s.checkpoint_mean});
-    report.plot = render_plot(p, o.out_dir + "/curves.png");
-  }
-  return report;
+  write_tokens_csv(o.out_dir + "/tokens.csv", tok, token_ids, names, losses, s);
+  const std::string md = write_shares(o, s, N, seq_len, x, from_steps);
+  return DynamicsReport{s, md, plot_curves(o.out_dir, s, N, x, from_steps)};
 }
 
 }  // namespace rho

@@ -18,6 +18,7 @@
 
 #include "data/documents.h"
 #include "model/compute.h"
+#include "model/fused_head.h"
 
 namespace rho {
 
@@ -59,8 +60,9 @@ struct DynamicsOptions {
   int64_t seq_len = 0;               // 0: the smallest max_position_embeddings of the checkpoints
   int64_t batch = 8;
   std::string out_dir;               // tokens.csv, shares.md, summary.json, curves.png
-  bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  bool allow_unrecorded_tokenizer = false;  // model/model_use.h
   Compute compute;
+  HeadOptions head;  // fused chunked head (default) or the plain path
 };
 
 struct DynamicsReport {
@@ -69,7 +71,7 @@ struct DynamicsReport {
   std::string plot;       // curves.png, or "" when gnuplot is not installed
 };
 
-// Losses of every checkpoint (eval/token_losses.h), the categories, and the files in out_dir.
+// Losses of every checkpoint (measure/token_losses.h), the categories, and the files in out_dir.
 DynamicsReport run_dynamics(const DynamicsOptions& opts);
 
 }  // namespace rho

@@ -9,8 +9,8 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "data/loader.h"
-#include "eval/token_losses.h"
-#include "model/compat.h"
+#include "measure/token_losses.h"
+#include "model/model_use.h"
 #include "selection/select.h"
 
 namespace rho {
@@ -116,31 +116,42 @@ std::vector<std::string> token_display_texts(const Tokenizer& tok, const std::ve
   return texts;
 }
 
-std::string render_select_html(const std::vector<TokenView>& tokens, const SelectViewHeader& h) {
-  // Colour scale: the 98th percentile of |excess| maps to full colour, so one outlier does not
-  // wash out every other token.
-  std::vector<double> mags;
+namespace {
+
+// What the page's header table says about the scored tokens.
+struct SelectionTotals {
   int64_t scored = 0, selected = 0;
   double sel_sum = 0, unsel_sum = 0, loss_sum = 0, ref_sum = 0, threshold = HUGE_VAL;
+  double scale = 1.0;  // |excess| shown at full colour
+};
+
+SelectionTotals selection_totals(const std::vector<TokenView>& tokens) {
+  SelectionTotals s;
+  std::vector<double> mags;
   for (auto& t : tokens) {
     if (!t.scored) continue;
-    ++scored;
+    ++s.scored;
     mags.push_back(std::fabs(t.excess));
-    loss_sum += t.loss;
-    ref_sum += t.ref_loss;
+    s.loss_sum += t.loss;
+    s.ref_sum += t.ref_loss;
     if (t.selected) {
-      ++selected;
-      sel_sum += t.excess;
-      threshold = std::min(threshold, double(t.excess));
+      ++s.selected;
+      s.sel_sum += t.excess;
+      s.threshold = std::min(s.threshold, double(t.excess));
     } else {
-      unsel_sum += t.excess;
+      s.unsel_sum += t.excess;
     }
   }
+  // Colour scale: the 98th percentile of |excess| maps to full colour, so one outlier does not
+  // wash out every other token.
   std::sort(mags.begin(), mags.end());
-  double scale = mags.empty() ? 1.0 : mags[std::min(mags.size() - 1, size_t(0.98 * double(mags.size())))];
-  if (!(scale > 1e-6)) scale = 1e-6;
+  s.scale = mags.empty() ? 1.0 : mags[std::min(mags.size() - 1, size_t(0.98 * double(mags.size())))];
+  if (!(s.scale > 1e-6)) s.scale = 1e-6;
+  return s;
+}
 
-  std::string o;
+// The page's start: doctype, title and style sheet.
+void page_head(std::string& o) {
   o += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   o += "<title>rho: token selection view</title>\n<style>\n";
   o += "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;background:#fff;max-width:1100px}\n"
@@ -161,6 +172,10 @@ std::string render_select_html(const std::vector<TokenView>& tokens, const Selec
        "code{font-size:12px}\n"
        ".note{font-size:14px;max-width:900px;margin:4px 0 14px;line-height:1.45}\n";
   o += "</style>\n</head>\n<body>\n";
+}
+
+// The header: which models, and the selection's totals.
+void info_table(std::string& o, const std::vector<TokenView>& tokens, const SelectViewHeader& h, const SelectionTotals& s) {
   o += "<h1>Token selection view (Selective Language Modeling)</h1>\n<table class=\"info\">\n";
   auto row = [&](const std::string& k, const std::string& v) {
     o += "<tr><td>" + html_escape(k) + "</td><td>" + v + "</td></tr>\n";
@@ -169,52 +184,66 @@ std::string render_select_html(const std::vector<TokenView>& tokens, const Selec
   row("reference", "<code>" + html_escape(h.ref) + "</code>");
   row("tokenizer", "<code>" + html_escape(h.tokenizer) + "</code>");
   row("ratio (k%)", num(100 * h.ratio, "%.1f") + "%");
-  row("tokens", std::to_string(tokens.size()) + " (" + std::to_string(scored) + " scored; the first has no prediction)");
-  row("selected", std::to_string(selected) + " of " + std::to_string(scored) +
-                      (selected ? " (k-th largest excess loss " + num(threshold, "%+.3f") + ")" : ""));
-  row("mean excess loss", "selected " + num(selected ? sel_sum / double(selected) : 0, "%+.3f") + ", not selected " +
-                              num(scored > selected ? unsel_sum / double(scored - selected) : 0, "%+.3f"));
-  row("mean loss", "model " + num(scored ? loss_sum / double(scored) : 0) + ", reference " +
-                       num(scored ? ref_sum / double(scored) : 0) + " (nats/token)");
+  row("tokens", std::to_string(tokens.size()) + " (" + std::to_string(s.scored) + " scored; the first has no prediction)");
+  row("selected", std::to_string(s.selected) + " of " + std::to_string(s.scored) +
+                      (s.selected ? " (k-th largest excess loss " + num(s.threshold, "%+.3f") + ")" : ""));
+  row("mean excess loss", "selected " + num(s.selected ? s.sel_sum / double(s.selected) : 0, "%+.3f") + ", not selected " +
+                              num(s.scored > s.selected ? s.unsel_sum / double(s.scored - s.selected) : 0, "%+.3f"));
+  row("mean loss", "model " + num(s.scored ? s.loss_sum / double(s.scored) : 0) + ", reference " +
+                       num(s.scored ? s.ref_sum / double(s.scored) : 0) + " (nats/token)");
   o += "</table>\n";
+}
 
+// The colour legend.
+void legend(std::string& o, double scale, double ratio) {
   o += "<div class=\"legend\"><div><div class=\"bar\"></div><div class=\"ticks\"><span>" + num(-scale, "%+.2f") +
        "</span><span>0</span><span>" + num(scale, "%+.2f") + "</span></div></div>";
   o += "<div>excess loss L<sub>model</sub> &minus; L<sub>ref</sub> (nats): blue = model already better, "
        "red = reference much better (learnable, not yet learnt)</div>";
   o += "<div><span class=\"t s\" style=\"background:#f4a582\">&nbsp;token&nbsp;</span> = selected (top " +
-       num(100 * h.ratio, "%.0f") + "%)</div>";
+       num(100 * ratio, "%.0f") + "%)</div>";
   o += "<div><span class=\"t u\">&nbsp;token&nbsp;</span> = not scored</div></div>\n";
+}
 
+// Token i as a span: background by excess loss, underlined when selected, a tooltip with its numbers.
+void token_span(std::string& o, size_t i, const TokenView& t, double scale) {
+  std::string shown = t.text;
+  // The tooltip names the token; newlines and tabs are written as escapes there.
+  std::string tip = "#" + std::to_string(i) + " id " + std::to_string(t.id) + " \"";
+  for (char c : t.text) tip += c == '\n' ? std::string("\\n") : c == '\t' ? std::string("\\t") : std::string(1, c);
+  tip += "\"";
+  std::string cls = "t", style;
+  if (t.scored) {
+    style = " style=\"background:" + diverging_colour(t.excess / scale) + (std::fabs(t.excess / scale) > 0.75 ? ";color:#fff" : "") + "\"";
+    tip += " | loss " + num(t.loss) + " | ref " + num(t.ref_loss) + " | excess " + num(t.excess, "%+.3f") +
+           (t.selected ? " | selected" : " | not selected");
+    if (t.selected) cls += " s";
+  } else {
+    cls += " u";
+    tip += " | no prediction (first token)";
+  }
+  // Newlines show as a return sign and then break the line (the container keeps whitespace).
+  std::string body;
+  size_t start = 0;
+  for (size_t nl = shown.find('\n'); nl != std::string::npos; nl = shown.find('\n', start)) {
+    body += html_escape(shown.substr(start, nl - start)) + "<span class=\"nl\">&#8629;</span>\n";
+    start = nl + 1;
+  }
+  body += html_escape(shown.substr(start));
+  o += "<span class=\"" + cls + "\"" + style + " title=\"" + html_escape(tip) + "\">" + body + "</span>";
+}
+
+}  // namespace
+
+std::string render_select_html(const std::vector<TokenView>& tokens, const SelectViewHeader& h) {
+  const SelectionTotals totals = selection_totals(tokens);
+  std::string o;
+  page_head(o);
+  info_table(o, tokens, h, totals);
+  legend(o, totals.scale, h.ratio);
   if (!h.note.empty()) o += "<p class=\"note\">" + html_escape(h.note) + "</p>\n";
   o += "<div class=\"text\">";
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const auto& t = tokens[i];
-    std::string shown = t.text;
-    // The tooltip names the token; newlines and tabs are written as escapes there.
-    std::string tip = "#" + std::to_string(i) + " id " + std::to_string(t.id) + " \"";
-    for (char c : t.text) tip += c == '\n' ? std::string("\\n") : c == '\t' ? std::string("\\t") : std::string(1, c);
-    tip += "\"";
-    std::string cls = "t", style;
-    if (t.scored) {
-      style = " style=\"background:" + diverging_colour(t.excess / scale) + (std::fabs(t.excess / scale) > 0.75 ? ";color:#fff" : "") + "\"";
-      tip += " | loss " + num(t.loss) + " | ref " + num(t.ref_loss) + " | excess " + num(t.excess, "%+.3f") +
-             (t.selected ? " | selected" : " | not selected");
-      if (t.selected) cls += " s";
-    } else {
-      cls += " u";
-      tip += " | no prediction (first token)";
-    }
-    // Newlines show as a return sign and then break the line (the container keeps whitespace).
-    std::string body;
-    size_t start = 0;
-    for (size_t nl = shown.find('\n'); nl != std::string::npos; nl = shown.find('\n', start)) {
-      body += html_escape(shown.substr(start, nl - start)) + "<span class=\"nl\">&#8629;</span>\n";
-      start = nl + 1;
-    }
-    body += html_escape(shown.substr(start));
-    o += "<span class=\"" + cls + "\"" + style + " title=\"" + html_escape(tip) + "\">" + body + "</span>";
-  }
+  for (size_t i = 0; i < tokens.size(); ++i) token_span(o, i, tokens[i], totals.scale);
   o += "</div>\n</body>\n</html>\n";
   return o;
 }
@@ -238,11 +267,12 @@ std::vector<TokenView> run_select_view(const SelectViewOptions& o) {
   // Windows as long as the smaller model's positions allow: every token after the first is
   // predicted exactly once, with as much context as the models have.
   const int64_t T = std::min(model->config.max_position_embeddings, ref->config.max_position_embeddings);
-  std::vector<EvalSequence> seqs;
+  std::vector<ScoredSequence> seqs;
   for (const TokenSpan& w : cut_windows(ids.size(), T, /*keep_tail=*/true))
     seqs.push_back({std::vector<int32_t>(ids.begin() + int64_t(w.start), ids.begin() + int64_t(w.end)), 1});
-  EvalOptions eval;
+  MeasureOptions eval;
   eval.compute = o.compute;
+  eval.head = o.head;
   const auto losses = sequence_losses(model, seqs, eval);  // (N) with N = ids.size() - 1
   const auto ref_losses = sequence_losses(ref, seqs, eval);
   const int64_t N = int64_t(losses.size());

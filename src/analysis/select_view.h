@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/compute.h"
+#include "model/fused_head.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rho {
@@ -42,11 +43,12 @@ struct SelectViewOptions {
   double ratio = 0.6;
   std::string note;             // shown above the text (SelectViewHeader::note)
   std::string out;              // the .html written
-  bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  bool allow_unrecorded_tokenizer = false;  // model/model_use.h
   Compute compute;
+  HeadOptions head;  // fused chunked head (default) or the plain path
 };
 
-// Scores the text with both models (eval/token_losses.h), selects, writes the page; returns the
+// Scores the text with both models (measure/token_losses.h), selects, writes the page; returns the
 // token views.
 std::vector<TokenView> run_select_view(const SelectViewOptions& opts);
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/runtime.h"
-#include "eval/token_losses.h"
+#include "measure/token_losses.h"
 #include "model/config.h"
 #include "train/trainer.h"
 
@@ -139,7 +139,10 @@ struct BenchSetup {
     torch::manual_seed(o.seed + 1);
     LlamaForCausalLM ref(config);
     prepare_for_inference(*ref, o.compute);  // as `rho train --ref-model` runs it
-    online = std::make_unique<SlmObjective>(sel, online_reference(ref), o.seed);
+    MeasureOptions measure;  // the run's head and compute, as `rho train` gives them
+    measure.compute = o.compute;
+    measure.head = o.head;
+    online = std::make_unique<SlmObjective>(sel, online_reference(ref, measure), o.seed);
   }
 
   void step(SlmObjective* slm, const HeadOptions& head, int64_t i, const Compute& c) {
@@ -184,9 +187,9 @@ BenchResult run_bench(const BenchOptions& o) {
     variants.push_back({"clm-plain", nullptr, plain});
     if (o.slm) variants.push_back({"slm-offline-plain", b.offline.get(), plain});
   }
-  // `rho score`'s forward: the path eval/token_losses.h runs, on a copy prepared as scoring does.
+  // `rho score`'s forward: the path measure/token_losses.h runs, on a copy prepared as scoring does.
   LlamaForCausalLM scorer{nullptr};
-  EvalOptions eval;
+  MeasureOptions eval;
   if (o.score) {
     scorer = LlamaForCausalLM(b.config);
     prepare_for_inference(*scorer, o.compute);

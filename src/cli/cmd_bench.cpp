@@ -7,6 +7,7 @@
 
 #include "bench/bench.h"
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "model/config.h"
@@ -14,12 +15,6 @@
 namespace rho::cli {
 
 namespace {
-
-void add_head_flags(CLI::App* sub, HeadOptions& head, std::shared_ptr<bool> plain) {
-  sub->add_flag("--plain-head", *plain, "Plain LM head (full logits + cross-entropy) instead of the fused chunked one");
-  sub->add_option("--head-chunk", head.chunk_tokens, "Fused head: tokens per logits chunk (0: about 8 MiB of logits)")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
-}
 
 // Runs this binary again as `rho bench ... --memory-child` and reads back its RSS figures: peak
 // RSS only grows, so each variant needs a process of its own.
@@ -50,14 +45,82 @@ MemoryProbe memory_probe_in_child(const BenchOptions& o, const std::string& obje
   return m;
 }
 
+// --memory: peak RSS of each head (plain, fused) x objective, each in a fresh process.
+void print_memory_table(const BenchOptions& o, int torch_threads, int blas) {
+  const double MiB = 1 << 20;
+  auto c = preset(o.preset);
+  std::printf("preset %s | vocab %lld | B %lld x T %lld | %lld step(s) per probe, each in a fresh process\n",
+              o.preset.c_str(), (long long)(o.vocab_size > 0 ? o.vocab_size : c.vocab_size),
+              (long long)o.micro_batch, (long long)o.seq_len, (long long)o.steps);
+  std::printf("%-12s %-6s %14s %14s %16s\n", "objective", "head", "RSS before", "peak RSS", "step (peak-before)");
+  std::vector<std::string> objectives{"clm"};
+  if (o.slm) objectives.push_back("slm");
+  for (auto& obj : objectives) {
+    double step[2] = {0, 0};
+    for (int fused = 0; fused < 2; ++fused) {
+      auto po = o;
+      po.head.fused = fused;
+      auto m = memory_probe_in_child(po, obj, torch_threads, blas);
+      step[fused] = double(m.peak_rss_bytes - m.rss_before_bytes);
+      std::printf("%-12s %-6s %10.1f MiB %10.1f MiB %12.1f MiB\n", obj.c_str(), fused ? "fused" : "plain",
+                  m.rss_before_bytes / MiB, m.peak_rss_bytes / MiB, step[fused] / MiB);
+    }
+    std::printf("%-12s fused step memory is %.1f%% lower than plain\n", obj.c_str(), 100.0 * (1.0 - step[1] / step[0]));
+  }
+}
+
+// The speed report: the main figures, then each variant against CLM.
+void print_speed_report(const BenchOptions& o, const BenchResult& r) {
+  const double MiB = 1 << 20;
+  const bool gpu = !o.compute.device.is_cpu();
+  std::printf("preset %s | params %s | B %lld x T %lld | %s | torch threads %d | OpenBLAS threads %d | head %s\n",
+              o.preset.c_str(), format_count(double(r.params)).c_str(), (long long)o.micro_batch,
+              (long long)o.seq_len, o.compute.describe().c_str(), torch::get_num_threads(), blas_threads(),
+              o.head.fused ? "fused" : "plain");
+  std::printf("%s matmul peak %8.1f GFLOP/s (measured)\n", o.compute.bf16() && gpu ? "bf16" : "fp32", r.peak_gflops);
+  std::printf("train step median  %8.1f ms over %lld steps\n", r.step_ms_median, (long long)o.steps);
+  std::printf("tokens/s           %8.0f\n", r.tokens_per_s);
+  std::printf("FLOPs/token        %8.3g (6N + 12LTC)\n", r.flops_per_token);
+  std::printf("MFU                %8.1f %%%s\n", 100.0 * r.mfu,
+              gpu ? "  (of the measured peak; TinyLlama's own trainer reports 56% on A100s)" : "");
+  if (!gpu)
+    std::printf("MFU in CPU time    %8.1f %%  (model FLOPs per CPU-second over the matmul's, %.1f GFLOP/CPU-s)\n",
+                100.0 * r.mfu_cpu, r.peak_cpu_gflops);
+  for (auto& v : r.variants) {
+    const double tps = double(o.micro_batch * o.seq_len) / (v.step_ms_median / 1e3);
+    std::printf("variant %-18s %8.1f ms  %9.0f tok/s  MFU %5.1f %%", v.name.c_str(), v.step_ms_median, tps,
+                v.name == "score" ? 0.0 : 100.0 * tps * r.flops_per_token / (r.peak_gflops * 1e9));
+    if (v.peak_device_bytes >= 0) std::printf("  peak GPU memory %.1f GiB", double(v.peak_device_bytes) / (1 << 30));
+    std::printf("\n");
+  }
+  if (o.score)
+    std::printf("score tokens/s are %.2fx the CLM training step's\n", r.variant_ms("clm") / r.variant_ms("score"));
+  const char* what[][2] = {{"slm-offline", "SLM step, offline "}, {"slm-online", "SLM step, online  "},
+                           {"clm-plain", "CLM, plain head   "}, {"slm-offline-plain", "SLM off, plain hd "}};
+  for (auto& w : what) {
+    const double ms = r.variant_ms(w[0]);
+    if (ms > 0) std::printf("%s %8.1f ms  (%.3fx CLM)\n", w[1], ms, ms / r.step_ms_median);
+  }
+  if (!gpu) {
+    std::printf("process CPU time per step (median; steadier than wall time on a shared machine):\n");
+    for (auto& v : r.variants)
+      std::printf("  %-18s %8.1f ms  (%.3fx CLM)\n", v.name.c_str(), v.cpu_ms_median,
+                  v.cpu_ms_median / r.variants[0].cpu_ms_median);
+  }
+  if (o.slm) std::printf("SLM ratio %.2f; offline = scores looked up, online = reference forward inside the step\n", o.ratio);
+  if (o.compare_plain) {
+    const double clm_plain = r.variant_ms("clm-plain");
+    std::printf("MFU with plain head %7.1f %%\n", 100.0 * r.mfu * r.step_ms_median / clm_plain);
+  }
+  std::printf("peak RSS           %8.1f MiB (whole run, all variants)\n", double(r.peak_rss_bytes) / MiB);
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "Measure training tokens/s, MFU and peak memory (docs/performance.md)");
   auto o = std::make_shared<BenchOptions>();
-  auto threads = std::make_shared<int>(0);
   auto blas = std::make_shared<int>(0);
-  auto plain = std::make_shared<bool>(false);
   auto memory = std::make_shared<bool>(false);
   auto memory_child = std::make_shared<bool>(false);
   auto no_online = std::make_shared<bool>(false);
@@ -67,10 +130,8 @@ void register_bench(CLI::App& app) {
   sub->add_option("--batch", o->micro_batch, "Sequences per step")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--steps", o->steps, "Timed steps (with --memory: steps per probe)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--warmup", o->warmup, "Untimed warm-up steps")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
-  sub->add_option("--threads", *threads, "libtorch intra-op threads (0: library default)")->check(CLI::Range(0, 1024));
   sub->add_option("--blas-threads", *blas, "OpenBLAS threads (0: OPENBLAS_NUM_THREADS, else every core)")
       ->check(CLI::Range(0, 1024));
-  add_head_flags(sub, o->head, plain);
   sub->add_flag("--compare-plain", o->compare_plain, "Also time CLM and SLM offline with the plain head, interleaved");
   sub->add_flag("--no-online", *no_online, "SLM: skip the online-reference variant");
   sub->add_flag("--memory", *memory,
@@ -81,85 +142,22 @@ void register_bench(CLI::App& app) {
       ->check(CLI::IsMember({"clm", "slm"}));
   sub->add_option("--ratio", o->ratio, "SLM: fraction of tokens kept")->check(unit_fraction());
   sub->add_flag("--score", o->score, "Also time `rho score`'s forward pass (tokens/s)");
-  auto compute = add_compute_flags(sub);
-  sub->callback([o, threads, blas, plain, memory, memory_child, no_online, objective, compute] {
-    warn_if_reference_blas();
-    configure_threads(*threads);
+  auto run = add_run_flags(sub, {/*head=*/true, /*tokenizer_record=*/false});  // synthetic models: no tokenizer
+  sub->callback([o, run, blas, memory, memory_child, no_online, objective] {
+    start_model_command(*run);
     configure_blas_threads(*blas);
-    o->compute = compute->resolve();
-    o->head.fused = !*plain;
+    o->compute = run->compute();
+    o->head = run->head;
     o->slm = *objective == "slm";
     o->online = !*no_online;
     if (*memory_child) {
       auto m = run_memory_probe(*o);
       std::printf("memory-probe rss_before %lld peak_rss %lld\n", (long long)m.rss_before_bytes, (long long)m.peak_rss_bytes);
-      return;
+    } else if (*memory) {
+      print_memory_table(*o, run->threads, *blas);
+    } else {
+      print_speed_report(*o, run_bench(*o));
     }
-    const double MiB = 1 << 20;
-    if (*memory) {
-      auto c = preset(o->preset);
-      std::printf("preset %s | vocab %lld | B %lld x T %lld | %lld step(s) per probe, each in a fresh process\n",
-                  o->preset.c_str(), (long long)(o->vocab_size > 0 ? o->vocab_size : c.vocab_size),
-                  (long long)o->micro_batch, (long long)o->seq_len, (long long)o->steps);
-      std::printf("%-12s %-6s %14s %14s %16s\n", "objective", "head", "RSS before", "peak RSS", "step (peak-before)");
-      std::vector<std::string> objectives{"clm"};
-      if (o->slm) objectives.push_back("slm");
-      for (auto& obj : objectives) {
-        double step[2] = {0, 0};
-        for (int fused = 0; fused < 2; ++fused) {
-          auto po = *o;
-          po.head.fused = fused;
-          auto m = memory_probe_in_child(po, obj, *threads, *blas);
-          step[fused] = double(m.peak_rss_bytes - m.rss_before_bytes);
-          std::printf("%-12s %-6s %10.1f MiB %10.1f MiB %12.1f MiB\n", obj.c_str(), fused ? "fused" : "plain",
-                      m.rss_before_bytes / MiB, m.peak_rss_bytes / MiB, step[fused] / MiB);
-        }
-        std::printf("%-12s fused step memory is %.1f%% lower than plain\n", obj.c_str(), 100.0 * (1.0 - step[1] / step[0]));
-      }
-      return;
-    }
-    auto r = run_bench(*o);
-    const bool gpu = !o->compute.device.is_cpu();
-    std::printf("preset %s | params %s | B %lld x T %lld | %s | torch threads %d | OpenBLAS threads %d | head %s\n",
-                o->preset.c_str(), format_count(double(r.params)).c_str(), (long long)o->micro_batch,
-                (long long)o->seq_len, o->compute.describe().c_str(), torch::get_num_threads(), blas_threads(),
-                o->head.fused ? "fused" : "plain");
-    std::printf("%s matmul peak %8.1f GFLOP/s (measured)\n", o->compute.bf16() && gpu ? "bf16" : "fp32", r.peak_gflops);
-    std::printf("train step median  %8.1f ms over %lld steps\n", r.step_ms_median, (long long)o->steps);
-    std::printf("tokens/s           %8.0f\n", r.tokens_per_s);
-    std::printf("FLOPs/token        %8.3g (6N + 12LTC)\n", r.flops_per_token);
-    std::printf("MFU                %8.1f %%%s\n", 100.0 * r.mfu,
-                gpu ? "  (of the measured peak; TinyLlama's own trainer reports 56% on A100s)" : "");
-    if (!gpu)
-      std::printf("MFU in CPU time    %8.1f %%  (model FLOPs per CPU-second over the matmul's, %.1f GFLOP/CPU-s)\n",
-                  100.0 * r.mfu_cpu, r.peak_cpu_gflops);
-    for (auto& v : r.variants) {
-      const double tps = double(o->micro_batch * o->seq_len) / (v.step_ms_median / 1e3);
-      std::printf("variant %-18s %8.1f ms  %9.0f tok/s  MFU %5.1f %%", v.name.c_str(), v.step_ms_median, tps,
-                  v.name == "score" ? 0.0 : 100.0 * tps * r.flops_per_token / (r.peak_gflops * 1e9));
-      if (v.peak_device_bytes >= 0) std::printf("  peak GPU memory %.1f GiB", double(v.peak_device_bytes) / (1 << 30));
-      std::printf("\n");
-    }
-    if (o->score)
-      std::printf("score tokens/s are %.2fx the CLM training step's\n", r.variant_ms("clm") / r.variant_ms("score"));
-    const char* what[][2] = {{"slm-offline", "SLM step, offline "}, {"slm-online", "SLM step, online  "},
-                             {"clm-plain", "CLM, plain head   "}, {"slm-offline-plain", "SLM off, plain hd "}};
-    for (auto& w : what) {
-      const double ms = r.variant_ms(w[0]);
-      if (ms > 0) std::printf("%s %8.1f ms  (%.3fx CLM)\n", w[1], ms, ms / r.step_ms_median);
-    }
-    if (!gpu) {
-      std::printf("process CPU time per step (median; steadier than wall time on a shared machine):\n");
-      for (auto& v : r.variants)
-        std::printf("  %-18s %8.1f ms  (%.3fx CLM)\n", v.name.c_str(), v.cpu_ms_median,
-                    v.cpu_ms_median / r.variants[0].cpu_ms_median);
-    }
-    if (o->slm) std::printf("SLM ratio %.2f; offline = scores looked up, online = reference forward inside the step\n", o->ratio);
-    if (o->compare_plain) {
-      const double clm_plain = r.variant_ms("clm-plain");
-      std::printf("MFU with plain head %7.1f %%\n", 100.0 * r.mfu * r.step_ms_median / clm_plain);
-    }
-    std::printf("peak RSS           %8.1f MiB (whole run, all variants)\n", double(r.peak_rss_bytes) / MiB);
   });
 }
 

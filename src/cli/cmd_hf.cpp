@@ -84,7 +84,7 @@ void write_model_dir(const std::string& out, LlamaForCausalLM& model, const Save
 }
 
 // The tokenizer file a copy of `dir` carries (--tokenizer, else the one in dir), which becomes the
-// copy's tokenizer record (model/compat.h). One that is not the tokenizer `dir` records is
+// copy's tokenizer record (model/model_use.h). One that is not the tokenizer `dir` records is
 // refused; a model with neither file nor record is refused unless `allow_unrecorded`.
 std::string tokenizer_for_copy(const std::string& dir, const std::string& given, LlamaForCausalLM& model,
                                bool allow_unrecorded) {

@@ -5,7 +5,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/runtime.h"
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 #include "dist/distributed.h"
 
 int main(int argc, char** argv) {

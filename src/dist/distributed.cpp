@@ -10,7 +10,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #define RHO_C10D_INCLUDED
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 
 #include "dist/distributed.h"
 

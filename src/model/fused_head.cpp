@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 
 namespace rho {
 namespace {
@@ -95,16 +95,6 @@ torch::Tensor fused_head_loss(const torch::Tensor& hidden, const torch::Tensor& 
               "fused_head_loss: expected hidden (N, C), weight (V, C), targets (N)");
   const int64_t chunk = head_chunk_tokens(weight.size(0), hidden.size(0), chunk_tokens, !hidden.is_cpu());
   return FusedHeadLoss::apply(hidden, weight, targets, chunk, every_row_trained);
-}
-
-torch::Tensor model_token_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
-                                 const torch::Tensor& targets, const HeadOptions& head) {
-  auto hidden = model->hidden_states(inputs);  // (B, T, C)
-  if (!head.fused) return per_token_loss(model->logits(hidden), targets);
-  const int64_t B = targets.size(0), T = targets.size(1);
-  return fused_head_loss(hidden.reshape({B * T, hidden.size(-1)}), model->head_weight(), targets.reshape({B * T}),
-                         head.chunk_tokens, head.every_row_trained)
-      .view({B, T});
 }
 
 }  // namespace rho

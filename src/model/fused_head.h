@@ -12,7 +12,6 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "model/llama.h"
 
 namespace rho {
 
@@ -38,10 +37,5 @@ int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested = 0
 torch::Tensor fused_head_loss(const torch::Tensor& hidden, const torch::Tensor& weight,
                               const torch::Tensor& targets, int64_t chunk_tokens = 0,
                               bool every_row_trained = false);
-
-// The model's per-token next-token losses (B, T) for inputs/targets (B, T), through the fused
-// head or the plain path.
-torch::Tensor model_token_losses(LlamaForCausalLM& model, const torch::Tensor& inputs,
-                                 const torch::Tensor& targets, const HeadOptions& head = {});
 
 }  // namespace rho

@@ -21,7 +21,7 @@ struct SaveOptions {
   int64_t max_shard_bytes = 0;              // 0: one model.safetensors; else shards + index
 };
 // Writes <dir>/config.json, the weights and, when the model knows its tokenizer, rho.json (the
-// tokenizer record, model/compat.h), each file atomically. Weight files of another
+// tokenizer record, model/model_use.h), each file atomically. Weight files of another
 // layout left in `dir` (a single file when writing shards, or the reverse) are removed so the
 // directory never holds two disagreeing copies.
 void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptions& opts = {});

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 
 namespace rho {
 namespace {
@@ -76,6 +76,24 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
 
 bool KVCache::padded() const {
   return std::any_of(pad.begin(), pad.end(), [](int64_t p) { return p > 0; });
+}
+
+void KVCache::select_rows(const std::vector<int64_t>& rows) {
+  if (!k.empty()) {
+    const auto index = torch::tensor(rows, torch::kInt64).to(k[0].device());
+    for (auto& t : k) t = t.index_select(0, index);
+    for (auto& t : v) t = t.index_select(0, index);
+  }
+  if (pad.empty()) return;
+  std::vector<int64_t> kept;
+  for (int64_t r : rows) kept.push_back(pad[size_t(r)]);
+  pad = kept;
+}
+
+void KVCache::drop_columns(int64_t n) {
+  for (auto& t : k) t = t.slice(2, n);
+  for (auto& t : v) t = t.slice(2, n);
+  for (auto& p : pad) p -= n;
 }
 
 torch::Tensor attention_mask(int64_t T, int64_t S, int64_t window, const torch::Device& device) {

@@ -27,6 +27,11 @@ struct KVCache {
   std::vector<int64_t> pad;         // (B) filler positions at the start of each row, or empty
   int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
   bool padded() const;
+  // Keeps rows `rows` of every layer (and their filler counts), in that order; a row may repeat
+  // (one cached prefix copied to each sequence that continues it).
+  void select_rows(const std::vector<int64_t>& rows);
+  // Drops the first n positions of every row (filler columns that every row has).
+  void drop_columns(int64_t n);
 };
 
 struct RMSNormImpl : torch::nn::Module {
@@ -121,7 +126,7 @@ struct LlamaForCausalLMImpl : torch::nn::Module {
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // absent (nullptr) when embeddings are tied
   LlamaConfig config;
-  TokenizerId tokenizer;  // the tokenizer it is trained with (model/compat.h); fingerprint 0: unknown
+  TokenizerId tokenizer;  // the tokenizer it is trained with (model/model_use.h); fingerprint 0: unknown
 };
 TORCH_MODULE(LlamaForCausalLM);
 

@@ -16,9 +16,9 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/runtime.h"
-#include "eval/token_losses.h"
-#include "model/compat.h"
-#include "scoring/score_file.h"
+#include "measure/token_losses.h"
+#include "model/model_use.h"
+#include "scoring/score_set.h"
 
 namespace rho {
 namespace {
@@ -124,7 +124,7 @@ void sync_fd(int fd, const std::string& path) {
 
 class Scorer {
  public:
-  Scorer(const ScoreOptions& o, LlamaForCausalLM& model, const PackedDataset& data, const EvalOptions& eval,
+  Scorer(const ScoreOptions& o, LlamaForCausalLM& model, const PackedDataset& data, const MeasureOptions& eval,
          ScoreStats& stats)
       : o_(o), model_(model), data_(data), stats_(stats), eval_(eval), t0_(Clock::now()), last_print_(t0_) {}
 
@@ -247,7 +247,7 @@ class Scorer {
   LlamaForCausalLM& model_;
   const PackedDataset& data_;
   ScoreStats& stats_;
-  EvalOptions eval_;
+  MeasureOptions eval_;
   Clock::time_point t0_, last_print_;
 };
 
@@ -267,9 +267,10 @@ ScoreStats score_shards(const ScoreOptions& opts) {
   model->eval();
   const uint64_t model_fp = model_fingerprint(model);  // of the weights as saved, whatever the precision
   prepare_for_inference(*model, opts.compute);
-  EvalOptions eval;
+  MeasureOptions eval;
   eval.batch = opts.batch;
   eval.compute = opts.compute;
+  eval.head = opts.head;
   make_dirs(opts.out_dir);
   if (opts.rank == 0) remove_stale_temps(opts.out_dir);  // score files whose writer was killed
 

@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "model/compute.h"
-#include "scoring/score_format.h"
+#include "model/fused_head.h"
+#include "scoring/score_file.h"
 
 namespace rho {
 
@@ -19,8 +20,9 @@ struct ScoreOptions {
   int64_t save_every = 1024;        // windows between progress saves (a killed run loses at most this)
   int rank = 0, world = 1;          // this process's share of the work (RANK, WORLD_SIZE)
   double progress_seconds = 2.0;
-  bool allow_unrecorded_tokenizer = false;  // model/compat.h
+  bool allow_unrecorded_tokenizer = false;  // model/model_use.h
   Compute compute;                          // bf16: the reference runs as bf16 weights
+  HeadOptions head;                         // fused chunked head (default) or the plain path
 };
 
 struct ScoreStats {
@@ -29,7 +31,7 @@ struct ScoreStats {
   double seconds = 0;
 };
 
-// The reference losses come from eval/token_losses.h, the path validation and `rho eval loss`
+// The reference losses come from measure/token_losses.h, the path validation and `rho eval loss`
 // use, B windows per forward pass, batch j of a shard being its windows [jB, jB + B).
 //
 // Work split: shard s's batches are cut into `world` contiguous ranges, rank r scoring range r.

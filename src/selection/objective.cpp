@@ -3,7 +3,6 @@
 #include "dist/distributed.h"
 
 #include "common/error.h"
-#include "model/fused_head.h"
 
 namespace rho {
 namespace {
@@ -20,14 +19,14 @@ class OfflineReference : public Reference {
 
 class OnlineReference : public Reference {
  public:
-  explicit OnlineReference(LlamaForCausalLM model) : model_(std::move(model)) { model_->eval(); }
-  torch::Tensor losses(const Batch& b) override {
-    torch::NoGradGuard no_grad;
-    return model_token_losses(model_, b.inputs, b.targets);  // chunked: never the full logits
+  OnlineReference(LlamaForCausalLM model, MeasureOptions opts) : model_(std::move(model)), opts_(std::move(opts)) {
+    model_->eval();
   }
+  torch::Tensor losses(const Batch& b) override { return device_batch_losses(model_, b.inputs, b.targets, opts_); }
 
  private:
   LlamaForCausalLM model_;
+  MeasureOptions opts_;
 };
 
 }  // namespace
@@ -40,8 +39,8 @@ std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len) {
   return std::make_unique<OfflineReference>(std::move(scores), seq_len);
 }
 
-std::unique_ptr<Reference> online_reference(LlamaForCausalLM model) {
-  return std::make_unique<OnlineReference>(std::move(model));
+std::unique_ptr<Reference> online_reference(LlamaForCausalLM model, MeasureOptions opts) {
+  return std::make_unique<OnlineReference>(std::move(model), std::move(opts));
 }
 
 void SelectionStats::add(const SelectionStats& o) {
@@ -60,12 +59,6 @@ void SelectionStats::settle(const double* sums) {
   loss_selected_sum += sums[1];
   loss_unselected_sum += sums[2];
   pending = torch::Tensor();
-}
-
-void SelectionStats::settle() {
-  if (!pending.defined()) return;
-  const auto host = pending.to(torch::kCPU, torch::kDouble).contiguous();
-  settle(host.data_ptr<double>());
 }
 
 // A sum over the kept tokens of a 20-bit hash of (shard, position): equal sets give equal sums
@@ -88,109 +81,129 @@ static double selection_checksum(const torch::Tensor& mask, const Batch& b) {
 
 SlmObjective::SlmObjective(SelectionOptions opts, std::unique_ptr<Reference> reference, uint64_t seed)
     : opts_(std::move(opts)), reference_(std::move(reference)), seed_(seed) {
-  if (!(opts_.ratio > 0 && opts_.ratio <= 1)) fail("--ratio must be in (0, 1], got " + std::to_string(opts_.ratio));
-  if (!(opts_.start_fraction >= 0 && opts_.start_fraction < 1))
-    fail("--slm-start must be in [0, 1), got " + std::to_string(opts_.start_fraction));
-  const bool needs_ref = opts_.score == ScoreFunction::ExcessLoss || opts_.score == ScoreFunction::ReferenceLoss;
-  if (needs_ref && !reference_)
-    fail("score function '" + to_string(opts_.score) + "' needs reference losses: pass --ref-scores or --ref-model");
+  if (opts_.needs_reference() != bool(reference_))
+    fail("internal: score function '" + to_string(opts_.score) + "' given " + (reference_ ? "a" : "no") +
+         " reference (TrainOptions::validate() decides this)");
 }
 
 bool SlmObjective::active(int64_t step, int64_t max_steps) const {
   return double(step) >= opts_.start_fraction * double(max_steps);
 }
 
-std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>& losses,
+// The kept tokens of one selection: a mask per micro-batch, and what the statistics need.
+struct SlmObjective::Kept {
+  std::vector<torch::Tensor> masks;
+  torch::Tensor threshold_sum;  // of the k-th largest score, per selection row, on the device
+  int64_t rows = 0;             // selection rows
+  int64_t selected = 0;         // kept tokens on this rank
+  // Counts `rows` selection rows that keep k tokens each (k 0: counted from the masks).
+  void add(const Selection& s, int64_t n_rows, int64_t k, bool with_stats) {
+    selected += n_rows * k;
+    if (!with_stats) return;
+    auto t = s.threshold.to(torch::kDouble).sum();
+    threshold_sum = threshold_sum.defined() ? threshold_sum + t : t;
+    rows += n_rows;
+  }
+};
+
+std::vector<torch::Tensor> SlmObjective::scores(const std::vector<torch::Tensor>& losses,
                                                 const std::vector<const Batch*>& batches, int64_t step,
-                                                int64_t micro_index, SelectionStats* stats) {
-  // Scores per micro-batch: (B, T) each.
-  std::vector<torch::Tensor> scores;
+                                                int64_t micro_index) const {
+  std::vector<torch::Tensor> out;  // (B, T) each
   for (size_t i = 0; i < batches.size(); ++i) {
     torch::Tensor ref = reference_ ? reference_->losses(*batches[i]).to(losses[i].device()) : torch::Tensor();
     // A seed per (run seed, step, micro-batch): resumed runs draw the same random scores.
     const int64_t rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world() : 1;
     const int64_t global_micro = (micro_index + int64_t(i)) * world + rank;
     const uint64_t rseed = seed_ * 0x9E3779B97F4A7C15ULL + uint64_t(step) * 1000003ULL + uint64_t(global_micro);
-    scores.push_back(token_scores(opts_.score, losses[i], ref.defined() ? ref : losses[i], rseed));
+    out.push_back(token_scores(opts_.score, losses[i], ref.defined() ? ref : losses[i], rseed));
   }
-  // Statistics stay on the scores' device until the end: one host transfer per call. Each
-  // selection row keeps exactly k tokens, so the kept count is known without reading the masks.
-  std::vector<torch::Tensor> masks;
-  torch::Tensor threshold_sum;
-  int64_t selected = 0;
-  auto record = [&](const Selection& s, int64_t rows, int64_t k) {
-    selected += rows * k;
-    if (!stats) return;
-    auto t = s.threshold.to(torch::kDouble).sum();
-    threshold_sum = threshold_sum.defined() ? threshold_sum + t : t;
-    stats->thresholds += rows;
-  };
+  return out;
+}
+
+// Each selection row keeps exactly k tokens, so the kept count is known without reading the masks
+// (except this rank's share of a global selection).
+SlmObjective::Kept SlmObjective::keep(const std::vector<torch::Tensor>& scores, bool with_stats) {
+  Kept kept;
   switch (opts_.scope) {
     case SelectionScope::Sequence:
       for (auto& s : scores) {
         const int64_t k = selected_count(s.size(-1), opts_.ratio);
         auto sel = select_top_k(s, k);  // per row
-        record(sel, s.size(0), k);
-        masks.push_back(sel.mask);
+        kept.add(sel, s.size(0), k, with_stats);
+        kept.masks.push_back(sel.mask);
       }
-      break;
+      return kept;
     case SelectionScope::MicroBatch:
       for (auto& s : scores) {
         auto flat = s.reshape({1, -1});
         const int64_t k = selected_count(flat.size(1), opts_.ratio);
         auto sel = select_top_k(flat, k);
-        record(sel, 1, k);
-        masks.push_back(sel.mask.view(s.sizes()));
+        kept.add(sel, 1, k, with_stats);
+        kept.masks.push_back(sel.mask.view(s.sizes()));
       }
+      return kept;
+    case SelectionScope::Batch:
       break;
-    case SelectionScope::Batch: {
-      std::vector<torch::Tensor> flat;
-      for (auto& s : scores) flat.push_back(s.reshape({-1}));
-      auto local = torch::cat(flat);  // (A*B*T) in this rank's micro-batch order
-      if (dist_ && dist_->world() > 1) {
-        // Reorder the gathered (W, A, B*T) scores to the single-process order (A, W, B*T), so
-        // that ties break by the same global index, select, and keep this rank's rows.
-        const int64_t W = dist_->world(), A = int64_t(scores.size()), BT = scores[0].numel();
-        auto ordered = dist_->all_gather(local).view({W, A, BT}).permute({1, 0, 2}).reshape({1, -1});
-        const int64_t k = selected_count(ordered.size(1), opts_.ratio);
-        auto sel = select_top_k(ordered, k);
-        record(sel, 1, 0);  // k is global; this rank's share is counted from its masks
-        global_selected_ = k;
-        auto mine = sel.mask.view({A, W, BT}).select(1, dist_->rank());  // (A, B*T)
-        selected += mine.sum().item<int64_t>();
-        for (int64_t i = 0; i < A; ++i) masks.push_back(mine[i].view(scores[size_t(i)].sizes()));
-        break;
-      }
-      auto all = local.unsqueeze(0);  // (1, N)
-      const int64_t k = selected_count(all.size(1), opts_.ratio);
-      auto sel = select_top_k(all, k);
-      record(sel, 1, k);
-      global_selected_ = k;
-      int64_t offset = 0;
-      for (auto& s : scores) {
-        masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
-        offset += s.numel();
-      }
-      break;
-    }
   }
-  if (stats) {
-    auto zero = torch::zeros({}, losses[0].options().dtype(torch::kDouble));
-    torch::Tensor kept = zero, dropped = zero;
-    for (size_t i = 0; i < masks.size(); ++i) {
-      auto l = losses[i].to(torch::kDouble);
-      kept = kept + torch::where(masks[i], l, zero).sum();
-      dropped = dropped + torch::where(masks[i], zero, l).sum();
-      stats->candidates += masks[i].numel();
-      // Which tokens were kept, for comparing runs (data-parallel vs one process). Computed
-      // where the masks already are on the host; on an accelerator it would cost a transfer.
-      if (masks[i].is_cpu()) stats->selected_checksum += selection_checksum(masks[i], *batches[i]);
-    }
-    auto sums = torch::stack({threshold_sum, kept, dropped});  // read back once, at the step's end
-    stats->pending = stats->pending.defined() ? stats->pending + sums : sums;
-    stats->selected += selected;
+  std::vector<torch::Tensor> flat;
+  for (auto& s : scores) flat.push_back(s.reshape({-1}));
+  auto local = torch::cat(flat);  // (A*B*T) in this rank's micro-batch order
+  if (dist_ && dist_->world() > 1) {
+    // Reorder the gathered (W, A, B*T) scores to the single-process order (A, W, B*T), so
+    // that ties break by the same global index, select, and keep this rank's rows.
+    const int64_t W = dist_->world(), A = int64_t(scores.size()), BT = scores[0].numel();
+    auto ordered = dist_->all_gather(local).view({W, A, BT}).permute({1, 0, 2}).reshape({1, -1});
+    const int64_t k = selected_count(ordered.size(1), opts_.ratio);
+    auto sel = select_top_k(ordered, k);
+    kept.add(sel, 1, 0, with_stats);  // k is global; this rank's share is counted from its masks
+    global_selected_ = k;
+    auto mine = sel.mask.view({A, W, BT}).select(1, dist_->rank());  // (A, B*T)
+    kept.selected += mine.sum().item<int64_t>();
+    for (int64_t i = 0; i < A; ++i) kept.masks.push_back(mine[i].view(scores[size_t(i)].sizes()));
+    return kept;
   }
-  return masks;
+  auto all = local.unsqueeze(0);  // (1, N)
+  const int64_t k = selected_count(all.size(1), opts_.ratio);
+  auto sel = select_top_k(all, k);
+  kept.add(sel, 1, k, with_stats);
+  global_selected_ = k;
+  int64_t offset = 0;
+  for (auto& s : scores) {
+    kept.masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
+    offset += s.numel();
+  }
+  return kept;
+}
+
+// Adds a selection to `stats`. The sums stay on the losses' device until the step's end: one host
+// transfer per step (train/step.h).
+static void add_selection_stats(SelectionStats& stats, const std::vector<torch::Tensor>& masks, const torch::Tensor& threshold_sum,
+                                int64_t rows, int64_t selected, const std::vector<torch::Tensor>& losses,
+                                const std::vector<const Batch*>& batches) {
+  auto zero = torch::zeros({}, losses[0].options().dtype(torch::kDouble));
+  torch::Tensor kept = zero, dropped = zero;
+  for (size_t i = 0; i < masks.size(); ++i) {
+    auto l = losses[i].to(torch::kDouble);
+    kept = kept + torch::where(masks[i], l, zero).sum();
+    dropped = dropped + torch::where(masks[i], zero, l).sum();
+    stats.candidates += masks[i].numel();
+    // Which tokens were kept, for comparing runs (data-parallel vs one process). Computed
+    // where the masks already are on the host; on an accelerator it would cost a transfer.
+    if (masks[i].is_cpu()) stats.selected_checksum += selection_checksum(masks[i], *batches[i]);
+  }
+  auto sums = torch::stack({threshold_sum, kept, dropped});  // read back once, at the step's end
+  stats.pending = stats.pending.defined() ? stats.pending + sums : sums;
+  stats.thresholds += rows;
+  stats.selected += selected;
+}
+
+std::vector<torch::Tensor> SlmObjective::select(const std::vector<torch::Tensor>& losses,
+                                                const std::vector<const Batch*>& batches, int64_t step,
+                                                int64_t micro_index, SelectionStats* stats) {
+  Kept kept = keep(scores(losses, batches, step, micro_index), stats != nullptr);
+  if (stats) add_selection_stats(*stats, kept.masks, kept.threshold_sum, kept.rows, kept.selected, losses, batches);
+  return kept.masks;
 }
 
 std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor>& losses,

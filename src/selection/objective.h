@@ -10,8 +10,9 @@
 #include <torch/torch.h>
 
 #include "data/loader.h"
+#include "measure/token_losses.h"
 #include "model/llama.h"
-#include "scoring/score_file.h"
+#include "scoring/score_set.h"
 #include "selection/select.h"
 
 namespace rho {
@@ -25,6 +26,8 @@ struct SelectionOptions {
   std::string ref_scores;       // directory of score files (offline, the normal way)
   std::string ref_model;        // model directory run inside each step (online)
   double start_fraction = 0.0;  // plain CLM for this fraction of the steps, then SLM
+  // Excess and reference-loss scores read reference losses; current-loss and random do not.
+  bool needs_reference() const { return score == ScoreFunction::ExcessLoss || score == ScoreFunction::ReferenceLoss; }
 };
 
 // Reference losses for a batch's targets: (B, T) float32, no gradient.
@@ -35,7 +38,9 @@ class Reference {
 };
 std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir);
 std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len);
-std::unique_ptr<Reference> online_reference(LlamaForCausalLM model);
+// A reference model run inside each step, measured as every model that is not trained is
+// (measure/token_losses.h): `opts` carries the training run's head options and compute.
+std::unique_ptr<Reference> online_reference(LlamaForCausalLM model, MeasureOptions opts);
 
 struct SelectionStats {
   int64_t candidates = 0, selected = 0;
@@ -49,11 +54,12 @@ struct SelectionStats {
   void add(const SelectionStats& o);
   // Adds the pending sums, read back by the caller as 3 doubles, into the fields.
   void settle(const double* sums);
-  void settle();  // reads them back itself
 };
 
 class SlmObjective {
  public:
+  // `opts` as TrainOptions::validate() accepts them; a reference exactly when the score needs one
+  // (an internal error otherwise: validate() refuses such settings by flag before anything loads).
   SlmObjective(SelectionOptions opts, std::unique_ptr<Reference> reference, uint64_t seed);
   const SelectionOptions& options() const { return opts_; }
   // Data parallel: with the batch scope the top-k% is taken over the global batch (every
@@ -78,6 +84,13 @@ class SlmObjective {
                                     int64_t micro_index, SelectionStats* stats = nullptr);
 
  private:
+  struct Kept;
+  // Scores (B, T) of each micro-batch by the score function.
+  std::vector<torch::Tensor> scores(const std::vector<torch::Tensor>& losses, const std::vector<const Batch*>& batches,
+                                    int64_t step, int64_t micro_index) const;
+  // The top-k% of `scores` within the scope (all ranks' for the batch scope).
+  Kept keep(const std::vector<torch::Tensor>& scores, bool with_stats);
+
   SelectionOptions opts_;
   std::unique_ptr<Reference> reference_;
   uint64_t seed_;

@@ -204,17 +204,13 @@ std::string vocab_path_for(const std::string& model_path) {
   return model_path + ".vocab";
 }
 
-}  // namespace
-
-void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& documents) {
-  if (opts.out_model.empty()) fail("tokenizer training needs an output path");
-
-  // Documents are fed line by line: sentencepiece skips sentences longer than
-  // max_sentence_length and reads its input one line per sentence anyway. Newlines therefore
-  // never become pieces and encode through byte fallback (<0x0A>), exactly like Llama's
-  // tokenizer, and since no dummy prefix is added, a word at the start of a line tokenizes the
-  // same in training and in a multi-line prompt.
-  TempCorpus corpus;
+// The documents as sentencepiece reads its input: one line per sentence, in a temporary file.
+// Documents are fed line by line: sentencepiece skips sentences longer than
+// max_sentence_length and reads its input one line per sentence anyway. Newlines therefore
+// never become pieces and encode through byte fallback (<0x0A>), exactly like Llama's
+// tokenizer, and since no dummy prefix is added, a word at the start of a line tokenizes the
+// same in training and in a multi-line prompt.
+void write_training_lines(const TextSource& documents, TempCorpus& corpus) {
   documents([&](const std::string& doc) {
     size_t begin = 0;
     while (begin <= doc.size()) {
@@ -225,13 +221,15 @@ void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& docume
     }
   });
   corpus.close();
-  if (corpus.lines() == 0) fail("tokenizer training inputs hold no text");
+}
 
+// Trains the BPE model on the corpus file; returns the serialized .model.
+std::string train_bpe_model(const TokenizerTrainOptions& opts, const std::string& corpus_path) {
   const unsigned threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
   // No model_prefix: sentencepiece then returns the model in memory instead of writing files,
   // and the .model is written atomically below.
   const std::unordered_map<std::string, std::string> args = {
-      {"input", corpus.path()},
+      {"input", corpus_path},
       {"model_type", "bpe"},
       {"vocab_size", std::to_string(opts.vocab_size)},
       {"byte_fallback", "true"},
@@ -265,10 +263,15 @@ void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& docume
     const std::string why = spm_reason(err);
     fail("tokenizer training failed: " + (why.empty() ? "unknown sentencepiece error" : why));
   }
-  const std::string model_proto(proto, proto_len);
+  std::string model_proto(proto, proto_len);
   lib.free_buf(proto);
+  return model_proto;
+}
 
-  // Write the pieces beside the model, in sentencepiece's own .vocab format, for inspection.
+// The pieces and scores in sentencepiece's own .vocab format (for inspection).
+std::string vocab_listing(const std::string& model_proto) {
+  const SpmLibrary& lib = spm_library();
+  char* err = nullptr;
   rho_spm* sp = lib.load(model_proto.data(), model_proto.size(), &err);
   if (!sp) {
     lib.free_buf(err);
@@ -283,7 +286,18 @@ void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& docume
     lib.free_buf(piece);
   }
   lib.free(sp);
+  return vocab;
+}
 
+}  // namespace
+
+void train_tokenizer(const TokenizerTrainOptions& opts, const TextSource& documents) {
+  if (opts.out_model.empty()) fail("tokenizer training needs an output path");
+  TempCorpus corpus;
+  write_training_lines(documents, corpus);
+  if (corpus.lines() == 0) fail("tokenizer training inputs hold no text");
+  const std::string model_proto = train_bpe_model(opts, corpus.path());
+  const std::string vocab = vocab_listing(model_proto);
   const auto parent = std::filesystem::path(opts.out_model).parent_path();
   if (!parent.empty()) make_dirs(parent.string());
   write_file_atomic(opts.out_model, model_proto);

@@ -13,7 +13,7 @@
 namespace rho {
 
 // What shards, a tokenizer or a model directory say about the tokenizer behind them: enough to
-// refuse a mismatch (model/compat.h holds the rules).
+// refuse a mismatch (model/model_use.h holds the rules).
 struct TokenizerId {
   uint64_t fingerprint = 0;  // fnv1a64 of the tokenizer file's bytes; 0: not known
   int64_t vocab_size = 0;    // 0: not known

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 #include "common/fileio.h"
 #include "model/io.h"
 #include "model/safetensors.h"

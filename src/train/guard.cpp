@@ -49,10 +49,10 @@ const char* StopSignals::name(int signo) {
   return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
 }
 
-bool BadStepGuard::record(int64_t step, double loss, double grad_norm) {
+void BadStepGuard::record(int64_t step, double loss, double grad_norm) {
   if (std::isfinite(loss) && std::isfinite(grad_norm)) {
     run_ = 0;
-    return true;
+    return;
   }
   ++total_;
   ++run_;
@@ -62,7 +62,6 @@ bool BadStepGuard::record(int64_t step, double loss, double grad_norm) {
     fail("step " + std::to_string(step) + ": loss or gradient not finite for " + std::to_string(run_) +
          " steps in a row (--max-bad-steps " + std::to_string(max_) +
          "); stopping. Lower --lr, check the data, or resume from the last checkpoint");
-  return false;
 }
 
 }  // namespace rho

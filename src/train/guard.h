@@ -27,15 +27,14 @@ class StopSignals {
 // (ranks that saw none report SIGTERM), so they all stop after the same step. 0: go on.
 int agreed_stop_signal(Distributed* dist);
 
-// Counts skipped (non-finite) steps. record() returns true when the step may be applied; it
-// throws UserError once `max_in_a_row` bad steps came in a row.
+// Counts skipped (non-finite) steps (train_step skips them; this decides when to give up):
+// record() throws UserError once `max_in_a_row` bad steps came in a row.
 class BadStepGuard {
  public:
   explicit BadStepGuard(int64_t max_in_a_row, int64_t total_before = 0)
       : max_(max_in_a_row), total_(total_before) {}
-  bool record(int64_t step, double loss, double grad_norm);
+  void record(int64_t step, double loss, double grad_norm);
   int64_t total() const { return total_; }
-  int64_t in_a_row() const { return run_; }
 
  private:
   int64_t max_, total_, run_ = 0;

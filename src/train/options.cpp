@@ -96,10 +96,34 @@ void TrainOptions::validate() const {
   TrainOptions copy = *this;
   Validate v;
   copy.describe(v);
-  // Rules between settings.
+  // Rules between settings: every one is checked here, before any data or model is loaded.
   if (optim.min_lr > optim.lr) fail("--min-lr must be in [0, --lr]");
-  if (!selection.ref_scores.empty() && !selection.ref_model.empty()) fail("pass --ref-scores or --ref-model, not both");
   if (rank < 0 || rank >= world) fail("rank must be in [0, world)");
+  check_selection();
+  if (!head.fused && head.chunk_tokens != 0) fail("--head-chunk sets the fused head's chunk; it does nothing with --plain-head");
+  (void)compute();  // --device / --precision this process can use
+}
+
+// SLM's settings: a reference exactly when the score needs one, and none of them under CLM.
+void TrainOptions::check_selection() const {
+  const SelectionOptions defaults;
+  const auto& s = selection;
+  if (objective != "slm") {
+    const std::pair<bool, const char*> slm_only[] = {
+        {s.ratio != defaults.ratio, "--ratio"},           {s.scope != defaults.scope, "--selection-scope"},
+        {s.score != defaults.score, "--score"},           {!s.ref_scores.empty(), "--ref-scores"},
+        {!s.ref_model.empty(), "--ref-model"},            {s.start_fraction != defaults.start_fraction, "--slm-start"}};
+    for (const auto& [given, flag] : slm_only)
+      if (given) fail(std::string(flag) + " applies to --objective slm only; this run is --objective " + objective);
+    return;
+  }
+  if (!s.ref_scores.empty() && !s.ref_model.empty()) fail("pass --ref-scores or --ref-model, not both");
+  const bool has_ref = !s.ref_scores.empty() || !s.ref_model.empty();
+  if (s.needs_reference() && !has_ref)
+    fail("--score " + to_string(s.score) + " needs reference losses: pass --ref-scores DIR or --ref-model DIR");
+  if (!s.needs_reference() && has_ref)
+    fail(std::string(s.ref_scores.empty() ? "--ref-model" : "--ref-scores") + " does nothing with --score " +
+         to_string(s.score) + " (it ranks by the model's own losses or at random)");
 }
 
 void TrainOptions::check_resume(const nlohmann::json& saved, const std::string& where) const {

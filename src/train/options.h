@@ -11,17 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bounds.h"
+#include "common/described.h"
 #include "model/config.h"
-#include "model/fused_head.h"
+#include "model/run_options.h"
 #include "selection/objective.h"
 
 namespace rho {
-
-// Whether a resumed run may change a setting. Everything that decides what the model learns
-// from (data, objective, selection, reference, batch shape, optimizer) must stay: a resume that
-// changed it would continue a different method under the old run's name. Steps may grow (a run
-// is extended); logging, checkpoint cadence and threads are the user's to change.
-enum class OnResume { Same, MayChange };
 
 struct OptimOptions {
   double lr = 3e-4;        // peak learning rate
@@ -33,13 +28,14 @@ struct OptimOptions {
   double grad_clip = 1.0;  // max global L2 norm; 0 disables
 };
 
-struct TrainOptions {
+// The run settings shared with every command (device, precision, threads, head,
+// allow_unrecorded_tokenizer) come from RunOptions, described inside this table.
+struct TrainOptions : RunOptions {
   std::string preset = "debug";  // model shape when starting from scratch
   std::string init_from;         // model directory to continue from (continual pretraining)
   std::vector<std::string> train_data, val_data;  // shard files or directories
   std::string objective = "clm";  // "clm" or "slm"
   SelectionOptions selection;      // with objective "slm"
-  HeadOptions head;                // fused chunked LM head + loss (default) or the plain path
   int64_t seq_len = 256;
   int64_t micro_batch = 8;
   int64_t grad_accum = 1;
@@ -54,27 +50,18 @@ struct TrainOptions {
   bool resume = false;
   int64_t stop_after = 0;    // stop (with a checkpoint) once this step is reached; 0 = run to the end
   int64_t max_bad_steps = 5;  // non-finite loss/gradient steps in a row before the run stops
-  bool allow_unrecorded_tokenizer = false;  // model/compat.h
-  int threads = 0, blas_threads = 0;        // libtorch intra-op and OpenBLAS threads (0: defaults)
-  std::string device = "auto", precision = "auto";  // model/compute.h
+  int blas_threads = 0;            // OpenBLAS threads (0: OPENBLAS_NUM_THREADS, else every core)
   bool checkpoint_layers = false;  // activation checkpointing (model/llama.h)
   int64_t rank = 0, world = 1;              // data parallel: from the launcher, not from flags
 
-  // Calls `v` once per setting, in --help order. A visitor has the methods
-  //   integer(flag, key, I& value, I lo, I hi, OnResume, help)
-  //   real(flag, key, double& value, Bounds, OnResume, help)
-  //   text(flag, key, std::string& value, bool required, OnResume, help)
-  //   texts(flag, key, std::vector<std::string>& value, bool required, OnResume, help)
-  //   choice(flag, key, E& value, const std::vector<std::pair<std::string, E>>& names, OnResume, help)
-  //   flag(flag, key, bool& value, bool when_given, OnResume, help)
-  // A null flag: no command-line flag (set by the launcher); a null key: not part of the run's
-  // record (and so never compared on resume).
+  // Calls `v` once per setting, in --help order (the visitor protocol: common/described.h).
   template <class V>
   void describe(V& v);
 
   nlohmann::json to_json() const;
   // UserError with the flag and its valid range for a bad setting, or a bad combination.
   void validate() const;
+  void check_selection() const;  // part of validate(): SLM's settings against the objective
   // UserError naming `where` (a checkpoint), the flag and both values when `saved` (that
   // checkpoint's "run") differs from these settings in one a resume must keep.
   void check_resume(const nlohmann::json& saved, const std::string& where) const;
@@ -92,8 +79,6 @@ void TrainOptions::describe(V& v) {
   for (const auto& p : preset_names()) presets.emplace_back(p, p);
   v.choice("--preset", "preset", preset, presets, R::Same, "Model shape when starting from scratch");
   v.text("--init-from", "init_from", init_from, false, R::Same, "Model directory to continue training from");
-  v.flag("--allow-unrecorded-tokenizer", nullptr, allow_unrecorded_tokenizer, true, R::MayChange,
-         "Use --init-from/--ref-model models that record no tokenizer (the check is skipped, with a warning)");
   // The objective and SLM's selection.
   v.choice("--objective", "objective", objective, {{"clm", "clm"}, {"slm", "slm"}}, R::Same,
            "clm (every token) or slm (Selective Language Modeling)");
@@ -137,16 +122,9 @@ void TrainOptions::describe(V& v) {
   v.integer("--max-bad-steps", "max_bad_steps", max_bad_steps, int64_t(1), big, R::MayChange,
             "Stop after this many non-finite loss/gradient steps in a row (each is skipped)");
   // How it runs.
-  v.text("--device", "device", device, false, R::MayChange, "auto (CUDA when present), cpu, cuda or cuda:N");
-  v.choice("--precision", "precision", precision, {{"auto", "auto"}, {"fp32", "fp32"}, {"bf16", "bf16"}}, R::MayChange,
-           "auto (bf16 on CUDA, fp32 on the CPU), fp32, or bf16: autocast matmuls, fp32 master weights");
-  v.flag("--plain-head", "head_fused", head.fused, false, R::MayChange,
-         "Plain LM head (full logits + cross-entropy) instead of the fused chunked one");
-  v.integer("--head-chunk", "head_chunk", head.chunk_tokens, int64_t(0), int64_t(1) << 30, R::MayChange,
-            "Fused head: tokens per logits chunk (0: about 8 MiB of logits)");
+  RunOptions::describe(v);  // --device, --precision, --plain-head, --head-chunk, --threads, --allow-unrecorded-tokenizer
   v.flag("--activation-checkpointing", "activation_checkpointing", checkpoint_layers, true, R::MayChange,
          "Recompute each layer in backward instead of keeping its activations (for models that do not fit)");
-  v.integer("--threads", nullptr, threads, 0, 1024, R::MayChange, "libtorch intra-op threads (0: library default)");
   v.integer("--blas-threads", nullptr, blas_threads, 0, 1024, R::MayChange,
             "OpenBLAS threads (0: OPENBLAS_NUM_THREADS, else every core)");
 }

@@ -2,9 +2,10 @@
 
 #include <cmath>
 
-#include "compat/torch_compat.h"
+#include "common/torch_compat.h"
 #include "dist/distributed.h"
 #include "dist/grad_reducer.h"
+#include "measure/token_losses.h"
 
 namespace rho {
 
@@ -23,7 +24,8 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 
 namespace {
 
-// What a step reads back from the device at its end, gathered so it is read once.
+// The step's loss, left on the device until the step's end (settle()), where it is read back
+// together with the gradient norm and the selection's sums.
 struct Pending {
   torch::Tensor loss_sum;  // sum over micro-batches of each one's mean loss (double)
 };

@@ -55,8 +55,10 @@ StepStats accumulate_gradients(LlamaForCausalLM& model, const std::vector<Batch>
 // makes no update (gradients zeroed, `skipped` set). With settings.slm the loss is the SLM
 // objective's (selected tokens only), else plain CLM (the mean over all tokens). With
 // settings.dist, gradients are summed across ranks before clipping, and the returned stats cover
-// the global batch. The step reads the device once, at its end (loss, gradient norm and the
-// selection's sums together); SLM's backward also learns how many rows each micro-batch keeps.
+// the global batch. One process reads the device once, at the step's end (loss, gradient norm and
+// the selection's sums together); with several it reads three times: the local sums, the
+// all-reduced statistics, and the gradient norm after the gradients' all-reduce. SLM's backward
+// also learns how many rows each micro-batch keeps (fused_head.h).
 StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
                      const std::vector<Batch>& micro_batches, double lr, double grad_clip,
                      const StepSettings& settings = {});

@@ -10,7 +10,7 @@
 #include "common/runtime.h"
 #include "dist/distributed.h"
 #include "dist/grad_reducer.h"
-#include "model/compat.h"
+#include "model/model_use.h"
 #include "model/compute.h"
 #include "model/io.h"
 #include "train/checkpoint.h"
@@ -57,7 +57,10 @@ std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const Packe
     auto model = load_model_for(o.selection.ref_model,
                                 {"reference model", data.tokenizer(), o.seq_len, o.allow_unrecorded_tokenizer});
     prepare_for_inference(*model, compute);  // forward only: bf16 weights in bf16 runs
-    ref = online_reference(std::move(model));
+    MeasureOptions measure;
+    measure.head = o.head;  // --plain-head / --head-chunk hold for the reference too
+    measure.compute = compute;
+    ref = online_reference(std::move(model), measure);
   }
   auto slm = std::make_unique<SlmObjective>(o.selection, std::move(ref), o.seed);
   slm->set_distributed(dist);

@@ -1,5 +1,5 @@
 // Validation during training: the mean per-token loss over the first `--val-batches` x B windows
-// of the validation shards, in order, computed by eval/token_losses.h, the path `rho eval loss`
+// of the validation shards, in order, computed by measure/token_losses.h, the path `rho eval loss`
 // takes (so `rho eval loss` on the same windows gives the same number). It decides its own
 // interval: every `--val-every` steps and after the last step. Data-parallel ranks share the
 // windows out and agree on the result.
@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "data/loader.h"
-#include "eval/token_losses.h"
+#include "measure/token_losses.h"
 #include "model/compute.h"
 #include "model/llama.h"
 #include "train/options.h"
@@ -32,7 +32,7 @@ class Validator {
  private:
   std::shared_ptr<const PackedDataset> data_;
   int64_t every_ = 0, windows_ = 0;
-  EvalOptions eval_;
+  MeasureOptions eval_;
   Distributed* dist_;
   double last_ = std::nan("");
 };

@@ -1,4 +1,4 @@
-# Models meet data only under model/compat.h's rules, at the command line: a model trained with
+# Models meet data only under model/model_use.h's rules, at the command line: a model trained with
 # another tokenizer of the same vocabulary size is refused by score, train --init-from, train
 # --ref-model, eval, generate and analyze; windows beyond a reference's positions are refused; a
 # copy carries its tokenizer and its record. Each refusal is one line naming the model.

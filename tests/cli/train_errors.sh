@@ -38,6 +38,15 @@ expect_error "train: nan learning rate" "(0, 1]" -- train --data "$WORK/shards" 
 expect_error "train: zero max-bad-steps" "--max-bad-steps" -- train --data "$WORK/shards" --out "$WORK/r4" --max-bad-steps 0
 expect_error "score: zero batch" "--batch" -- score --model "$WORK/x" --data "$WORK/shards" --out "$WORK/s" --batch 0
 expect_error "generate: top-p above 1" "(0, 1]" -- generate --model "$WORK/x" --tokenizer "$WORK/tok.model" --prompt hi --top-p 1.5
+# Combinations refused by name before anything loads (the data path does not exist).
+expect_error "train: slm without a reference" "--score excess needs reference losses" -- \
+  train --data "$WORK/nowhere" --out "$WORK/r9" --objective slm
+expect_error "train: --ref-scores under clm" "--ref-scores applies to --objective slm only" -- \
+  train --data "$WORK/nowhere" --out "$WORK/r9" --ref-scores "$WORK/scores"
+expect_error "train: a reference random scores ignore" "--ref-scores does nothing with --score random" -- \
+  train --data "$WORK/nowhere" --out "$WORK/r9" --objective slm --score random --ref-scores "$WORK/scores"
+expect_error "train: --head-chunk with --plain-head" "--head-chunk sets the fused head's chunk" -- \
+  train --data "$WORK/nowhere" --out "$WORK/r9" --plain-head --head-chunk 64
 # SLM inputs.
 expect_error "train: scores missing" "$WORK/noscores" -- train --data "$WORK/shards" --out "$WORK/r7" --preset debug \
   --steps 1 --seq-len 16 --objective slm --ref-scores "$WORK/noscores"
