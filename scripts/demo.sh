@@ -38,6 +38,9 @@ SKIP_SETUP=${SKIP_SETUP:-0}
 # Only the binary is built here (the tests build with the test command).
 [ "$SKIP_SETUP" = 1 ] || bash scripts/setup.sh build rho
 RHO=${RHO:-$ROOT/build/rho}
+# The tokenizer is trained by RHO_TOK when given: the sanitized test build cannot load
+# sentencepiece's trainer (tests/cli/lib/setup.sh says why).
+RHO_TOK=${RHO_TOK:-$RHO}
 [ "${FRESH:-0}" = 1 ] && rm -rf "$RUN"
 mkdir -p "$RUN"
 log() { printf '\n== %s ==\n' "$*" >&2; }
@@ -61,7 +64,7 @@ fi
 TEMPLATE='Question: {question}\nAnswer: {answer}'
 if [ ! -f "$RUN/tok.model" ]; then
   log "tokenizer (BPE $VOCAB, byte fallback)"
-  $RHO tokenizer train --input "$RUN/data/base.jsonl" "$RUN/data/corpus.jsonl" --fields text --vocab-size "$VOCAB" --max-sentences 300000 --out "$RUN/tok.model"
+  $RHO_TOK tokenizer train --input "$RUN/data/base.jsonl" "$RUN/data/corpus.jsonl" --fields text --vocab-size "$VOCAB" --max-sentences 300000 --out "$RUN/tok.model"
 fi
 tokenize() {  # name, input, format flags...
   local name=$1 input=$2; shift 2

@@ -107,12 +107,7 @@ class AnalysisModelTest : public ::testing::Test {
     for (int i = 0; i < 50; ++i)
       docs += "{\"text\": \"Betty has " + std::to_string(10 + i) + " apples. She gives away " + std::to_string(i % 7) +
               ".\\nHow many are left? <b>bold</b> & more\"}\n";
-    rho::TokenizerTrainOptions opts;
-    const std::vector<std::string> inputs = {dir_->write("docs.jsonl", docs)};
-    opts.out_model = dir_->path + "/tok.model";
-    opts.vocab_size = 300;
-    rho::train_tokenizer(opts, rho_test::documents_of(inputs, rho::DocFormat{}));
-    tok_ = new rho::Tokenizer(rho::Tokenizer::load(opts.out_model));
+    tok_ = new rho::Tokenizer(rho_test::train_test_tokenizer({dir_->write("docs.jsonl", docs)}, dir_->path + "/tok.model", 300));
   }
   static void TearDownTestSuite() {
     delete tok_;

@@ -32,11 +32,7 @@ class ChoiceTest : public ::testing::Test {
     for (int i = 0; i < 80; ++i)
       text += "{\"text\": \"Question: Which is bigger, " + std::to_string(i) + " or " + std::to_string(i * 3 + 1) +
               "? Answer: the red box holds " + std::to_string(i % 7) + " apples and some pears.\"}\n";
-    rho::TokenizerTrainOptions opts;
-    opts.out_model = dir_->path + "/tok.model";
-    opts.vocab_size = 300;
-    rho::train_tokenizer(opts, rho_test::documents_of({dir_->write("text.jsonl", text)}, rho::DocFormat{}));
-    tok_ = new rho::Tokenizer(rho::Tokenizer::load(opts.out_model));
+    tok_ = new rho::Tokenizer(rho_test::train_test_tokenizer({dir_->write("text.jsonl", text)}, dir_->path + "/tok.model", 300));
   }
   static void TearDownTestSuite() {
     delete tok_;

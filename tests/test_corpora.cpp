@@ -179,11 +179,7 @@ class Tokenize : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    rho::TokenizerTrainOptions opts;
-    opts.out_model = dir_->path + "/tok.model";
-    opts.vocab_size = 400;
-    const std::vector<std::string> inputs = {dir_->write("train.jsonl", corpus(400, 9))};
-    rho::train_tokenizer(opts, rho_test::documents_of(inputs, {}));
+    rho_test::train_test_tokenizer({dir_->write("train.jsonl", corpus(400, 9))}, dir_->path + "/tok.model", 400);
   }
   static void TearDownTestSuite() {
     delete dir_;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "tiny.h"
 #include "padded_batch.h"
 
 #include <cmath>
@@ -46,13 +47,10 @@ rho::LlamaForCausalLM tiny(uint64_t seed) {
 }
 
 std::string write_shards(const std::string& dir, uint64_t n = 6000) {
-  fs::create_directories(dir);
-  rho::ShardWriter w(dir + "/s_000000.bin", 42, kVocab, 2);
   std::mt19937 rng(9);
   std::vector<int32_t> toks;
   for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 4 ? int32_t(3 + i % 40) : int32_t(rng() % kVocab));
-  w.append(toks.data(), toks.size());
-  w.finish();
+  rho_test::write_shard(dir + "/s_000000.bin", toks, kVocab, 42);
   return dir;
 }
 

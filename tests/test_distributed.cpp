@@ -16,6 +16,7 @@
 #include "selection/objective.h"
 #include "train/trainer.h"
 #include "test_util.h"
+#include "tiny.h"
 
 namespace {
 
@@ -89,13 +90,10 @@ struct DpData {
   rho_test::TempDir tmp;
   std::shared_ptr<const rho::PackedDataset> data;
   DpData() {
-    const std::string path = tmp.path + "/d.bin";
-    rho::ShardWriter w(path, 11, kVocab, 2);
     std::mt19937 rng(5);
     std::vector<int32_t> toks;
     for (int i = 0; i < 4000; ++i) toks.push_back(int32_t(rng() % kVocab));
-    w.append(toks.data(), toks.size());
-    w.finish();
+    const std::string path = rho_test::write_shard(tmp.path + "/d.bin", toks, kVocab, 11);
     data = std::make_shared<const rho::PackedDataset>(std::vector<std::string>{path}, kT);
   }
   std::vector<rho::Batch> batches(int rank, int world, int64_t n) const {
@@ -107,10 +105,7 @@ struct DpData {
 };
 
 rho::LlamaForCausalLM model_copy() {
-  torch::manual_seed(21);
-  auto c = rho::preset("debug");
-  c.vocab_size = kVocab;
-  return rho::LlamaForCausalLM(c);
+  return rho_test::tiny_model(kVocab, 21);
 }
 
 std::unique_ptr<rho::SlmObjective> objective(rho::SelectionScope scope, rho::ScoreFunction score) {

@@ -26,8 +26,6 @@
 
 namespace {
 
-}  // namespace
-
 // Custom exemplars are graded by the one grader, as the harness grades gsm8k: the exemplar's
 // "The answer is n." reads back as the record's gold.
 TEST(MathGrading, Gsm8kGoldAndExemplars) {
@@ -35,14 +33,14 @@ TEST(MathGrading, Gsm8kGoldAndExemplars) {
                           "Natalia sold 48+24 = <<48+24=72>>72 clips altogether.\n#### 1,072";
   const rho::MathTask& gsm8k = rho::math_task("gsm8k");
   const std::string gold = rho::parse_math_record(gsm8k, {{"question", "q"}, {"answer", sol}}, "t.jsonl", 1).gold;
-  EXPECT_EQ(gold, "1072");
+  EXPECT_EQ(gold, "1,072");  // as the harness keeps it; math_equal reads both as 1072
   EXPECT_EQ(rho::strip_calculator(sol).find("<<"), std::string::npos);
   EXPECT_EQ(rho::strip_calculator("a <<b"), "a <<b");  // unclosed: left alone
   const std::string ex = rho::exemplar_answer(sol);
   EXPECT_EQ(ex, "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether.\nThe answer is 1,072.");
   std::string extracted;
   EXPECT_TRUE(rho::grade_math(gsm8k, ex, gold, &extracted));
-  EXPECT_EQ(extracted, "1072");
+  EXPECT_EQ(extracted, "1,072");
   EXPECT_FALSE(rho::grade_math(gsm8k, "The answer is 1073.", gold, &extracted));
 }
 
@@ -85,14 +83,10 @@ class EvalModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    rho::TokenizerTrainOptions opts;
-    const std::vector<std::string> inputs = {dir_->write("train.jsonl", word_problems(60))};
-    opts.out_model = dir_->path + "/tok.model";
-    opts.vocab_size = 320;
     rho::DocFormat f;
     f.template_ = "Question: {question}\nAnswer: {answer}";
-    rho::train_tokenizer(opts, rho_test::documents_of(inputs, f));
-    tok_ = new rho::Tokenizer(rho::Tokenizer::load(opts.out_model));
+    tok_ = new rho::Tokenizer(
+        rho_test::train_test_tokenizer({dir_->write("train.jsonl", word_problems(60))}, dir_->path + "/tok.model", 320, f));
   }
   static void TearDownTestSuite() {
     delete tok_;

@@ -13,6 +13,7 @@
 #include "model/io.h"
 #include "model/safetensors.h"
 #include "test_util.h"
+#include "tiny.h"
 
 namespace {
 
@@ -23,11 +24,7 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 rho::LlamaForCausalLM random_model(bool tied = false) {
-  auto c = rho::preset("debug");
-  c.vocab_size = 97;
-  c.tie_word_embeddings = tied;
-  torch::manual_seed(7);
-  return rho::LlamaForCausalLM(c);
+  return rho_test::tiny_model(97, 7, {}, tied);
 }
 
 void copy_dir(const std::string& from, const std::string& to) {

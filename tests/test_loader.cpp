@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "tiny.h"
 #include <stdlib.h>
 
 #include <algorithm>
@@ -24,10 +25,7 @@ constexpr uint64_t kFingerprint = 0x5eed;
 std::string make_shard(const std::string& path, size_t n, uint32_t salt, uint64_t fingerprint = kFingerprint) {
   std::vector<int32_t> tokens(n);
   for (size_t i = 0; i < n; ++i) tokens[i] = int32_t((i * 31 + salt * 1000) % 50000);
-  rho::ShardWriter w(path, fingerprint, 50000, 2);
-  w.append(tokens.data(), n);
-  w.finish();
-  return path;
+  return rho_test::write_shard(path, tokens, 50000, fingerprint);
 }
 
 // Two shards, 100 and 57 tokens, at T = 8: windows start at 0, 8, .. 88 in the first (12; the

@@ -298,11 +298,7 @@ TEST(ModelFamilies, SlidingWindowGenerationWithCacheEqualsWithout) {
   std::string text;
   for (int i = 0; i < 80; ++i)
     text += "{\"text\": \"window " + std::to_string(i * 37 % 101) + " slides over " + std::to_string(i) + " tokens\"}\n";
-  rho::TokenizerTrainOptions opts;
-  opts.out_model = tmp.path + "/tok.model";
-  opts.vocab_size = 300;
-  rho::train_tokenizer(opts, rho_test::documents_of({tmp.write("t.jsonl", text)}, rho::DocFormat{}));
-  const auto tok = rho::Tokenizer::load(opts.out_model);
+  const auto tok = rho_test::train_test_tokenizer({tmp.write("t.jsonl", text)}, tmp.path + "/tok.model", 300);
   auto c = rho::preset("debug");
   c.model_type = "mistral";
   c.sliding_window = 6;

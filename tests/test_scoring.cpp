@@ -23,6 +23,7 @@
 #include "scoring/scorer.h"
 #include "selection/objective.h"
 #include "test_util.h"
+#include "tiny.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -38,7 +39,6 @@ constexpr int64_t kVocab = 61, kT = 12;
 // Text-like tokens: a sparse bigram chain (each token has a few likely successors), so that
 // a model can learn it and losses spread the way real ones do.
 std::string write_shard(const std::string& path, uint64_t n, uint32_t seed) {
-  fs::create_directories(fs::path(path).parent_path());
   std::mt19937 rng(seed), chain(1234);  // one chain for every shard
   std::vector<std::array<int32_t, 4>> next(kVocab);
   for (auto& succ : next)
@@ -50,20 +50,11 @@ std::string write_shard(const std::string& path, uint64_t n, uint32_t seed) {
     cur = r < 10 ? next[size_t(cur)][0] : r < 13 ? next[size_t(cur)][1] : r < 15 ? next[size_t(cur)][2] : int32_t(3 + rng() % (kVocab - 3));
     toks.push_back(i % 97 == 96 ? 2 : cur);  // an EOS now and then
   }
-  rho::ShardWriter w(path, 7, kVocab, 2);
-  w.append(toks.data(), toks.size());
-  w.finish();
-  return path;
+  return rho_test::write_shard(path, toks, kVocab, 7);
 }
 
 std::string save_reference(const std::string& dir, uint64_t seed) {
-  torch::manual_seed(seed);
-  auto c = rho::preset("debug");
-  c.vocab_size = kVocab;
-  rho::LlamaForCausalLM m(c);
-  m->tokenizer = {7, kVocab, "test shards"};
-  rho::save_model(dir, m);
-  return dir;
+  return rho_test::save_tiny_model(dir, kVocab, seed, {7, kVocab, "test shards"});
 }
 
 rho::ScoreOptions score_opts(const std::string& model, const std::vector<std::string>& data, const std::string& out) {

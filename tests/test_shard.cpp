@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "tiny.h"
 #include <stdlib.h>
 
 #include <cstring>
@@ -20,12 +21,8 @@ using rho_test::TempDir;
 using rho_test::contains;
 using rho_test::error_of;
 
-void write_shard(const std::string& path, const std::vector<int32_t>& tokens, uint32_t vocab,
-                 uint64_t fingerprint = 0xabcdef, uint32_t eos = 2) {
-  rho::ShardWriter w(path, fingerprint, vocab, eos);
-  w.append(tokens.data(), tokens.size());
-  w.finish();
-}
+constexpr uint64_t kFingerprint = 0xabcdef;
+using rho_test::write_shard;
 
 // Overwrites `bytes` at `offset` of an existing file.
 void patch(const std::string& path, size_t offset, const void* bytes, size_t n) {
@@ -70,7 +67,7 @@ TEST(Shard, RoundTripWith32BitTokens) {
   const auto path = dir.path + "/a.bin";
   auto tokens = ramp(1000, 100000);
   tokens.push_back(99999);
-  write_shard(path, tokens, 100000);
+  write_shard(path, tokens, 100000, kFingerprint);
   EXPECT_EQ(fs::file_size(path), rho::kShardHeaderBytes + 4 * tokens.size());
   const auto shard = rho::Shard::open(path);
   EXPECT_EQ(shard->header().token_bytes, 4u);
@@ -80,7 +77,7 @@ TEST(Shard, RoundTripWith32BitTokens) {
 
 TEST(Shard, EmptyShardOpens) {
   TempDir dir;
-  write_shard(dir.path + "/e.bin", {}, 300);
+  write_shard(dir.path + "/e.bin", {}, 300, kFingerprint);
   EXPECT_EQ(rho::Shard::open(dir.path + "/e.bin")->size(), 0u);
 }
 
@@ -113,7 +110,7 @@ TEST(Shard, MissingFile) {
 TEST(Shard, WrongMagic) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
-  write_shard(path, ramp(10, 300), 300);
+  write_shard(path, ramp(10, 300), 300, kFingerprint);
   patch(path, 0, "GPT2TOKS", 8);
   EXPECT_EQ(error_of([&] { rho::Shard::open(path); }),
             path + ": not a rho token shard (bad magic, expected \"RHOTOKS1\")");
@@ -122,7 +119,7 @@ TEST(Shard, WrongMagic) {
 TEST(Shard, TruncatedFile) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
-  write_shard(path, ramp(10, 300), 300);
+  write_shard(path, ramp(10, 300), 300, kFingerprint);
   fs::resize_file(path, fs::file_size(path) - 1);
   const auto msg = error_of([&] { rho::Shard::open(path); });
   EXPECT_TRUE(contains(msg, path + ": truncated: header says 10 tokens")) << msg;
@@ -135,7 +132,7 @@ TEST(Shard, TruncatedFile) {
 TEST(Shard, TrailingBytes) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
-  write_shard(path, ramp(10, 300), 300);
+  write_shard(path, ramp(10, 300), 300, kFingerprint);
   fs::resize_file(path, fs::file_size(path) + 3);
   const auto msg = error_of([&] { rho::Shard::open(path); });
   EXPECT_TRUE(contains(msg, path + ": size mismatch: 3 bytes after the 10 tokens")) << msg;
@@ -144,12 +141,12 @@ TEST(Shard, TrailingBytes) {
 TEST(Shard, BadVersionAndTokenWidth) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
-  write_shard(path, ramp(10, 300), 300);
+  write_shard(path, ramp(10, 300), 300, kFingerprint);
   const uint32_t v3 = 3;
   patch(path, 8, &v3, 4);
   EXPECT_EQ(error_of([&] { rho::Shard::open(path); }), path + ": unsupported shard version 3 (this rho reads 1 and 2)");
 
-  write_shard(path, ramp(10, 300), 300);
+  write_shard(path, ramp(10, 300), 300, kFingerprint);
   const uint32_t width3 = 3;
   patch(path, 12, &width3, 4);
   EXPECT_EQ(error_of([&] { rho::Shard::open(path); }), path + ": bad token width 3 (expected 2 or 4 bytes)");
@@ -158,7 +155,7 @@ TEST(Shard, BadVersionAndTokenWidth) {
 TEST(Shard, TokenOutsideVocabularyIsRefusedWhenRead) {
   TempDir dir;
   const auto path = dir.path + "/a.bin";
-  write_shard(path, ramp(10, 300), 300);
+  write_shard(path, ramp(10, 300), 300, kFingerprint);
   const uint16_t big = 300;
   patch(path, rho::kShardHeaderBytes + 2 * 7, &big, 2);
   // Opening reads the header only (no scan at start-up); the bad id is caught when its window is read.
@@ -218,8 +215,8 @@ TEST(Shard, Version1ShardsAreStillRead) {
 
 TEST(Shard, ListShardsExpandsDirectoriesSorted) {
   TempDir dir;
-  write_shard(dir.path + "/b_000001.bin", {1}, 300);
-  write_shard(dir.path + "/b_000000.bin", {1}, 300);
+  write_shard(dir.path + "/b_000001.bin", {1}, 300, kFingerprint);
+  write_shard(dir.path + "/b_000000.bin", {1}, 300, kFingerprint);
   std::ofstream(dir.path + "/notes.txt") << "not a shard";
   EXPECT_EQ(rho::list_shards(dir.path),
             (std::vector<std::string>{dir.path + "/b_000000.bin", dir.path + "/b_000001.bin"}));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "tiny.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,25 +29,18 @@ using rho_test::TempDir;
 
 constexpr int64_t kVocab = 61, kT = 12, kB = 3;
 
+// n tokens of the test shards' tokenizer (fingerprint 7): a repeating ramp with random tokens
+// mixed in.
 std::string write_shard(const std::string& path, uint64_t n, uint32_t seed) {
-  fs::create_directories(fs::path(path).parent_path());
-  rho::ShardWriter w(path, 7, kVocab, 2);
   std::mt19937 rng(seed);
   std::vector<int32_t> toks;
   for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 3 ? int32_t(3 + i % 20) : int32_t(rng() % kVocab));
-  w.append(toks.data(), toks.size());
-  w.finish();
-  return path;
+  return rho_test::write_shard(path, toks, kVocab, 7);
 }
 
 // A random model over the test shards' tokenizer (fingerprint 7), recorded as such.
 rho::LlamaForCausalLM tiny_model(uint64_t seed) {
-  torch::manual_seed(seed);
-  auto c = rho::preset("debug");
-  c.vocab_size = kVocab;
-  rho::LlamaForCausalLM m(c);
-  m->tokenizer = {7, kVocab, "test shards"};
-  return m;
+  return rho_test::tiny_model(kVocab, seed, {7, kVocab, "test shards"});
 }
 
 // Saves a random reference model under `dir`/ref and scores `shards` with it into `dir`/scores.

@@ -1,6 +1,5 @@
 // Tokenizer training and loading: lossless round trips, byte fallback, fingerprints, errors.
-// Training needs the sentencepiece library, which a sanitized build cannot load
-// (scripts/sanitize.sh): there RHO_TOK names the normal build's rho and training runs through it.
+// Training goes through rho_test::train_tokenizer_or_error (RHO_TOK in a sanitized build).
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
@@ -48,35 +47,9 @@ rho::DocFormat gsm_format() {
   return f;
 }
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
 // Trains a tokenizer on GSM8K-style JSONL; returns the error message ("" on success).
 std::string train(const std::vector<std::string>& inputs, const std::string& out, int vocab_size) {
-  if (const char* rho_tok = std::getenv("RHO_TOK")) {
-    std::string cmd = quoted(rho_tok) + " tokenizer train --template 'Question: {question}\\nAnswer: {answer}'";
-    for (const auto& in : inputs) cmd += " --input " + quoted(in);
-    // stderr goes beside the test's other files, not beside `out`, whose directory training creates.
-    static int calls = 0;
-    const std::string err = std::filesystem::temp_directory_path().string() + "/rho-train-" +
-                            std::to_string(::getpid()) + "-" + std::to_string(++calls) + ".err";
-    cmd += " --vocab-size " + std::to_string(vocab_size) + " --out " + quoted(out) + " >/dev/null 2>" + quoted(err);
-    const int rc = std::system(cmd.c_str());
-    std::string msg = rho::file_exists(err) ? rho::read_file(err) : "training command failed: " + cmd;
-    std::remove(err.c_str());
-    if (rc == 0) return "";
-    if (msg.rfind("rho: error: ", 0) == 0) msg = msg.substr(12);
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    return msg;
-  }
-  try {
-    rho::TokenizerTrainOptions opts;
-    opts.out_model = out;
-    opts.vocab_size = vocab_size;
-    rho::train_tokenizer(opts, rho_test::documents_of(inputs, gsm_format()));
-    return "";
-  } catch (const rho::UserError& e) {
-    return e.what();
-  }
+  return rho_test::train_tokenizer_or_error(inputs, out, vocab_size, gsm_format());
 }
 
 // One tokenizer trained for the whole suite: training is the slow part.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "tiny.h"
 
 #include <unistd.h>
 
@@ -28,14 +29,10 @@ using rho_test::error_of;
 
 // A shard of repeating, learnable patterns (counting sequences with noise) for vocab 97.
 std::string write_corpus(const std::string& dir, uint64_t n, uint32_t seed) {
-  fs::create_directories(dir);
-  const std::string path = dir + "/corpus_000000.bin";
-  rho::ShardWriter w(path, /*fingerprint=*/42, /*vocab=*/97, /*eos=*/2);
   std::mt19937 rng(seed);
   std::vector<int32_t> toks;
   for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 8 == 0 ? int32_t(rng() % 97) : int32_t(3 + i % 50));
-  w.append(toks.data(), toks.size());
-  w.finish();
+  rho_test::write_shard(dir + "/corpus_000000.bin", toks, /*vocab=*/97, /*fingerprint=*/42);
   return dir;
 }
 
@@ -205,11 +202,7 @@ TEST(Train, CombinationsAreRefusedBeforeAnythingLoads) {
 
 // A debug model over the test corpus's tokenizer (fingerprint 42), saved as a model directory.
 std::string save_model_for_corpus(const std::string& dir, uint64_t seed, bool poison = false) {
-  auto c = rho::preset("debug");
-  c.vocab_size = 97;
-  torch::manual_seed(seed);
-  rho::LlamaForCausalLM m(c);
-  m->tokenizer = {42, 97, "test corpus"};
+  auto m = rho_test::tiny_model(97, seed, {42, 97, "test corpus"});
   if (poison) {
     torch::NoGradGuard no_grad;
     m->model->norm->weight.fill_(std::nanf(""));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "tiny.h"
 
 #include <cmath>
 #include <filesystem>
@@ -27,23 +28,15 @@ using rho_test::contains;
 using rho_test::error_of;
 
 std::string write_shards(const std::string& dir) {
-  fs::create_directories(dir);
-  rho::ShardWriter w(dir + "/v_000000.bin", 42, 97, 2);
   std::mt19937 rng(3);
   std::vector<int32_t> toks(2000);
   for (auto& t : toks) t = int32_t(3 + rng() % 90);
-  w.append(toks.data(), toks.size());
-  w.finish();
+  rho_test::write_shard(dir + "/v_000000.bin", toks, 97, 42);
   return dir;
 }
 
 rho::LlamaForCausalLM model_97() {
-  auto c = rho::preset("debug");
-  c.vocab_size = 97;
-  torch::manual_seed(1);
-  rho::LlamaForCausalLM m(c);
-  m->tokenizer = {42, 97, "test"};
-  return m;
+  return rho_test::tiny_model(97, 1, {42, 97, "test"});
 }
 
 rho::TrainOptions options(const std::string& dir) {
@@ -204,6 +197,8 @@ TEST(TrainOptions, OneTableDrivesValidationAndTheRecord) {
   o.train_data = {"d"};
   o.out_dir = "o";
   o.optim.lr = 1.0;  // so every --min-lr in its range is also <= --lr
+  o.objective = "slm";  // so SLM's settings are in play (under CLM they are refused by name)
+  o.selection.ref_scores = "s";
   TableProbe p{&o};
   o.describe(p);
   EXPECT_TRUE(p.duplicates.empty()) << p.duplicates[0];

@@ -44,7 +44,8 @@ void RunOptions::describe(V& v, RunSettingsUsed used) {
     v.integer("--head-chunk", "head_chunk", head.chunk_tokens, int64_t(0), int64_t(1) << 30, R::MayChange,
               "Fused head: tokens per logits chunk (0: about 8 MiB of logits)");
   }
-  v.integer("--threads", nullptr, threads, 0, 1024, R::MayChange, "libtorch intra-op threads (0: library default)");
+  v.integer("--threads", nullptr, threads, 0, 1024, R::MayChange,
+            "libtorch intra-op threads, and OpenBLAS's too where the command has no --blas-threads (0: library default)");
   if (used.tokenizer_record)
     v.flag("--allow-unrecorded-tokenizer", nullptr, allow_unrecorded_tokenizer, true, R::MayChange,
            "Use models that record no tokenizer (the check is skipped, with a warning)");

@@ -4,18 +4,14 @@
 # copy carries its tokenizer and its record. Each refusal is one line naming the model.
 # Usage: bash compat.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/setup.sh" "$@"
 # Tokenizer training needs the sentencepiece library, which ASan builds cannot load.
-RHO_TOK=${RHO_TOK:-$RHO}
 
 for i in $(seq 1 150); do echo "{\"text\": \"line $i: the cat sat on mat $((i * 7)) and counted $((i * 3)) birds.\"}"; done >"$WORK/a.jsonl"
 for i in $(seq 1 150); do echo "{\"text\": \"zeile $i: der hund lief um baum $((i * 5)) und sah $((i * 11)) vogel.\"}"; done >"$WORK/b.jsonl"
 for t in a b; do
-  "$RHO_TOK" tokenizer train --input "$WORK/$t.jsonl" --vocab-size 300 --out "$WORK/$t.model" >/dev/null 2>&1 || { echo "FAIL: tokenizer $t"; exit 1; }
-  "$RHO_TOK" tokenize --tokenizer "$WORK/$t.model" --input "$WORK/$t.jsonl" --out-dir "$WORK/shards-$t" >/dev/null 2>&1 || { echo "FAIL: tokenize $t"; exit 1; }
+  train_tokenizer "$WORK/$t.jsonl" "$WORK/$t.model" 300
+  "$RHO" tokenize --tokenizer "$WORK/$t.model" --input "$WORK/$t.jsonl" --out-dir "$WORK/shards-$t" >/dev/null 2>&1 || { echo "FAIL: tokenize $t"; exit 1; }
 done
 COMMON=(--seq-len 16 --batch 2 --steps 2 --preset debug)
 "$RHO" train --data "$WORK/shards-a" --out "$WORK/A" "${COMMON[@]}" 2>/dev/null || { echo "FAIL: train A"; exit 1; }

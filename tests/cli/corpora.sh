@@ -5,11 +5,7 @@
 # shard is scored and trained on.
 # Usage: bash corpora.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
-RHO_TOK=${RHO_TOK:-$RHO}  # sentencepiece cannot load under ASan (scripts/sanitize.sh)
+source "$(dirname "$0")/lib/setup.sh" "$@"
 
 # ~2.5 MB of text-like JSONL: three of tokenize's 1 MB batches, so encoders finish out of order.
 python3 - "$WORK/c.jsonl" <<'PY'
@@ -26,13 +22,12 @@ mkdir -p "$WORK/dir/part" && head -n 6000 "$WORK/c.jsonl" | gzip >"$WORK/dir/a.j
   tail -n +6001 "$WORK/c.jsonl" | zstd -q >"$WORK/dir/part/b.jsonl.zst"
 
 head -n 1500 "$WORK/c.jsonl" | zstd -q >"$WORK/train.jsonl.zst"
-"$RHO_TOK" tokenizer train --input "$WORK/train.jsonl.zst" --out "$WORK/tok.model" --vocab-size 400 >/dev/null 2>"$WORK/err" ||
-  { echo "FAIL: tokenizer train on .zst"; cat "$WORK/err"; exit 1; }
+train_tokenizer "$WORK/train.jsonl.zst" "$WORK/tok.model" 400
 
 tok() {  # tok OUT THREADS INPUT...
   local out=$1 threads=$2
   shift 2
-  "$RHO_TOK" tokenize --tokenizer "$WORK/tok.model" --input "$@" --out-dir "$WORK/$out" --threads "$threads" \
+  "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$@" --out-dir "$WORK/$out" --threads "$threads" \
     --shard-tokens 200000 >/dev/null 2>"$WORK/$out.log"
 }
 tok plain1 1 "$WORK/c.jsonl" || { echo "FAIL: tokenize"; cat "$WORK/plain1.log"; exit 1; }
@@ -49,10 +44,7 @@ tok zst1 1 "$WORK/c.jsonl.zst" && check "zstd input: identical shards" same_shar
 tok dir2 2 "$WORK/dir" && check "directory of .gz and .zst: identical shards" same_shards dir2
 tok glob2 2 "$WORK/dir/*.gz" "$WORK/dir/part/*.zst" && check "globs: identical shards" same_shards glob2
 
-# Damaged compressed input: one line, the file and the byte offsets; no shards left. (Run by
-# RHO_TOK's binary: under ASan the tokenizer cannot load.)
-SANITIZED=$RHO
-RHO=$RHO_TOK
+# Damaged compressed input: one line, the file and the byte offsets; no shards left.
 cp "$WORK/c.jsonl.gz" "$WORK/bad.jsonl.gz"
 printf 'XXXXXXXXXXXXXXXXXXXXXXXX' | dd of="$WORK/bad.jsonl.gz" bs=1 seek=200000 conv=notrunc status=none
 expect_error "tokenize: corrupt gzip" "$WORK/bad.jsonl.gz: corrupt gzip data at compressed byte" -- \
@@ -62,15 +54,14 @@ check "no shard left by the failed run" [ -z "$(ls -A "$WORK/bad" 2>/dev/null)" 
 head -c 300000 "$WORK/c.jsonl.zst" >"$WORK/cut.jsonl.zst"
 expect_error "tokenize: truncated zstd" "$WORK/cut.jsonl.zst: truncated zstd data: the file ends at compressed byte 300000" -- \
   tokenize --tokenizer "$WORK/tok.model" --input "$WORK/cut.jsonl.zst" --out-dir "$WORK/cut"
-RHO=$SANITIZED
 
 # Scoring on a small corpus of 3 shards plus a short last one (a few tokens < T+1 = 17): the
 # short shard is scored, its positions all "not scored".
 head -n 400 "$WORK/c.jsonl" >"$WORK/small.jsonl"
-"$RHO_TOK" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/small.jsonl" --out-dir "$WORK/shards" \
+"$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/small.jsonl" --out-dir "$WORK/shards" \
   --shard-tokens 5000 >/dev/null 2>&1
 echo '{"text": "the end"}' >"$WORK/tail.jsonl"
-"$RHO_TOK" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/tail.jsonl" --out-dir "$WORK/shards" --name zz >/dev/null 2>&1
+"$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/tail.jsonl" --out-dir "$WORK/shards" --name zz >/dev/null 2>&1
 "$RHO" train --data "$WORK/shards" --out "$WORK/ref" --preset debug --steps 2 --seq-len 16 --batch 2 >/dev/null 2>&1 ||
   { echo "FAIL: train the reference"; exit 1; }
 SCORE=(score --model "$WORK/ref/final" --data "$WORK/shards" --seq-len 16 --batch 8 --threads 1)

@@ -4,9 +4,7 @@
 # uninterrupted run's byte for byte.
 # Usage: bash crash_score.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/setup.sh" "$@"
 source "$(dirname "$0")/lib/crash.sh"
 make_shards 400 600
 "$RHO" train --data "$WORK/shards" --out "$WORK/refmodel" --preset debug --steps 2 --seq-len 16 --batch 2 \

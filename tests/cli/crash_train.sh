@@ -4,9 +4,7 @@
 # SIGINT checkpoint and exit with 143 / 130.
 # Usage: bash crash_train.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/setup.sh" "$@"
 source "$(dirname "$0")/lib/crash.sh"
 make_shards 120 100000
 

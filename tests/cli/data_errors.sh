@@ -2,17 +2,14 @@
 # stderr that names the offending file.
 # Usage: bash data_errors.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/setup.sh" "$@"
 
-source "$(dirname "$0")/lib/expect.sh"
 
 # A small GSM8K-like corpus and a tokenizer trained on it.
 for i in $(seq 1 40); do
   echo "{\"question\": \"Tom has $i apples and buys $((i * 3)) more. How many apples now?\", \"answer\": \"$i + $((i * 3)) = <<$i+$((i * 3))=$((i * 4))>>$((i * 4))\\n#### $((i * 4))\"}"
 done >"$WORK/gsm.jsonl"
-if ! "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/tok.model" --vocab-size 384 \
+if ! "$RHO_TOK" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/tok.model" --vocab-size 384 \
     --template 'Question: {question}\nAnswer: {answer}' >/dev/null 2>"$WORK/err"; then
   echo "FAIL: training the test tokenizer:"
   cat "$WORK/err"

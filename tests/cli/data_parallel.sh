@@ -4,24 +4,17 @@
 # fp32 tolerance (gradients are summed in another order). Resume needs the same world size.
 # Usage: bash data_parallel.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/setup.sh" "$@"
 COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
 # Builds against PyTorch 2.x wheels have no gloo headers, so no CPU process group: skip (ctest
 # reports exit 77 as skipped), with the reason.
 if "$RHO" --version | grep -q "gloo no"; then
-  echo "SKIP: $("$RHO" --version): CPU data parallelism needs Gloo, which this build lacks"
-  exit 77
+  skip "$("$RHO" --version): CPU data parallelism needs Gloo, which this build lacks"
 fi
 
 for i in $(seq 1 300); do echo "{\"text\": \"row $i: $((i * 7)) apples and $((i % 13)) pears make $((i * 7 + i % 13)) fruits; the cat sat.\"}"; done >"$WORK/c.jsonl"
-# The tokenizer steps may come from another build (RHO_TOK): sentencepiece cannot run under ASan.
-TOK=${RHO_TOK:-$RHO}
-"$TOK" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
-"$TOK" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
+train_tokenizer "$WORK/c.jsonl" "$WORK/tok.model" 300
+"$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
 "$RHO" train --data "$WORK/shards" --out "$WORK/base" --preset debug --steps 3 --seq-len 16 --batch 4 >/dev/null 2>&1 || { echo "FAIL: base"; exit 1; }
 # The reference differs from the base (base + 6 steps), so excess losses are not all near 0:
 # near-ties would let fp32 rounding differences (the summation order) flip tokens.

@@ -3,11 +3,7 @@
 # subcommand fails, naming each.
 # Usage: bash docs.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/setup.sh" "$@"
 CHECK="python3 $SRC/scripts/check-docs.py"
 
 (cd "$SRC" && $CHECK "$RHO" README.md docs/*.md) >"$WORK/real" 2>&1

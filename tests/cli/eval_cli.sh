@@ -3,12 +3,8 @@
 # the offending file.
 # Usage: bash eval_cli.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/setup.sh" "$@"
 
-source "$(dirname "$0")/lib/expect.sh"
 
 # expect_ok NAME -- rho ARGS...
 expect_ok() {
@@ -34,11 +30,11 @@ for i in $(seq 1 60); do
 done >"$WORK/gsm.jsonl"
 head -n 8 "$WORK/gsm.jsonl" >"$WORK/test.jsonl"
 setup() {
-  "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/tok.model" --vocab-size 384 \
+  "$RHO_TOK" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/tok.model" --vocab-size 384 \
     --template 'Question: {question}\nAnswer: {answer}' &&
-  "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/other.model" --vocab-size 300 \
+  "$RHO_TOK" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/other.model" --vocab-size 300 \
     --template 'Question: {question}\nAnswer: {answer}' &&
-  "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/same-size.model" --vocab-size 384 \
+  "$RHO_TOK" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/same-size.model" --vocab-size 384 \
     --template 'Answer: {answer}\nQuestion: {question}' --seed 7 &&
   "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/gsm.jsonl" --out-dir "$WORK/shards" \
     --template 'Question: {question}\nAnswer: {answer}' &&

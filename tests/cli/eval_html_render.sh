@@ -1,28 +1,24 @@
 # The selection view (`rho analyze select`) rendered by headless Chromium: the screenshot must not
 # be blank (coloured tokens on white) and the browser must report no script or console errors.
-# Chromium comes from scripts/setup.sh (Debian package `chromium`); without it the test prints
-# SKIPPED and passes.
+# Chromium comes from scripts/setup.sh (Debian package `chromium`); without it the test exits 77
+# (ctest: skipped).
 # Usage: bash eval_html_render.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
+source "$(dirname "$0")/lib/setup.sh" "$@"
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROMIUM" ]; then
-  echo "SKIPPED: chromium not installed (scripts/setup.sh installs it)"
-  exit 0
+  skip "chromium not installed (scripts/setup.sh installs it)"
 fi
 if ! command -v python3 >/dev/null; then
-  echo "SKIPPED: python3 not installed (needed to read the screenshot)"
-  exit 0
+  skip "python3 not installed (needed to read the screenshot)"
 fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
 # Two tiny models of one tokenizer: 1 and 2 steps of a debug run.
 for i in $(seq 1 40); do
   echo "{\"question\": \"Tom has $i apples and buys $((i * 3)) more. How many apples now?\", \"answer\": \"$i + $((i * 3)) = $((i * 4))\\n#### $((i * 4))\"}"
 done >"$WORK/gsm.jsonl"
 setup() {
-  "$RHO" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/tok.model" --vocab-size 384 \
+  "$RHO_TOK" tokenizer train --input "$WORK/gsm.jsonl" --out "$WORK/tok.model" --vocab-size 384 \
     --template 'Question: {question}\nAnswer: {answer}' &&
   "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/gsm.jsonl" --out-dir "$WORK/shards" \
     --template 'Question: {question}\nAnswer: {answer}' &&

@@ -3,11 +3,7 @@
 # for bit; the HF directory is usable directly; bad requests fail with one line naming the path.
 # Usage: bash hf_checkpoints.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/setup.sh" "$@"
 COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
 HF=$SRC/tests/fixtures/hf_sharded
 

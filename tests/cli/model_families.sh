@@ -5,19 +5,12 @@
 # Refusals are one line naming the file.
 # Usage: bash model_families.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/setup.sh" "$@"
 CHECK="python3 $(dirname "$0")/lib/family_check.py"
 COMPARE="python3 $(dirname "$0")/lib/compare_weights.py"
-# Tokenizer training needs the sentencepiece library, which ASan builds cannot load.
-RHO_TOK=${RHO_TOK:-$RHO}
 
 for i in $(seq 1 100); do echo "{\"text\": \"family $i: llama, qwen and mistral share $((i * 3)) layers.\"}"; done >"$WORK/t.jsonl"
-"$RHO_TOK" tokenizer train --input "$WORK/t.jsonl" --vocab-size 300 --out "$WORK/tok.model" >/dev/null 2>&1 ||
-  { echo "FAIL: tokenizer"; exit 1; }
+train_tokenizer "$WORK/t.jsonl" "$WORK/tok.model" 300
 
 for f in llama3_tied llama_linear_bias qwen2_tied qwen2_swa mistral_swa; do
   FIX=$SRC/tests/fixtures/families/$f

@@ -4,10 +4,7 @@
 # about results.
 # Usage: bash pipeline.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib/setup.sh" "$@"
 
 # Noise: a few real text files standing in for the e-mails and for set.mm.
 mkdir -p "$WORK/emails/data/a"

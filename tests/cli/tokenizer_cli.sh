@@ -3,10 +3,8 @@
 # ids), JSONL and text input, --add-special, decode, and one-line errors with exit 1.
 # Usage: tokenizer_cli.sh RHO_BINARY SOURCE_DIR
 set -euo pipefail
-RHO=$1 SRC=$2
+source "$(dirname "$0")/lib/setup.sh" "$@"
 FIX=$SRC/tests/fixtures/tokenizers
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 # The expected-id files hold {"ids": [...], "special": [...]} per line; rho prints the array.

@@ -2,14 +2,11 @@
 # flag with its valid range.
 # Usage: bash train_errors.sh RHO_BINARY SOURCE_DIR
 set -u
-RHO=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/setup.sh" "$@"
 
 # Shards and a tokenizer to train on.
 for i in $(seq 1 60); do echo "{\"text\": \"line $i: the cat sat on mat number $((i * 7)) and counted $((i * 3)) birds.\"}"; done >"$WORK/c.jsonl"
-"$RHO" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
+train_tokenizer "$WORK/c.jsonl" "$WORK/tok.model" 300
 "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
 "$RHO" train --data "$WORK/shards" --out "$WORK/run" --preset debug --steps 2 --seq-len 16 --batch 2 >/dev/null 2>&1 || { echo "FAIL: train"; exit 1; }
 MODEL=$WORK/run/final

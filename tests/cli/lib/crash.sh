@@ -1,23 +1,10 @@
-# Shared by the crash tests: a small corpus, tokenizer and shards in $WORK, seeded randomness,
-# and checks of what a killed run may leave on disk. Needs $RHO and $WORK.
+# Shared by the crash tests (after lib/setup.sh): seeded randomness and checks of what a killed
+# run may leave on disk.
 
 # Seeded so a failure can be replayed: RHO_CRASH_SEED=<seed printed below> bash <test> ...
 CRASH_SEED=${RHO_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
 RANDOM=$CRASH_SEED
 echo "crash test seed: $CRASH_SEED (replay with RHO_CRASH_SEED=$CRASH_SEED)"
-
-# The tokenizer steps may run another rho: under AddressSanitizer sentencepiece cannot be loaded
-# (scripts/sanitize.sh passes the normal build's binary as RHO_TOK).
-RHO_TOK=${RHO_TOK:-$RHO}
-
-make_shards() {  # make_shards LINES SHARD_TOKENS
-  for i in $(seq 1 "$1"); do
-    echo "{\"text\": \"line $i: the cat sat on mat number $((i * 7)) and counted $((i * 3)) birds near $((i % 13)) trees.\"}"
-  done >"$WORK/c.jsonl"
-  "$RHO_TOK" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 300 >/dev/null 2>&1 || { echo "FAIL: tokenizer"; exit 1; }
-  "$RHO_TOK" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" \
-    --shard-tokens "$2" >/dev/null 2>&1 || { echo "FAIL: tokenize"; exit 1; }
-}
 
 now_ms() { date +%s%3N; }
 
