@@ -227,6 +227,12 @@ TokenizeStats tokenize_to_shards(const TokenizeOptions& opts, const DocFormat& f
     throw;
   }
 
+  // The tokenizer itself goes beside the shards, for the model directories trained on them
+  // (shard.h: tokenizer_copy_dir). Only once every shard is written: a failed run leaves nothing.
+  const std::string copy = tokenizer_copy_dir(opts.out_dir, tok.fingerprint());
+  make_dirs(copy);
+  tok.files().write_to(copy);
+
   stats.seconds = std::max(seconds_since(t0), 1e-9);
   std::fprintf(stderr,
                "tokenize: %llu documents, %llu tokens in %zu shard%s under %s; %s of text in %.2f s: %.2f MB/s, "
