@@ -82,7 +82,7 @@ with open(sys.argv[2], "w") as out:
   timed "$d/spm" spm_encode --model "$WORK/tok.model" --output_format id --input "$d/c.txt" --output /dev/null
   rate() { awk -v b="$1" '{printf "%.2f", b / 1e6 / $2}' "$2"; }  # MB/s from bytes and a .time file's seconds
   tokens=$(sed -n 's/.* documents, \([0-9]*\) tokens in .*/\1/p' "$d/tok1.log")
-  shards=$(ls "$d/shards1" | wc -l)
+  shards=$(ls "$d/shards1"/*.bin | wc -l)
 
   # A reference model (debug body, the tokenizer's vocabulary; one step is enough for timing and memory).
   if [ ! -d "$d/ref/final" ]; then

@@ -2,7 +2,9 @@
 # The GPU machine's one prepared check (PyTorch 2.x with CUDA, transformers): builds rho against
 # PyTorch's libtorch, runs the whole test suite there (the CUDA set in tests/test_cuda.cpp runs,
 # everything else as on the CPU), the transformers parity cases (scripts/gpu/hf_parity.py: the
-# Llama case the tests read, then every model family through rho model logits and rho export),
+# Llama case the tests read, then every model family through rho model logits and rho export;
+# scripts/gpu/hf_tokenizer_check.py: AutoTokenizer on an export of a model trained from rho's own
+# tokenizer gives rho's ids, and a tied head saved by safetensors.save_model loads in rho),
 # then the benchmarks with the Python peer (../shared/bench/gpu_peer.py) in the same call,
 # interleaved: rho B=4, peer B=4, rho B=4, peer B=4, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
 # Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time. QUICK=1 (about 5
@@ -31,6 +33,9 @@ RHO=$PWD/build-gpu/rho
 
 stamp "parity with transformers: the Llama case for the tests, then every family through rho model logits and rho export"
 python3 scripts/gpu/hf_parity.py "$PWD/build-gpu/hf_parity" "$RHO"
+
+stamp "transformers loads rho's tokenizer from an export (AutoTokenizer, same ids), and rho a tied head by safetensors.save_model"
+python3 scripts/gpu/hf_tokenizer_check.py "$RHO" "$PWD" "$PWD/build-gpu/hf_tokenizer"
 
 stamp "CUDA set and parity, with figures"
 RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='Cuda.*:HfParity*:ModelParity*:ModelFamilies*:Compute.*' 2>&1 |

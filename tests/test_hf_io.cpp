@@ -95,16 +95,86 @@ TEST(HfImport, HalfPrecisionExportRoundsOnceAndReloadsExactly) {
   }
 }
 
+// A tied model's tensors as (name, tensor) pairs, with `head` (if given) stored as lm_head.weight
+// and the embedding table left out when `drop_embedding`.
+std::vector<std::pair<std::string, torch::Tensor>> tied_tensors(rho::LlamaForCausalLM& model, const torch::Tensor& head,
+                                                                bool drop_embedding) {
+  std::vector<std::pair<std::string, torch::Tensor>> ts;
+  for (auto& p : model->named_parameters())
+    if (!(drop_embedding && p.key() == "model.embed_tokens.weight")) ts.emplace_back(p.key(), p.value().detach());
+  if (head.defined()) ts.emplace_back("lm_head.weight", head);
+  return ts;
+}
+
+void write_single(const std::string& dir, rho::LlamaForCausalLM& model,
+                  const std::vector<std::pair<std::string, torch::Tensor>>& ts,
+                  const std::map<std::string, std::string>& meta = {}) {
+  rho::make_dirs(dir);
+  rho::save_safetensors(dir + "/model.safetensors", ts, meta);
+  rho::write_file_atomic(dir + "/config.json", rho::to_json(model->config).dump());
+}
+
+torch::Tensor logits_of(rho::LlamaForCausalLM model) {  // a module holder: shares the module
+  torch::NoGradGuard ng;
+  const auto ids = torch::arange(0, 40, torch::kLong).remainder(model->config.vocab_size).view({2, 20});
+  return model->forward(ids);
+}
+
 TEST(HfImport, TiedCheckpointThatAlsoStoresTheHeadLoads) {
   rho_test::TempDir tmp;
   auto model = random_model(/*tied=*/true);
-  std::vector<std::pair<std::string, torch::Tensor>> ts;
-  for (auto& p : model->named_parameters()) ts.emplace_back(p.key(), p.value().detach());
-  ts.emplace_back("lm_head.weight", model->named_parameters()["model.embed_tokens.weight"].detach());
-  rho::make_dirs(tmp.path + "/m");
-  rho::save_safetensors(tmp.path + "/m/model.safetensors", ts);
-  rho::write_file_atomic(tmp.path + "/m/config.json", rho::to_json(model->config).dump());
-  EXPECT_NO_THROW(rho::load_model(tmp.path + "/m"));
+  const auto emb = model->named_parameters()["model.embed_tokens.weight"].detach();
+  write_single(tmp.path + "/m", model, tied_tensors(model, emb.clone(), false));
+  auto back = rho::load_model(tmp.path + "/m");
+  EXPECT_TRUE(torch::equal(back->named_parameters()["model.embed_tokens.weight"], emb));
+  EXPECT_TRUE(torch::equal(logits_of(back), logits_of(model)));
+
+  // A head that is not the embedding contradicts the config's tie: refused, naming the file.
+  write_single(tmp.path + "/differs", model, tied_tensors(model, emb + 1, false));
+  const auto msg = user_error([&] { rho::load_model(tmp.path + "/differs"); });
+  EXPECT_EQ(msg.rfind(tmp.path + "/differs/model.safetensors: stores lm_head.weight and model.embed_tokens.weight "
+                                 "with different values", 0), 0u) << msg;
+}
+
+// safetensors.torch.save_model drops the tied pair's second name (sorted: model.embed_tokens.weight)
+// and records it in __metadata__ as an alias of the one kept: {"model.embed_tokens.weight":
+// "lm_head.weight"}. transformers loads such a file; so does rho, with the same logits as the
+// normally written model (single file, and sharded with the index listing the kept name only).
+TEST(HfImport, TiedCheckpointWrittenBySafetensorsSaveModelLoads) {
+  rho_test::TempDir tmp;
+  auto model = random_model(/*tied=*/true);
+  rho::save_model(tmp.path + "/normal", model);
+  const auto reference = logits_of(model);
+  EXPECT_TRUE(torch::equal(logits_of(rho::load_model(tmp.path + "/normal")), reference));
+
+  const auto emb = model->named_parameters()["model.embed_tokens.weight"].detach();
+  const auto ts = tied_tensors(model, emb, /*drop_embedding=*/true);
+  const std::map<std::string, std::string> alias{{"model.embed_tokens.weight", "lm_head.weight"}};
+  write_single(tmp.path + "/save_model", model, ts, alias);
+  EXPECT_EQ(rho::load_weights(tmp.path + "/save_model").count("model.embed_tokens.weight"), 1u);
+  EXPECT_TRUE(torch::equal(logits_of(rho::load_model(tmp.path + "/save_model")), reference));
+
+  // Sharded: lm_head.weight (with the alias metadata) alone in the first shard.
+  const std::string dir = tmp.path + "/sharded";
+  rho::make_dirs(dir);
+  nlohmann::json index = {{"metadata", nlohmann::json::object()}, {"weight_map", nlohmann::json::object()}};
+  std::vector<std::pair<std::string, torch::Tensor>> rest;
+  for (auto& t : ts) {
+    if (t.first != "lm_head.weight") rest.push_back(t);
+    index["weight_map"][t.first] = t.first == "lm_head.weight" ? "model-00001-of-00002.safetensors"
+                                                               : "model-00002-of-00002.safetensors";
+  }
+  rho::save_safetensors(dir + "/model-00001-of-00002.safetensors", {ts.back()}, alias);
+  rho::save_safetensors(dir + "/model-00002-of-00002.safetensors", rest);
+  rho::write_file_atomic(dir + "/model.safetensors.index.json", index.dump());
+  rho::write_file_atomic(dir + "/config.json", rho::to_json(model->config).dump());
+  EXPECT_TRUE(torch::equal(logits_of(rho::load_model(dir)), reference));
+
+  // Neither name stored: the message names both.
+  write_single(tmp.path + "/none", model, ts.size() > 1 ? decltype(ts)(ts.begin(), ts.end() - 1) : ts);
+  const auto msg = user_error([&] { rho::load_model(tmp.path + "/none"); });
+  EXPECT_NE(msg.find("missing tensor 'model.embed_tokens.weight' (nor lm_head.weight, its tied name)"),
+            std::string::npos) << msg;
 }
 
 TEST(HfImport, LyingIndexIsRefusedNamingTheFile) {

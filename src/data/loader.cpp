@@ -80,7 +80,7 @@ PackedDataset::PackedDataset(const std::vector<std::string>& shard_paths, int64_
 uint64_t PackedDataset::tokenizer_fingerprint() const { return shards_.front()->header().tokenizer_fingerprint; }
 uint32_t PackedDataset::vocab_size() const { return shards_.front()->header().vocab_size; }
 TokenizerId PackedDataset::tokenizer() const {
-  return {tokenizer_fingerprint(), int64_t(vocab_size()), shards_.front()->path()};
+  return {tokenizer_fingerprint(), int64_t(vocab_size()), shards_.front()->path(), nullptr};
 }
 
 // Not thread-safe (the cache is mutable): give each thread its own dataset or loader.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "common/error.h"
 #include "common/fileio.h"
@@ -271,6 +272,27 @@ uint64_t Shard::content_fingerprint() const {
 
 Shard::~Shard() {
   if (map_) ::munmap(const_cast<unsigned char*>(map_), map_bytes_);
+}
+
+std::string tokenizer_copy_dir(const std::string& shard_dir, uint64_t fingerprint) {
+  return (std::filesystem::path(shard_dir) / ("tokenizer-" + hex64(fingerprint))).string();
+}
+
+std::shared_ptr<const TokenizerFiles> tokenizer_beside(const std::vector<std::string>& shard_paths,
+                                                       uint64_t fingerprint) {
+  namespace fs = std::filesystem;
+  std::set<std::string> seen;
+  for (const auto& shard : shard_paths) {
+    const std::string parent = fs::path(shard).parent_path().string();
+    const std::string dir = tokenizer_copy_dir(parent.empty() ? "." : parent, fingerprint);
+    if (!seen.insert(dir).second || !fs::is_directory(dir)) continue;
+    auto files = read_tokenizer_files(dir);
+    if (files->fingerprint != fingerprint)
+      fail_file(dir + "/" + files->tokenizer_name(), "is tokenizer " + hex64(files->fingerprint) +
+                                                         ", not the one its directory is named for");
+    return files;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> list_shards(const std::string& path_or_dir) {

@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/tokenizer.h"
+
 namespace rho {
 
 struct ShardHeader {
@@ -105,6 +107,17 @@ uint64_t shard_fingerprint_add(uint64_t fp, const int32_t* tokens, size_t n);
 // madvise(MADV_DONTNEED) of the whole pages around bytes [begin, end) of a read-only mapping
 // (shards, score files): they leave this process's resident set, not the page cache.
 void release_mapped(const unsigned char* map, size_t map_bytes, uint64_t begin, uint64_t end);
+
+// The copy of its tokenizer that `rho tokenize` leaves beside the shards it writes, so that what
+// is trained on them can carry the tokenizer itself (model directories rho writes hold its files,
+// not only its fingerprint): <shard directory>/tokenizer-<fingerprint, 16 hex digits>/, holding
+// tokenizer.model or tokenizer.json and the tokenizer_config.json that was beside it.
+std::string tokenizer_copy_dir(const std::string& shard_dir, uint64_t fingerprint);
+// The files of tokenizer `fingerprint` from such a copy beside any of `shard_paths`; null when
+// there is none (shards written before rho kept one, or moved without it). UserError naming the
+// copy when it holds another tokenizer.
+std::shared_ptr<const TokenizerFiles> tokenizer_beside(const std::vector<std::string>& shard_paths,
+                                                       uint64_t fingerprint);
 
 // Expands a shard argument: a directory (its *.bin files, sorted), or a file.
 // UserError when nothing is found.

@@ -159,6 +159,24 @@ class Pipeline {
   std::vector<std::thread> encoders_;
 };
 
+// The tokenizer itself goes beside the shards, for the model directories trained on them
+// (shard.h: tokenizer_copy_dir).
+void leave_tokenizer_copy(const std::string& out_dir, const Tokenizer& tok) {
+  const std::string copy = tokenizer_copy_dir(out_dir, tok.fingerprint());
+  make_dirs(copy);
+  tok.files().write_to(copy);
+}
+
+void print_summary(const TokenizeStats& stats, const std::string& out_dir, int threads) {
+  std::fprintf(stderr,
+               "tokenize: %llu documents, %llu tokens in %zu shard%s under %s; %s of text in %.2f s: %.2f MB/s, "
+               "%.0f tokens/s (%d encoding thread%s)\n",
+               (unsigned long long)stats.documents, (unsigned long long)stats.tokens, stats.shards.size(),
+               stats.shards.size() == 1 ? "" : "s", out_dir.c_str(), megabytes(double(stats.text_bytes)).c_str(),
+               stats.seconds, double(stats.text_bytes) / 1e6 / stats.seconds, double(stats.tokens) / stats.seconds,
+               threads, threads == 1 ? "" : "s");
+}
+
 }  // namespace
 
 TokenizeStats tokenize_to_shards(const TokenizeOptions& opts, const DocFormat& format) {
@@ -227,14 +245,10 @@ TokenizeStats tokenize_to_shards(const TokenizeOptions& opts, const DocFormat& f
     throw;
   }
 
+  // Only once every shard is written: a failed run leaves nothing.
+  leave_tokenizer_copy(opts.out_dir, tok);
   stats.seconds = std::max(seconds_since(t0), 1e-9);
-  std::fprintf(stderr,
-               "tokenize: %llu documents, %llu tokens in %zu shard%s under %s; %s of text in %.2f s: %.2f MB/s, "
-               "%.0f tokens/s (%d encoding thread%s)\n",
-               (unsigned long long)stats.documents, (unsigned long long)stats.tokens, stats.shards.size(),
-               stats.shards.size() == 1 ? "" : "s", opts.out_dir.c_str(), megabytes(double(stats.text_bytes)).c_str(),
-               stats.seconds, double(stats.text_bytes) / 1e6 / stats.seconds, double(stats.tokens) / stats.seconds,
-               threads, threads == 1 ? "" : "s");
+  print_summary(stats, opts.out_dir, threads);
   return stats;
 }
 

@@ -37,29 +37,53 @@ torch::ScalarType parse_weight_dtype(const std::string& s) {
   fail("unknown weight dtype '" + s + "' (known: fp32, fp16, bf16)");
 }
 
+namespace {
+const char* kEmbed = "model.embed_tokens.weight";
+const char* kHead = "lm_head.weight";
+
+// The stored tensor for parameter `name`, or nullptr. A tied model's one table may be stored
+// under either name: transformers keeps model.embed_tokens.weight, safetensors' save_model keeps
+// lm_head.weight (naming the other as its alias). Stored under both, the two must be equal.
+const torch::Tensor* stored_tensor(const std::map<std::string, torch::Tensor>& tensors, const std::string& name,
+                                   bool tied, const std::string& where) {
+  const auto it = tensors.find(name);
+  if (!tied || name != kEmbed) return it == tensors.end() ? nullptr : &it->second;
+  const auto head = tensors.find(kHead);
+  if (it == tensors.end()) return head == tensors.end() ? nullptr : &head->second;
+  const auto same = [&] { return head->second.sizes() == it->second.sizes() && torch::equal(head->second.to(it->second.scalar_type()), it->second); };
+  if (head != tensors.end() && !same())
+    fail_file(where, std::string("stores ") + kHead + " and " + kEmbed +
+                         " with different values, but config.json ties them (tie_word_embeddings: true)");
+  return &it->second;
+}
+}  // namespace
+
 void assign_parameters(LlamaForCausalLM& model, const std::map<std::string, torch::Tensor>& tensors,
                        const std::string& where, const std::vector<std::string>& ignore_prefixes) {
   torch::NoGradGuard no_grad;
   auto params = model->named_parameters();
+  const bool tied = model->config.tie_word_embeddings;
   for (auto& p : params) {
-    auto it = tensors.find(p.key());
-    if (it == tensors.end()) fail_file(where, "missing tensor '" + p.key() + "'");
-    if (it->second.sizes() != p.value().sizes()) {
+    const torch::Tensor* t = stored_tensor(tensors, p.key(), tied, where);
+    if (!t) {
+      const std::string tied_name = tied && p.key() == kEmbed ? std::string(" (nor ") + kHead + ", its tied name)" : "";
+      fail_file(where, "missing tensor '" + p.key() + "'" + tied_name);
+    }
+    if (t->sizes() != p.value().sizes()) {
       std::ostringstream s;
-      s << "tensor '" << p.key() << "' has shape " << it->second.sizes() << ", the model needs "
-        << p.value().sizes();
+      s << "tensor '" << p.key() << "' has shape " << t->sizes() << ", the model needs " << p.value().sizes();
       fail_file(where, s.str());
     }
-    p.value().copy_(it->second.to(p.value().scalar_type()));
+    p.value().copy_(t->to(p.value().scalar_type()));
   }
   for (auto& [name, t] : tensors) {
     if (params.contains(name)) continue;
     bool ignored = false;
     for (auto& pre : ignore_prefixes) ignored |= name.rfind(pre, 0) == 0;
-    // HF writes rotary inv_freq buffers in some versions: derived state, safe to skip. With
-    // tied embeddings some checkpoints also store the head, a copy of the embedding table.
+    // HF writes rotary inv_freq buffers in some versions: derived state, safe to skip. A tied
+    // head's table, stored as lm_head.weight, was read above as the embedding.
     ignored |= name.find("rotary_emb.inv_freq") != std::string::npos;
-    ignored |= model->config.tie_word_embeddings && name == "lm_head.weight";
+    ignored |= tied && name == kHead;
     if (!ignored) fail_file(where, "unexpected tensor '" + name + "' (not a parameter of this config)");
   }
 }
@@ -103,7 +127,14 @@ void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptio
     remove_file_if_exists(dir + "/" + kSingle);
   }
   write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
-  const TokenizerId& tok = model->tokenizer;
+  save_tokenizer(dir, model->tokenizer);
+}
+
+void save_tokenizer(const std::string& dir, const TokenizerId& tok) {
+  if (tok.files && tok.files->fingerprint != tok.fingerprint)
+    fail("internal: the tokenizer files carried for " + hex64(tok.fingerprint) + " are tokenizer " +
+         hex64(tok.files->fingerprint));
+  (tok.files ? *tok.files : TokenizerFiles{}).write_to(dir);  // none: tokenizer files left in dir go
   if (tok.fingerprint == 0) {
     remove_file_if_exists(dir + "/" + kRecord);
   } else {
@@ -113,15 +144,9 @@ void save_model(const std::string& dir, LlamaForCausalLM& model, const SaveOptio
   }
 }
 
-TokenizerId read_tokenizer_record(const std::string& dir) {
-  const std::string path = dir + "/" + kRecord;
+namespace {
+TokenizerId parse_tokenizer_record(const std::string& path) {
   TokenizerId id;
-  if (!file_exists(path)) {
-    const std::string file = tokenizer_file_in(dir);
-    if (file.empty()) return id;
-    const std::string bytes = read_file(file);
-    return {fnv1a64(bytes.data(), bytes.size()), 0, file};
-  }
   const auto j = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("tokenizer") || !j["tokenizer"].is_object())
     fail_file(path, "not a rho model record (no \"tokenizer\" object)");
@@ -138,6 +163,17 @@ TokenizerId read_tokenizer_record(const std::string& dir) {
   id.source = t.contains("source") && t["source"].is_string() ? t["source"].get<std::string>() : path;
   return id;
 }
+}  // namespace
+
+TokenizerId read_tokenizer_record(const std::string& dir) {
+  const std::string path = dir + "/" + kRecord;
+  const std::string file = tokenizer_file_in(dir);
+  const auto files = file.empty() ? nullptr : read_tokenizer_files(file);
+  if (!file_exists(path)) return files ? TokenizerId{files->fingerprint, 0, file, files} : TokenizerId{};
+  TokenizerId id = parse_tokenizer_record(path);
+  if (files && files->fingerprint == id.fingerprint) id.files = files;  // else the record stands alone
+  return id;
+}
 
 std::map<std::string, torch::Tensor> load_weights(const std::string& dir) {
   const std::string index_path = dir + "/" + kIndex;
@@ -149,7 +185,9 @@ std::map<std::string, torch::Tensor> load_weights(const std::string& dir) {
                        "save_pretrained(..., safe_serialization=True))");
       fail_file(single, "not found (a model directory needs model.safetensors or " + std::string(kIndex) + ")");
     }
-    return load_safetensors(single).tensors;
+    auto file = load_safetensors(single);
+    for (auto& [alias, kept] : tensor_aliases(file)) file.tensors.emplace(alias, file.tensors.at(kept));
+    return file.tensors;
   }
   nlohmann::json index;
   try {
@@ -168,18 +206,21 @@ std::map<std::string, torch::Tensor> load_weights(const std::string& dir) {
     by_file[f].insert(name);
   }
   if (by_file.empty()) fail_file(index_path, "weight_map is empty");
-  std::map<std::string, torch::Tensor> all;
+  std::map<std::string, torch::Tensor> all, aliased;
   for (auto& [file, names] : by_file) {
     const std::string path = dir + "/" + file;
     if (!file_exists(path)) fail_file(index_path, "lists shard '" + file + "', which does not exist");
     auto shard = load_safetensors(path);
+    const auto aliases = tensor_aliases(shard);
     for (auto& n : names)
-      if (!shard.tensors.count(n)) fail_file(path, "lacks tensor '" + n + "' that " + kIndex + " places in it");
-    for (auto& [n, t] : shard.tensors) {
-      if (!names.count(n)) continue;  // HF ignores tensors the index does not list; so do we
-      all.emplace(n, t);
-    }
+      if (!shard.tensors.count(n) && !aliases.count(n))
+        fail_file(path, "lacks tensor '" + n + "' that " + kIndex + " places in it");
+    for (auto& [n, t] : shard.tensors)
+      if (names.count(n)) all.emplace(n, t);  // HF ignores tensors the index does not list; so do we
+    for (auto& [alias, kept] : aliases)
+      if (names.count(kept) || names.count(alias)) aliased.emplace(alias, shard.tensors.at(kept));
   }
+  all.merge(aliased);  // a name stored as a tensor wins over the same name as an alias
   return all;
 }
 

@@ -100,6 +100,13 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
   return out;
 }
 
+std::map<std::string, std::string> tensor_aliases(const SafetensorsFile& file) {
+  std::map<std::string, std::string> aliases;
+  for (const auto& [name, kept] : file.metadata)
+    if (!file.tensors.count(name) && file.tensors.count(kept)) aliases.emplace(name, kept);
+  return aliases;
+}
+
 SafetensorsFile load_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
 
 void save_safetensors(const std::string& path,

@@ -23,6 +23,13 @@ struct SafetensorsFile {
 SafetensorsFile load_safetensors(const std::string& path);
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& where);
 
+// The aliases a file's __metadata__ names: safetensors' save_model drops each tensor that shares
+// storage with a kept one and records `"<dropped name>": "<kept name>"` there (a tied model keeps
+// "lm_head.weight" and records "model.embed_tokens.weight" as its alias). Returned as dropped ->
+// kept for every entry whose value names a tensor of the file and whose key names none; other
+// metadata ("format": "pt", ...) is not an alias.
+std::map<std::string, std::string> tensor_aliases(const SafetensorsFile& file);
+
 // Writes atomically (temporary name, then rename). Tensors are made contiguous on CPU.
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

@@ -1,5 +1,19 @@
-// The RHOSCOR1 score file itself (format in score_file.h): its header, its value types, reading
-// (memory-mapped) and writing. Free of libtorch so that the fuzzer can link it alone.
+// The RHOSCOR1 score file itself: its header, its value types, reading (memory-mapped) and
+// writing. Free of libtorch so that the fuzzer can link it alone.
+//
+// One score file per shard: <scores_dir>/<shard file stem>.scores. Format, version 2, little-endian:
+//   offset  size  field
+//        0     8  magic "RHOSCOR1"
+//        8     4  version = 2 (version 1: dtype is always 1, otherwise identical; still read)
+//       12     4  dtype: 1 = float32, 2 = float16, 3 = bfloat16
+//       16     8  n_scores (== the shard's n_tokens)
+//       24     8  shard fingerprint (Shard::content_fingerprint())
+//       32     8  reference model fingerprint (model_fingerprint())
+//       40     4  seq_len T the shard was packed with (windows of T+1 at stride T, data/loader.h)
+//       44    20  reserved, zero
+//       64     .  n_scores values of the dtype
+// Positions that are the target of no window (position 0, the shard's tail, every position of a
+// shard shorter than T+1) hold NaN: "not scored". Every targeted position holds a finite loss >= 0.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -22,6 +22,8 @@ class Model {
   // Filled by the loaders; tokenizer_config.json may override them (tokenizer.cpp).
   int32_t bos = -1, eos = -1;
   std::vector<int32_t> prefix, suffix;  // what encode(text, add_special=true) puts around the ids
+  int32_t unk = -1;           // sentencepiece's unknown piece (-1: none, or not sentencepiece)
+  bool dummy_prefix = false;  // sentencepiece's add_dummy_prefix: a space is put before the text
 };
 
 // tokenizer.json (HF tokenizers, BPE model). `bytes` is the file's content; errors name `path`.

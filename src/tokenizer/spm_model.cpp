@@ -257,6 +257,8 @@ void SpmModel::init(const std::string& path) {
   bos = control(bos_piece_);
   eos = control(eos_piece_);
   if (bos >= 0) prefix = {bos};  // Llama's convention: BOS before the text, no EOS
+  unk = unk_id_;
+  dummy_prefix = add_dummy_prefix_;
   // BPE may run word by word (and cache words) when no mergeable piece holds a space symbol
   // after another character: then no merge can cross the start of a word (see encode_bpe_words).
   const std::string space = escape_ws_ ? std::string(kSpaceSymbol) : " ";

@@ -106,19 +106,42 @@ std::string tokenizer_file_in(const std::string& dir) {
   return "";
 }
 
-Tokenizer Tokenizer::load(const std::string& path) try {
+std::shared_ptr<const TokenizerFiles> read_tokenizer_files(const std::string& path) {
   const std::string file = resolve_file(path);
   if (!fs::is_regular_file(file)) fail_file(file, "no such tokenizer model file");
-  const std::string bytes = read_file(file);
+  auto out = std::make_shared<TokenizerFiles>();
+  std::string bytes = read_file(file);
   if (bytes.empty()) fail_file(file, "empty file, not a tokenizer");
   const size_t first = bytes.find_first_not_of(" \t\r\n");
   const bool json = ends_with(file, ".json") || (!ends_with(file, ".model") && first != std::string::npos && bytes[first] == '{');
+  out->fingerprint = fnv1a64(bytes.data(), bytes.size());
+  out->files.emplace_back(json ? "tokenizer.json" : "tokenizer.model", std::move(bytes));
+  const std::string cfg = (fs::path(file).parent_path() / "tokenizer_config.json").string();
+  if (fs::is_regular_file(cfg)) out->files.emplace_back("tokenizer_config.json", read_file(cfg));
+  return out;
+}
+
+void TokenizerFiles::write_to(const std::string& dir) const {
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json"}) {
+    bool held = false;
+    for (const auto& f : files) held |= f.first == name;
+    if (!held) remove_file_if_exists((fs::path(dir) / name).string());
+  }
+  for (const auto& [name, bytes] : files) write_file_atomic((fs::path(dir) / name).string(), bytes);
+}
+
+Tokenizer Tokenizer::load(const std::string& path) try {
+  const std::string file = resolve_file(path);
+  auto files = read_tokenizer_files(file);
+  const std::string& bytes = files->files.front().second;
+  const bool json = files->tokenizer_name() == "tokenizer.json";
   std::unique_ptr<tok::Model> m = json ? tok::load_hf_json(file, bytes) : tok::load_spm(file, bytes);
   apply_config(file, *m);
   Tokenizer t;
   t.model_ = std::move(m);
-  t.fingerprint_ = fnv1a64(bytes.data(), bytes.size());
+  t.fingerprint_ = files->fingerprint;
   t.path_ = file;
+  t.files_ = std::move(files);
   return t;
 } catch (const UserError& e) {
   throw UserError(one_line(e.what()));
@@ -151,6 +174,8 @@ std::string Tokenizer::id_to_piece(int32_t id) const {
 int32_t Tokenizer::vocab_size() const { return model_->vocab_size(); }
 int32_t Tokenizer::bos_id() const { return model_->bos; }
 int32_t Tokenizer::eos_id() const { return model_->eos; }
+int32_t Tokenizer::unk_id() const { return model_->unk; }
+bool Tokenizer::adds_dummy_prefix() const { return model_->dummy_prefix; }
 
 namespace {
 

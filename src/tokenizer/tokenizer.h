@@ -8,9 +8,23 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rho {
+
+// A tokenizer's files as a model directory carries them, read once (so a directory gets what was
+// fingerprinted): the tokenizer file under the name HF looks for (tokenizer.json or
+// tokenizer.model), then the tokenizer_config.json beside it if there is one (BOS/EOS settings,
+// which the fingerprint does not cover).
+struct TokenizerFiles {
+  uint64_t fingerprint = 0;                                // fnv1a64 of the tokenizer file
+  std::vector<std::pair<std::string, std::string>> files;  // (name in a directory, bytes)
+  const std::string& tokenizer_name() const { return files.front().first; }
+  // Writes each file into `dir` atomically, and removes from it any tokenizer.json,
+  // tokenizer.model or tokenizer_config.json it does not hold: `dir` never mixes two tokenizers.
+  void write_to(const std::string& dir) const;
+};
 
 // What shards, a tokenizer or a model directory say about the tokenizer behind them: enough to
 // refuse a mismatch (model/model_use.h holds the rules).
@@ -18,11 +32,18 @@ struct TokenizerId {
   uint64_t fingerprint = 0;  // fnv1a64 of the tokenizer file's bytes; 0: not known
   int64_t vocab_size = 0;    // 0: not known
   std::string source;        // the file that says so, for messages
+  // The files themselves, when known (their fingerprint is `fingerprint`): every model directory
+  // rho writes carries them. Null: only the fingerprint is known.
+  std::shared_ptr<const TokenizerFiles> files;
 };
 
 // The tokenizer file of a model directory: tokenizer.json (what HF's fast tokenizer reads), else
 // tokenizer.model, else "".
 std::string tokenizer_file_in(const std::string& dir);
+
+// The files of tokenizer PATH (a tokenizer file, or a directory holding one). UserError naming
+// the path when there is none or it is empty.
+std::shared_ptr<const TokenizerFiles> read_tokenizer_files(const std::string& path);
 
 namespace tok {
 class Model;
@@ -46,16 +67,20 @@ class Tokenizer {
   int32_t vocab_size() const;  // one past the largest id, added tokens included
   int32_t bos_id() const;      // -1 when none
   int32_t eos_id() const;      // -1 when none
+  int32_t unk_id() const;      // sentencepiece's unknown piece; -1 when none (or not sentencepiece)
+  bool adds_dummy_prefix() const;  // sentencepiece puts a space before the text (add_dummy_prefix)
   // fnv1a64 of the tokenizer file's bytes (tokenizer.model or tokenizer.json): shards and
   // checkpoints record it so a mismatched tokenizer is caught before training on garbage.
   uint64_t fingerprint() const { return fingerprint_; }
   const std::string& path() const { return path_; }
-  TokenizerId id() const { return {fingerprint_, vocab_size(), path_}; }
+  TokenizerId id() const { return {fingerprint_, vocab_size(), path_, files_}; }
+  const TokenizerFiles& files() const { return *files_; }
 
  private:
   std::shared_ptr<const tok::Model> model_;
   uint64_t fingerprint_ = 0;
   std::string path_;
+  std::shared_ptr<const TokenizerFiles> files_;
 };
 
 struct TokenizerTrainOptions {

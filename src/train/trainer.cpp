@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "common/error.h"
@@ -22,20 +23,40 @@
 namespace rho {
 namespace {
 
+// The shards' tokenizer as the run's model directories carry it: its files from the copy rho
+// tokenize left beside the shards, else from the --init-from directory when that carries the same
+// tokenizer. With neither, only the fingerprint is recorded, and rank 0 says so.
+TokenizerId carried_tokenizer(const PackedDataset& data, const TokenizerId& init_from, int rank) {
+  TokenizerId tok = data.tokenizer();
+  std::vector<std::string> paths;
+  for (const auto& s : data.shards()) paths.push_back(s->path());
+  tok.files = tokenizer_beside(paths, tok.fingerprint);
+  if (!tok.files && init_from.files && init_from.files->fingerprint == tok.fingerprint) tok.files = init_from.files;
+  if (!tok.files && rank == 0) {
+    const std::string parent = std::filesystem::path(paths.front()).parent_path().string();
+    std::fprintf(stderr, "rho: note: no copy of the shards' tokenizer at %s (shards tokenized before rho kept one), so "
+                         "this run's model directories record its fingerprint only; rho export --tokenizer FILE adds it\n",
+                 tokenizer_copy_dir(parent.empty() ? "." : parent, tok.fingerprint).c_str());
+  }
+  return tok;
+}
+
 // The model a run starts from: a model directory (continual pretraining), or a fresh preset sized
-// to the shards' vocabulary, on the run's device. Either way it records the shards' tokenizer.
-LlamaForCausalLM build_model(const TrainOptions& o, const TokenizerId& tok, const Compute& compute, Distributed* dist) {
+// to the shards' vocabulary, on the run's device. Either way it carries the shards' tokenizer.
+LlamaForCausalLM build_model(const TrainOptions& o, const PackedDataset& data, const Compute& compute,
+                             Distributed* dist) {
   torch::manual_seed(o.seed);
+  const TokenizerId shards = data.tokenizer();
   LlamaForCausalLM model{nullptr};
   if (!o.init_from.empty()) {
-    model = load_model_for(o.init_from, {"--init-from model", tok, o.seq_len, o.allow_unrecorded_tokenizer});
+    model = load_model_for(o.init_from, {"--init-from model", shards, o.seq_len, o.allow_unrecorded_tokenizer});
   } else {
     auto config = preset(o.preset);
-    config.vocab_size = tok.vocab_size;
+    config.vocab_size = shards.vocab_size;
     config.max_position_embeddings = std::max(config.max_position_embeddings, o.seq_len);
     model = LlamaForCausalLM(config);
   }
-  model->tokenizer = tok;
+  model->tokenizer = carried_tokenizer(data, model->tokenizer, o.rank);
   model->model->checkpoint_layers = o.checkpoint_layers;
   model->to(compute.device);  // fp32 master weights whatever the precision
   // Every rank starts from rank 0's weights (identical by seed already; this makes it certain).
@@ -130,7 +151,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   const auto resume_from = resume_point(opts);
   const Compute compute = resolve_compute(opts.device, opts.precision);
   auto data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
-  auto model = build_model(opts, data->tokenizer(), compute, dist);
+  auto model = build_model(opts, *data, compute, dist);
   auto optimizer = make_optimizer(model, o);
   auto slm = build_objective(opts, *data, compute, dist);
   TrainerState state = start_or_resume(opts, resume_from, model, *optimizer);

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib/crash.sh"
 make_shards 400 600
 "$RHO" train --data "$WORK/shards" --out "$WORK/refmodel" --preset debug --steps 2 --seq-len 16 --batch 2 \
   >/dev/null 2>&1 || { echo "FAIL: train"; exit 1; }
-n_shards=$(ls "$WORK/shards" | wc -l)
+n_shards=$(ls "$WORK/shards"/*.bin | wc -l)
 ARGS=(score --model "$WORK/refmodel/final" --data "$WORK/shards" --seq-len 16 --batch 4 --threads 1 --save-every 2)
 t0=$(now_ms)
 "$RHO" "${ARGS[@]}" --out "$WORK/ref" 2>"$WORK/ref.log" || { echo "FAIL: reference scoring"; cat "$WORK/ref.log"; exit 1; }
