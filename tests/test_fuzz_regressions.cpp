@@ -13,7 +13,7 @@
 namespace fs = std::filesystem;
 
 TEST(FuzzRegressions, EveryCorpusAndRegressionInputIsHandled) {
-  const fs::path root = fs::path(RHO_SOURCE_DIR) / "fuzz";
+  const fs::path root = fs::path(rho_test::source_dir()) / "fuzz";
   for (const auto& t : rho::fuzz::all_targets()) {
     int replayed = 0;
     for (const char* kind : {"corpus", "regressions"}) {

@@ -17,7 +17,7 @@
 
 namespace {
 
-const std::string kHfDir = std::string(RHO_FIXTURE_DIR) + "/hf_sharded";
+const std::string kHfDir = rho_test::fixture_dir() + "/hf_sharded";
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();

@@ -30,7 +30,7 @@ constexpr double kTol = 1e-4;
 const std::vector<std::string> kFamilies = {"llama3_tied", "llama_linear_bias", "qwen2_tied", "qwen2_swa",
                                             "mistral_swa"};
 
-std::string dir_of(const std::string& name) { return std::string(RHO_FIXTURE_DIR) + "/families/" + name; }
+std::string dir_of(const std::string& name) { return rho_test::fixture_dir() + "/families/" + name; }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();

@@ -6,6 +6,7 @@
 #include "model/io.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
+#include "test_util.h"
 
 namespace {
 
@@ -16,7 +17,7 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 struct Fixture {
-  rho::SafetensorsFile file = rho::load_safetensors(std::string(RHO_FIXTURE_DIR) + "/llama_tiny.safetensors");
+  rho::SafetensorsFile file = rho::load_safetensors(rho_test::fixture_dir() + "/llama_tiny.safetensors");
   rho::LlamaConfig config = rho::config_from_json(nlohmann::json::parse(file.metadata.at("config")), "fixture");
   torch::Tensor get(const std::string& k) const { return file.tensors.at(k); }
 };

@@ -17,7 +17,7 @@ using rho_test::error_of;
 using rho_test::TempDir;
 using nlohmann::json;
 
-const std::string kFix = std::string(RHO_FIXTURE_DIR) + "/tokenizers";
+const std::string kFix = rho_test::fixture_dir() + "/tokenizers";
 
 // A tiny byte-level BPE tokenizer.json (also a fuzz seed): "a"+"b" merge, a space is "Ġ", one
 // special token that the post-processor appends.

@@ -13,13 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fileio.h"
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kFix = std::string(RHO_FIXTURE_DIR) + "/tokenizers";
-const std::string kDeps = std::string(RHO_SOURCE_DIR) + "/.deps/tokenizers";
+const std::string kFix = rho_test::fixture_dir() + "/tokenizers";
+const std::string kDeps = rho_test::source_dir() + "/.deps/tokenizers";
 
 struct Case {
   std::string name;  // expected/<name>.jsonl

@@ -20,6 +20,10 @@
 
 namespace rho_test {
 
+// tests/fixtures and the source tree of this checkout (tests/test_paths.cpp).
+std::string fixture_dir();
+std::string source_dir();
+
 // A fresh directory under /tmp, removed with everything in it when the test ends.
 struct TempDir {
   std::string path;
