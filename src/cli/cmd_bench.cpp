@@ -144,8 +144,7 @@ void register_bench(CLI::App& app) {
   sub->add_flag("--score", o->score, "Also time `rho score`'s forward pass (tokens/s)");
   auto run = add_run_flags(sub, {/*head=*/true, /*tokenizer_record=*/false});  // synthetic models: no tokenizer
   sub->callback([o, run, blas, memory, memory_child, no_online, objective] {
-    start_model_command(*run);
-    configure_blas_threads(*blas);
+    start_model_command(*run, *blas);
     o->compute = run->compute();
     o->head = run->head;
     o->slm = *objective == "slm";

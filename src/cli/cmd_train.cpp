@@ -16,8 +16,7 @@ void register_train(CLI::App& app) {
   o->describe(flags);
   sub->callback([o] {
     o->validate();  // every rule between settings, before any process connects or anything loads
-    start_model_command(*o);
-    configure_blas_threads(o->blas_threads);
+    start_model_command(*o, o->blas_threads);
     // Data parallel when launched as several processes (rho launch, torchrun, Slurm, mpirun).
     const DistEnv env = dist_env_from_environment();
     std::unique_ptr<Distributed> dist;

@@ -67,15 +67,17 @@ inline std::shared_ptr<RunOptions> add_run_flags(CLI::App* sub, RunSettingsUsed 
   return run;
 }
 
-// What every model command but train does first: the BLAS warning, the thread counts. --threads N
-// holds OpenBLAS to N threads too: rho launch gives each process OPENBLAS_NUM_THREADS, and a matrix
-// product split among another number of threads rounds differently, so `score --threads 1` in one
-// process writes the bytes its ranks write under `rho launch` (tests/cli/corpora.sh).
-inline void start_model_command(const RunOptions& run) {
+// What every model command does first: the BLAS warning, the thread counts. A command with its
+// own --blas-threads (train, bench) passes it; elsewhere --threads N holds OpenBLAS to N threads
+// too: rho launch gives each process OPENBLAS_NUM_THREADS, and a matrix product split among another
+// number of threads rounds differently, so `score --threads 1` in one process writes the bytes its
+// ranks write under `rho launch` (tests/cli/corpora.sh). 0: the library's default.
+inline void start_model_command(const RunOptions& run, int blas_threads) {
   warn_if_reference_blas();
   configure_threads(run.threads);
-  configure_blas_threads(run.threads);
+  configure_blas_threads(blas_threads);
 }
+inline void start_model_command(const RunOptions& run) { start_model_command(run, run.threads); }
 
 // Several processes on one node (rho launch, torchrun): rank r uses its LOCAL_RANK-th GPU when the
 // device is CUDA and no index was given.
