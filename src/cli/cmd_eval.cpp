@@ -83,7 +83,7 @@ void register_eval_fewshot(CLI::App& parent) {
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Generation budget per problem (the harness: 1024)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
-  sub->add_option("--bos", o->bos, "Start prompts with BOS: auto (tokenizer_config.json's add_bos_token; none for rho's tokenizers), yes, no")
+  sub->add_option("--bos", o->bos, "Start prompts with BOS: auto (as the tokenizer says: eval/bos.h; none for rho's tokenizers), yes, no")
       ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
   sub->add_option("--batch", o->batch, "Prompts generated together (left-padded to the longest)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
@@ -104,7 +104,7 @@ void register_eval_fewshot(CLI::App& parent) {
       std::printf("%s: accuracy %.1f%% (%lld/%lld), 95%% CI %.1f-%.1f%%, %.2f problems/s\n", t.task.c_str(),
                   100 * t.accuracy, (long long)t.correct, (long long)t.problems, 100 * t.ci.lo, 100 * t.ci.hi,
                   double(t.problems) / std::max(t.seconds, 1e-9));
-    if (r.tasks.size() > 1) std::printf("average: %.1f%%\n", 100 * r.average);
+    if (r.tasks.size() > 1) std::printf("average: %.1f%%\n", r.average_percent);
     std::printf("-> %s/results.md\n", o->out_dir.c_str());
   });
 }
@@ -121,9 +121,9 @@ void register_eval_choice(CLI::App& parent) {
   sub->add_option("--data", o->data, "JSONL items (ARC, HellaSwag, PIQA, Winogrande, BoolQ, MMLU, SciQ, OpenBookQA, generic)")->required();
   sub->add_option("--format", o->format, "Record format (" + formats + ")")->capture_default_str();
   sub->add_option("--shots", o->shots, "Few-shot examples before each item")->check(CLI::Range(0, 64))->capture_default_str();
-  sub->add_option("--shots-from", o->shots_from, "JSONL the few-shot examples are taken from (the first --shots)");
+  sub->add_option("--shots-from", o->shots_from, "JSONL the few-shot examples are drawn from (as lm-eval: random.Random(1234).sample per item; MMLU: the first --shots of the item's subject)");
   sub->add_option("--limit", o->limit, "Only the first N items (0: all)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
-  sub->add_option("--bos", o->bos, "Start contexts with BOS: no (the harness's default), yes, auto (eval fewshot's rule)")
+  sub->add_option("--bos", o->bos, "Start contexts with BOS: auto (as the tokenizer says: lm-eval >= 0.4.9.2), no (lm-eval <= 0.4.9.1), yes")
       ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
   sub->add_option("--batch", o->batch, "Sequences per forward pass")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
   sub->add_option("--out", o->out_dir, "Directory for results.md, results.json, records-<k>.jsonl")->required();

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/py_random.h"
 #include "data/documents.h"
 #include "eval/bos.h"
 #include "common/pytext.h"
@@ -17,18 +19,43 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<ChoiceDoc> read_docs(const std::string& path, std::string& format, int64_t limit) {
+// A JSONL file's items, with the records they were read from (lm-eval leaves an item out of its
+// own few-shot examples by comparing records).
+struct ChoiceSet {
   std::vector<ChoiceDoc> docs;
+  std::vector<json> records;
+};
+
+ChoiceSet read_docs(const std::string& path, std::string& format, int64_t limit) {
+  ChoiceSet set;
   for_each_record(path, [&](const json& r, int64_t line) {
-    if (limit > 0 && int64_t(docs.size()) >= limit) return;
+    if (limit > 0 && int64_t(set.docs.size()) >= limit) return;
     if (format == "auto") {
       format = detect_choice_format(r);
       if (format.empty())
         fail_file(path, "line " + std::to_string(line) + ": fields fit none of the known formats; give --format");
     }
-    docs.push_back(parse_choice_record(format, r, path, line));
+    set.docs.push_back(parse_choice_record(format, r, path, line));
+    set.records.push_back(r);
   });
-  return docs;
+  return set;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec);
+}
+
+std::vector<std::string> fewshot_prefixes(const ChoiceOptions& o, const std::string& format, const ChoiceSet& items) {
+  std::vector<std::string> prefixes(items.docs.size());
+  if (o.shots <= 0) return prefixes;
+  std::string shot_format = format;
+  const ChoiceSet shots = read_docs(o.shots_from, shot_format, 0);
+  const auto picks = fewshot_picks(format, items.records, shots.records, o.shots, same_file(o.shots_from, o.data),
+                                   o.shots_from);
+  for (size_t i = 0; i < picks.size(); ++i)
+    for (size_t s : picks[i]) prefixes[i] += choice_example(shots.docs[s]) + "\n\n";
+  return prefixes;
 }
 
 // A choice's tokens as the harness's _encode_pair makes them: the continuation is what encoding
@@ -130,6 +157,34 @@ void write_results(const ChoiceOptions& o, const std::string& format, bool bos, 
 
 }  // namespace
 
+std::vector<std::vector<size_t>> fewshot_picks(const std::string& format, const std::vector<json>& items,
+                                               const std::vector<json>& shots, int k, bool same_split,
+                                               const std::string& shots_file) {
+  std::vector<std::vector<size_t>> picks(items.size());
+  const size_t draw = size_t(k) + (same_split ? 1 : 0);
+  py::Random rnd(1234);  // lm-eval's default --fewshot_random_seed
+  for (size_t i = 0; i < items.size() && k > 0; ++i) {
+    std::vector<size_t> drawn;
+    if (format == "mmlu") {
+      const json subject = items[i].value("subject", json());
+      for (size_t s = 0; s < shots.size() && drawn.size() < draw; ++s)
+        if (subject.is_null() || shots[s].value("subject", json()) == subject) drawn.push_back(s);
+      if (drawn.size() < draw)
+        fail_file(shots_file, "has " + std::to_string(drawn.size()) + " items of subject " + subject.dump() +
+                                  ", fewer than the " + std::to_string(draw) + " the few-shot examples need");
+    } else {
+      if (shots.size() < draw)
+        fail_file(shots_file, "has " + std::to_string(shots.size()) + " items, fewer than the " + std::to_string(draw) +
+                                  " the few-shot draw needs");
+      for (uint64_t s : rnd.sample(shots.size(), draw)) drawn.push_back(size_t(s));
+    }
+    // `[x for x in fewshotex if x != doc][:num_fewshot]`
+    for (size_t s : drawn)
+      if (picks[i].size() < size_t(k) && shots[s] != items[i]) picks[i].push_back(s);
+  }
+  return picks;
+}
+
 std::vector<ChoiceRow> run_choice_eval(const ChoiceOptions& o) {
   if (o.models.empty()) fail("no --model given");
   if (!o.labels.empty() && o.labels.size() != o.models.size()) fail("give one --label per --model, or none");
@@ -138,26 +193,20 @@ std::vector<ChoiceRow> run_choice_eval(const ChoiceOptions& o) {
   if (o.shots > 0 && o.shots_from.empty()) fail("--shots needs --shots-from (the file few-shot examples come from)");
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
   std::string why;
-  const bool bos = resolve_bos(o.bos, o.tokenizer, o.models[0], &why);
+  const bool bos = resolve_bos(o.bos, tok, o.models[0], &why);
   if (bos && tok.bos_id() < 0) fail_file(o.tokenizer, "has no BOS token, but " + why + " asks for one");
 
   std::string format = o.format;
-  const auto docs = read_docs(o.data, format, o.limit);
-  std::string prefix;  // few-shot examples, each followed by a blank line
-  if (o.shots > 0) {
-    std::string shot_format = format;
-    const auto shots = read_docs(o.shots_from, shot_format, o.shots);
-    if (int64_t(shots.size()) < o.shots)
-      fail_file(o.shots_from, "has " + std::to_string(shots.size()) + " items, fewer than --shots " + std::to_string(o.shots));
-    for (const auto& s : shots) prefix += choice_example(s) + "\n\n";
-  }
+  const ChoiceSet items = read_docs(o.data, format, o.limit);
+  const std::vector<ChoiceDoc>& docs = items.docs;
+  const auto prefixes = fewshot_prefixes(o, format, items);  // each followed by a blank line
   std::vector<ScoredSequence> seqs;
   std::vector<size_t> first_seq;  // docs[i]'s choices are seqs[first_seq[i] ...]
   for (size_t i = 0; i < docs.size(); ++i) {
     first_seq.push_back(seqs.size());
     const ChoiceDoc& d = docs[i];
     for (size_t c = 0; c < d.contexts.size(); ++c)
-      seqs.push_back(encode_pair(tok, d.description + prefix + d.contexts[c], d.continuations[c], bos,
+      seqs.push_back(encode_pair(tok, d.description + prefixes[i] + d.contexts[c], d.continuations[c], bos,
                                  o.data + ": item " + std::to_string(i) + ", choice " + std::to_string(c)));
   }
   make_dirs(o.out_dir);

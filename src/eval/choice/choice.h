@@ -7,8 +7,12 @@
 // Tokenization follows the harness's _encode_pair: trailing spaces of the context move to the
 // continuation; context + continuation is encoded whole and the continuation is the tokens
 // after the context's own encoding; an empty context is replaced by BOS (else EOS); sequences
-// longer than the model's positions keep their end. No BOS otherwise (the harness's default for
-// causal LMs); --bos yes adds it.
+// longer than the model's positions keep their end. BOS as the tokenizer says (eval/bos.h), as
+// lm-eval does since 0.4.9.2 (--bos no is lm-eval up to 0.4.9.1).
+//
+// Few-shot examples are drawn as lm-eval's samplers draw them: random.Random(1234).sample over
+// the --shots-from items, item after item, dropping the item itself when --shots-from is the
+// evaluated file; MMLU takes the first k items of the same subject.
 //
 // Every continuation of every item is scored through measure/token_losses.h
 // (shared_prefix_losses: an item's context runs once for all its choices, items batched).
@@ -48,13 +52,24 @@ ChoiceDoc parse_choice_record(const std::string& format, const nlohmann::json& r
 // The text of a solved item, for few-shot contexts: gold context + gold continuation.
 std::string choice_example(const ChoiceDoc& doc);
 
+// The few-shot examples lm-evaluation-harness's samplers pick for each item (api/samplers.py),
+// as indices into `shots` (records of the --shots-from file; `items`: the evaluated records):
+// MMLU takes the first k of the item's subject (first_n; one task per subject, its dev split);
+// every other format draws random.Random(1234).sample(shots, k) item after item from one stream.
+// With the examples taken from the evaluated split itself (`same_split`), k + 1 are drawn and the
+// item's own record left out, then the first k kept. UserError naming `shots_file` when it holds
+// too few.
+std::vector<std::vector<size_t>> fewshot_picks(const std::string& format, const std::vector<nlohmann::json>& items,
+                                               const std::vector<nlohmann::json>& shots, int k, bool same_split,
+                                               const std::string& shots_file);
+
 struct ChoiceOptions {
   std::vector<std::string> models, labels;  // one row each; labels default to the model paths
   std::string tokenizer, data, format = "auto";
-  std::string shots_from;  // few-shot examples from this file (same format); "" = zero-shot
+  std::string shots_from;  // few-shot examples drawn from this file (same format); "" = zero-shot
   int shots = 0;
   int64_t limit = 0;       // the first N items (0: all)
-  std::string bos = "no";  // eval/bos.h modes; the harness adds none by default
+  std::string bos = "auto";  // eval/bos.h modes; auto is lm-eval >= 0.4.9.2, no is <= 0.4.9.1
   int64_t batch = 64;      // items per forward pass (and about 16,384 positions)
   std::string out_dir;
   bool allow_unrecorded_tokenizer = false;  // model/model_use.h

@@ -38,11 +38,21 @@ struct Problem {
   std::string question, prompt, gold;
   std::vector<int32_t> ids;
   bool truncated = false;
-  int shots_used = -1;  // custom mode only
+  bool too_long = false;  // harness mode: longer than the positions, refused as vLLM refuses it
+  int shots_used = -1;    // custom mode only
 };
 
 // Grades a generation: sets `extracted` (and `rule`, custom mode) and says whether it is right.
 using Grader = std::function<bool(const std::string& generation, const std::string& gold, json& record)>;
+
+// A task's accuracy in percent as math_eval.py reports it: np.round(acc * 100, 1).
+double harness_percent(double accuracy) { return std::nearbyint(accuracy * 100.0 * 10.0) / 10.0; }
+
+std::string one_decimal(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
 
 std::string percent(double v) {
   char buf[32];
@@ -65,11 +75,16 @@ void run_problems(LlamaForCausalLM& model, const Tokenizer& tok, const std::vect
   for (int64_t first = 0; first < n; first += chunk) {
     const int64_t end = std::min(n, first + chunk);
     std::vector<std::vector<int32_t>> ids;
-    for (int64_t i = first; i < end; ++i) ids.push_back(problems[size_t(i)].ids);
-    const auto gens = generate_batch(model, tok, ids, g);
+    for (int64_t i = first; i < end; ++i)
+      if (!problems[size_t(i)].too_long) ids.push_back(problems[size_t(i)].ids);
+    const auto generated = generate_batch(model, tok, ids, g);
+    size_t next = 0;
     for (int64_t i = first; i < end; ++i) {
       const Problem& p = problems[size_t(i)];
-      const Generation& gen = gens[size_t(i - first)];
+      Generation refused;
+      refused.finish = "too_long";
+      refused.prompt_tokens = int64_t(p.ids.size());
+      const Generation& gen = p.too_long ? refused : generated[next++];
       json r = {{"index", i}, {"question", p.question}, {"prompt", p.prompt}, {"generation", gen.text}};
       const bool correct = grade(gen.text, p.gold, r);
       r["gold"] = p.gold;
@@ -81,6 +96,7 @@ void run_problems(LlamaForCausalLM& model, const Tokenizer& tok, const std::vect
       if (p.shots_used >= 0) r["shots_used"] = p.shots_used;
       res.correct += correct;
       res.truncated_prompts += p.truncated || gen.prompt_truncated;
+      res.too_long_prompts += p.too_long;
       ++res.finish[gen.finish];
       lines.push_back(r.dump(-1, ' ', false, json::error_handler_t::replace));
     }
@@ -108,11 +124,9 @@ void run_problems(LlamaForCausalLM& model, const Tokenizer& tok, const std::vect
 
 // The harness's test file for a task under a data/ folder laid out as the harness's.
 std::string harness_test_file(const MathTask& task, const std::string& data_dir) {
-  for (const auto& d : task.data_dirs) {
-    const std::string p = data_dir + "/" + d + "/test.jsonl";
-    if (file_exists(p)) return p;
-  }
-  fail_file(data_dir, "no " + task.data_dirs[0] + "/test.jsonl for task " + task.name);
+  const std::string p = data_dir + "/" + task.data_dir + "/test.jsonl";
+  if (!file_exists(p)) fail_file(data_dir, "no " + task.data_dir + "/test.jsonl for task " + task.name);
+  return p;
 }
 
 // The paper's protocol for one task.
@@ -133,11 +147,13 @@ TaskResult run_harness_task(LlamaForCausalLM& model, const Tokenizer& tok, const
     if (bos) p.ids.push_back(tok.bos_id());
     const auto ids = tok.encode(p.prompt);
     p.ids.insert(p.ids.end(), ids.begin(), ids.end());
-    // vLLM keeps any prompt that fits; one that does not would be refused there. Here it keeps
-    // its end, so small models still get scored, and is counted.
-    if (int64_t(p.ids.size()) > P - 1) {
-      const int64_t keep = prompt_budget(P, o.max_new_tokens);
-      p.ids.erase(p.ids.begin(), p.ids.end() - keep);
+    // vLLM refuses a prompt longer than the model's positions (no output: graded wrong) and
+    // generates from any other until the positions run out. A prompt of exactly P tokens would
+    // get one token there; here generation needs a free position, so its first token goes.
+    if (int64_t(p.ids.size()) > P) {
+      p.too_long = true;
+    } else if (int64_t(p.ids.size()) == P) {
+      p.ids.erase(p.ids.begin());
       p.truncated = true;
     }
     problems.push_back(std::move(p));
@@ -160,12 +176,13 @@ TaskResult run_harness_task(LlamaForCausalLM& model, const Tokenizer& tok, const
                   {"exemplars", "src/eval/harness/prompts/" + task.exemplars}, {"stop", g.stop},
                   {"max_new_tokens", o.max_new_tokens}, {"bos", bos}, {"problems", res.problems},
                   {"correct", res.correct}, {"accuracy", res.accuracy}, {"ci95", {res.ci.lo, res.ci.hi}},
-                  {"truncated_prompts", res.truncated_prompts}, {"finish", res.finish}, {"seconds", res.seconds}};
+                  {"too_long_prompts", res.too_long_prompts}, {"truncated_prompts", res.truncated_prompts},
+                  {"finish", res.finish}, {"seconds", res.seconds}};
   write_file_atomic(o.out_dir + "/" + task.name + "/summary.json", summary.dump(2) + "\n");
-  if (res.truncated_prompts > 0)
-    std::fprintf(stderr, "fewshot %s: warning: %lld of %lld prompts are longer than the model's %lld positions and "
-                 "lost their start\n", task.name.c_str(), (long long)res.truncated_prompts, (long long)res.problems,
-                 (long long)P);
+  if (res.too_long_prompts > 0)
+    std::fprintf(stderr, "fewshot %s: warning: %lld of %lld prompts are longer than the model's %lld positions: no "
+                 "output, graded wrong (as vLLM refuses them in the harness)\n", task.name.c_str(),
+                 (long long)res.too_long_prompts, (long long)res.problems, (long long)P);
   return res;
 }
 
@@ -245,7 +262,8 @@ TaskResult run_custom(LlamaForCausalLM& model, const Tokenizer& tok, const FewSh
                   {"max_new_tokens", o.max_new_tokens}, {"bos", bos}, {"problems", res.problems},
                   {"correct", res.correct}, {"accuracy", res.accuracy}, {"ci95", {res.ci.lo, res.ci.hi}},
                   {"prompts_with_fewer_shots", res.reduced_shots}, {"mean_shots_used", res.mean_shots},
-                  {"truncated_prompts", res.truncated_prompts}, {"finish", res.finish}, {"seconds", res.seconds}};
+                  {"too_long_prompts", res.too_long_prompts}, {"truncated_prompts", res.truncated_prompts},
+                  {"finish", res.finish}, {"seconds", res.seconds}};
   write_file_atomic(o.out_dir + "/custom/summary.json", summary.dump(2) + "\n");
   if (res.reduced_shots > 0)
     std::fprintf(stderr, "fewshot: warning: %lld of %lld prompts held fewer than %d shots (mean %.1f) to leave %lld "
@@ -262,29 +280,37 @@ void write_table(const FewShotOptions& o, const FewShotResult& r, bool bos, cons
   for (const auto& t : r.tasks) {
     head += " " + t.task + " |";
     rule += "---:|";
-    row += " " + percent(t.accuracy) + " |";
+    row += " " + one_decimal(harness_percent(t.accuracy)) + " |";
     detail += "- " + t.task + ": " + std::to_string(t.correct) + "/" + std::to_string(t.problems) + ", 95% CI " +
               percent(t.ci.lo) + "-" + percent(t.ci.hi) + "% (Wilson), " + t.test +
+              (t.too_long_prompts ? ", " + std::to_string(t.too_long_prompts) + " prompts too long (wrong)" : "") +
               (t.truncated_prompts ? ", " + std::to_string(t.truncated_prompts) + " prompts truncated" : "") + "\n";
     tasks.push_back({{"task", t.task}, {"test", t.test}, {"problems", t.problems}, {"correct", t.correct},
                      {"accuracy", t.accuracy}, {"ci95", {t.ci.lo, t.ci.hi}},
-                     {"truncated_prompts", t.truncated_prompts}, {"finish", t.finish}, {"seconds", t.seconds}});
+                     {"too_long_prompts", t.too_long_prompts}, {"truncated_prompts", t.truncated_prompts},
+                     {"finish", t.finish}, {"seconds", t.seconds}});
   }
   if (r.tasks.size() > 1) {
     head += " avg |";
     rule += "---:|";
-    row += " " + percent(r.average) + " |";
+    row += " " + one_decimal(r.average_percent) + " |";
   }
   const std::string md = "Few-shot accuracy (%), greedy decoding, up to " + std::to_string(o.max_new_tokens) +
                          " new tokens" + (bos ? ", BOS" : ", no BOS") + ":\n\n" + head + "\n" + rule + "\n" + row +
                          "\n\n" + detail;
   write_file_atomic(o.out_dir + "/results.md", md);
   json j = {{"model", o.model}, {"label", label}, {"tokenizer", o.tokenizer}, {"bos", bos}, {"bos_rule", bos_why},
-            {"max_new_tokens", o.max_new_tokens}, {"tasks", tasks}, {"average", r.average}};
+            {"max_new_tokens", o.max_new_tokens}, {"tasks", tasks}, {"average_percent", r.average_percent}};
   write_file_atomic(o.out_dir + "/results.json", j.dump(2) + "\n");
 }
 
 }  // namespace
+
+double harness_average_percent(const std::vector<double>& accuracies) {
+  double sum = 0;  // Python's sum(), left to right
+  for (double a : accuracies) sum += harness_percent(a);
+  return accuracies.empty() ? 0 : sum / double(accuracies.size());
+}
 
 std::string strip_calculator(const std::string& s) {
   std::string out;
@@ -324,9 +350,12 @@ FewShotResult run_fewshot(const FewShotOptions& opts) {
     fail("give one --test per --task (in the same order), or --harness-data");
   std::vector<const MathTask*> tasks;
   for (const auto& t : o.tasks) tasks.push_back(&math_task(t));  // unknown names fail before loading
+  std::vector<std::string> tests = o.tests;  // and missing test files
+  if (!custom && tests.empty())
+    for (const MathTask* t : tasks) tests.push_back(harness_test_file(*t, o.harness_data));
   const Tokenizer tok = Tokenizer::load(o.tokenizer);
   std::string bos_why;
-  const bool bos = resolve_bos(o.bos, o.tokenizer, o.model, &bos_why);
+  const bool bos = resolve_bos(o.bos, tok, o.model, &bos_why);
   if (bos && tok.bos_id() < 0) fail_file(o.tokenizer, "has no BOS token, but " + bos_why + " asks for one");
   auto model = load_model_for(o.model, {"model", tok.id(), 0, o.allow_unrecorded_tokenizer});
   model->eval();
@@ -337,14 +366,11 @@ FewShotResult run_fewshot(const FewShotOptions& opts) {
   if (custom) {
     r.tasks.push_back(run_custom(model, tok, o, bos));
   } else {
-    for (size_t k = 0; k < tasks.size(); ++k) {
-      const std::string test = o.tests.empty() ? harness_test_file(*tasks[k], o.harness_data) : o.tests[k];
-      r.tasks.push_back(run_harness_task(model, tok, o, bos, *tasks[k], test));
-    }
+    for (size_t k = 0; k < tasks.size(); ++k) r.tasks.push_back(run_harness_task(model, tok, o, bos, *tasks[k], tests[k]));
   }
-  double sum = 0;
-  for (const auto& t : r.tasks) sum += t.accuracy;
-  r.average = r.tasks.empty() ? 0 : sum / double(r.tasks.size());
+  std::vector<double> accuracies;
+  for (const auto& t : r.tasks) accuracies.push_back(t.accuracy);
+  r.average_percent = harness_average_percent(accuracies);
   write_table(o, r, bos, bos_why);
   return r;
 }

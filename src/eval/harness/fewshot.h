@@ -5,8 +5,8 @@
 //   - the paper's protocol (`tasks`): each task of eval/harness/math_tasks.h from the harness's own test
 //     file, its compiled-in exemplars, stop strings, up to 1,024 new tokens, BOS as the
 //     tokenizer says, graded by eval/harness/answer.h. A prompt that fits the model's positions
-//     is kept whole and generation stops at the last position (as vLLM does); a longer one keeps
-//     prompt_budget() tokens from its end and is counted as truncated.
+//     is kept whole and generation stops at the last position; a longer one gets no output and
+//     is graded wrong (vLLM refuses it), counted as too long.
 //   - custom exemplars (`train`): k exemplars from a GSM8K-format file, `Question: q\nAnswer: a`
 //     joined by blank lines, graded as the harness grades gsm8k (the same grader as the tasks);
 //     prompts drop exemplars to fit the model's positions. For models too small for the paper's
@@ -14,7 +14,7 @@
 //
 // Output in out_dir: <task>/records.jsonl (prompt, generation, extracted and gold answer, ...),
 // <task>/summary.json, and results.md / results.json: one row for the model, a column per task
-// and their plain mean, as in the paper's tables.
+// and their mean, as in the paper's tables (each rounded to 0.1 before averaging, as the harness).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -54,16 +54,20 @@ struct TaskResult {
   int64_t problems = 0, correct = 0;
   double accuracy = 0;
   Interval ci;
-  int64_t truncated_prompts = 0;  // harness mode: prompts longer than the positions, start cut
+  int64_t too_long_prompts = 0;   // harness mode: longer than the positions: no output, wrong
+  int64_t truncated_prompts = 0;  // prompts that lost their start (custom mode; harness mode: only
+                                  // one of exactly P tokens, its first)
   int64_t reduced_shots = 0;      // custom mode: prompts that dropped exemplars to fit
   double mean_shots = 0;
-  std::map<std::string, int64_t> finish;  // stop / eos / length / context
+  std::map<std::string, int64_t> finish;  // stop / eos / length / context / too_long
   double seconds = 0;
 };
 
 struct FewShotResult {
   std::vector<TaskResult> tasks;
-  double average = 0;  // plain mean of the task accuracies
+  // The table's average as math_eval.py computes it: the mean of the task accuracies in percent,
+  // each first rounded to 0.1 as printed (np.round(acc * 100, 1)).
+  double average_percent = 0;
 };
 
 // Custom mode's prompt: exemplars `Question: q\nAnswer: a` separated by blank lines, then
@@ -72,6 +76,10 @@ std::string fewshot_prompt(const std::vector<std::pair<std::string, std::string>
                            const std::string& question);
 
 FewShotResult run_fewshot(const FewShotOptions& opts);
+
+// math_eval.py's average over tasks: each accuracy in percent rounded as it prints it
+// (np.round(acc * 100, 1): rint of ten times the value, ties to even, over ten), then their mean.
+double harness_average_percent(const std::vector<double>& accuracies);
 
 // Custom exemplars: GSM8K calculator annotations `<<48/2=24>>` removed (an unclosed `<<` is kept).
 std::string strip_calculator(const std::string& s);

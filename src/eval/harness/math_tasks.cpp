@@ -185,15 +185,16 @@ std::string gold_of(const MathTask& task, const RecordReader& rd) {
 
 const std::vector<MathTask>& math_tasks() {
   static const std::vector<MathTask> tasks = {
-      {"gsm8k", "gsm8k.md", false, {"gsm8k"}},
-      {"math", "minerva_math.md", true, {"math_oai", "math", "minerva_math"}},
-      {"svamp", "gsm8k.md", false, {"svamp"}},
-      {"asdiv", "gsm8k.md", false, {"asdiv"}},
-      {"mawps", "gsm8k.md", false, {"mawps"}},
-      {"tabmwp", "gsm8k.md", false, {"tabmwp"}},
-      {"mathqa", "mathqa.md", true, {"mathqa"}},
-      {"mmlu_stem", "mmlu_stem.md", true, {"mmlu_stem"}},
-      {"sat_math", "mmlu_stem.md", true, {"sat_math"}},
+      {"gsm8k", "gsm8k.md", false, "gsm8k"},
+      // The paper's MATH is the harness's minerva_math, which data_loader.py reads from math_oai.
+      {"math", "minerva_math.md", true, "math_oai"},
+      {"svamp", "gsm8k.md", false, "svamp"},
+      {"asdiv", "gsm8k.md", false, "asdiv"},
+      {"mawps", "gsm8k.md", false, "mawps"},
+      {"tabmwp", "gsm8k.md", false, "tabmwp"},
+      {"mathqa", "mathqa.md", true, "mathqa"},
+      {"mmlu_stem", "mmlu_stem.md", true, "mmlu_stem"},
+      {"sat_math", "mmlu_stem.md", true, "sat_math"},
   };
   return tasks;
 }
@@ -227,19 +228,27 @@ const std::vector<std::string>& math_stop_strings() {
 MathItem parse_math_record(const MathTask& task, const nlohmann::json& record, const std::string& file, int64_t line) {
   const RecordReader rd{record, file, line, task.name};
   MathItem item;
-  item.gold = gold_of(task, rd);
+  const std::string first_pass = gold_of(task, rd);  // math_eval.py's parse_ground_truth
   item.question = question_of(task, rd);
-  const std::string low = py::lower_ascii(item.gold);
+  const std::string low = py::lower_ascii(first_pass);
   if (low == "true" || low == "false") item.question += " (True or False)";
   if (low == "yes" || low == "no") item.question += " (Yes or No)";
   item.question = py::strip(item.question);
+  // evaluate.py parses the saved sample again: it now has gt_cot and gt, and for minerva_math
+  // and the other eight tasks that path is strip_string(gt).
+  item.gold = harness::strip_string(first_pass);
   return item;
 }
 
 bool grade_math(const MathTask& task, const std::string& completion, const std::string& gold, std::string* extracted) {
   // math_eval.py: the output is right-stripped, cut from the prompt and stripped; run_execute
   // extracts and strip_string's the prediction once more.
-  const std::string pred = harness::strip_string(harness::extract_answer(py::strip(completion), task.name));
+  const std::string code = py::strip(completion);
+  if (code.empty() || code == "error") {  // run_execute: `if not result or result == 'error'`
+    if (extracted) extracted->clear();
+    return false;
+  }
+  const std::string pred = harness::strip_string(harness::extract_answer(code, task.name));
   if (extracted) *extracted = pred;
   return harness::math_equal(pred, gold);
 }

@@ -25,7 +25,7 @@ struct MathTask {
   std::string name;       // as on the command line
   std::string exemplars;  // file name under src/eval/harness/prompts/
   bool problem_layout;    // "Problem:\n...\nSolution:" (else "Question: ...\nAnswer:")
-  std::vector<std::string> data_dirs;  // data/<dir>/test.jsonl in the harness, first found wins
+  std::string data_dir;   // its test file is data/<data_dir>/test.jsonl in the harness
 };
 
 // Every task, in the order of the paper's table.
@@ -43,15 +43,20 @@ std::string math_prompt(const MathTask& task, const std::string& question);
 const std::vector<std::string>& math_stop_strings();
 
 // One test record as the harness reads it: parse_question (with " (True or False)" /
-// " (Yes or No)" appended for such answers) and parse_ground_truth (strip_string'ed).
+// " (Yes or No)" appended for such answers) and the gold as evaluate.py grades it:
+// parse_ground_truth (strip_string'ed) run a second time on its own output, which strip_string's
+// the gold once more (strip_string is not idempotent: ASDiv's "3:30 p.m." becomes "3:30p." and
+// then "3:30p").
 struct MathItem {
   std::string question, gold;
 };
 // UserError "FILE: line N: ..." naming a missing or mistyped field.
 MathItem parse_math_record(const MathTask& task, const nlohmann::json& record, const std::string& file, int64_t line);
 
-// Whether the harness's grader counts `completion` (the generation, stripped) correct for
-// `gold`: extract_answer + strip_string, then math_equal. `extracted` receives the prediction.
+// Whether the harness's grader counts `completion` (the generation) correct for `gold`: the
+// completion stripped, extract_answer + strip_string, then math_equal. An empty completion (or
+// the text "error") is wrong whatever the gold: run_execute gives it no prediction at all.
+// `extracted` receives the prediction ("" for none).
 bool grade_math(const MathTask& task, const std::string& completion, const std::string& gold, std::string* extracted);
 
 }  // namespace rho
