@@ -10,6 +10,7 @@ Prints one line per problem, naming the file and line; exits 1 if there is any.
     check-docs.py RHO_BINARY FILE.md [FILE.md ...]
 """
 import functools
+import json
 import os
 import re
 import shlex
@@ -65,9 +66,17 @@ def check_links(path, problems):
 
 
 @functools.lru_cache(maxsize=None)
+def help_pages(rho):
+    """Every `rho ... --help` page from one process (`rho --help-pages-json`): each start of rho
+    pays libtorch's start-up, about 1 s of CPU (4 s under ASan)."""
+    out = subprocess.run([rho, "--help-pages-json"], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"check-docs: {rho} --help-pages-json failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
 def help_of(rho, words):
-    out = subprocess.run([rho, *words, "--help"], capture_output=True, text=True)
-    return out.stdout + out.stderr
+    return help_pages(rho).get(" ".join(words), "")
 
 
 def subcommands(text):
