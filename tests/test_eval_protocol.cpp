@@ -51,7 +51,8 @@ TEST(PyRandom, DrawsWhatPythonDraws) {
 // Item 6: lm-eval's default sampler, item after item from one random.Random(1234) stream, k + 1
 // drawn from the evaluated split itself with the item left out.
 TEST(ChoiceFewShot, DrawIsLmEvalsSampler) {
-  for (const auto& d : py_fixture()["lm_eval_draws"]) {
+  const json f = py_fixture();  // named: a temporary's subscript in the range-for would dangle
+  for (const auto& d : f["lm_eval_draws"]) {
     std::vector<json> shots, items;
     for (int j = 0; j < d["shots"].get<int>(); ++j) shots.push_back({{"q", "item " + std::to_string(j)}});
     const bool same = d["same_split"].get<bool>();
