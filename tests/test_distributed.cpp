@@ -108,11 +108,14 @@ rho::LlamaForCausalLM model_copy() {
   return rho_test::tiny_model(kVocab, 21);
 }
 
-std::unique_ptr<rho::SlmObjective> objective(rho::SelectionScope scope, rho::ScoreFunction score) {
+std::unique_ptr<rho::SlmObjective> objective(rho::SelectionScope scope, rho::ScoreFunction score,
+                                             rho::TokenWeighting weighting = rho::TokenWeighting::TopK) {
   rho::SelectionOptions o;
-  o.ratio = 0.35;
   o.scope = scope;
   o.score = score;
+  o.weighting = weighting;
+  if (weighting == rho::TokenWeighting::TopK) o.ratio = 0.35;
+  else o.temperature = 0.5;
   return std::make_unique<rho::SlmObjective>(o, std::make_unique<PositionReference>(), 1);
 }
 
@@ -157,16 +160,18 @@ TEST(Distributed, GlobalSelectionKeepsWhatOneProcessKeeps) {
 
 // Summed DP gradients equal one process's gradients over the same global batch, summed after
 // backward or (overlapped) by a GradientReducer while backward runs.
-void expect_dp_gradients_equal(bool slm, rho::SelectionScope scope, bool overlapped = false) {
+void expect_dp_gradients_equal(bool slm, rho::SelectionScope scope, bool overlapped = false,
+                               rho::TokenWeighting weighting = rho::TokenWeighting::TopK) {
   DpData s;
   auto single_model = model_copy();
-  std::unique_ptr<rho::SlmObjective> single_obj = slm ? objective(scope, rho::ScoreFunction::ExcessLoss) : nullptr;
+  auto make = [&] { return slm ? objective(scope, rho::ScoreFunction::ExcessLoss, weighting) : nullptr; };
+  std::unique_ptr<rho::SlmObjective> single_obj = make();
   auto st = rho::accumulate_gradients(single_model, s.batches(0, 1, kA * kW), {single_obj.get(), 0});
   std::vector<rho::LlamaForCausalLM> models;
   for (int r = 0; r < kW; ++r) models.push_back(model_copy());
   std::vector<rho::StepStats> stats(kW);
   on_ranks([&](int r, rho::Distributed& d) {
-    auto obj = slm ? objective(scope, rho::ScoreFunction::ExcessLoss) : nullptr;
+    auto obj = make();
     if (obj) obj->set_distributed(&d);
     if (overlapped) {
       // Small buckets, so several all-reduces start while backward still runs.
@@ -208,6 +213,13 @@ TEST(Distributed, GradientsEqualOneProcessSlmMicroBatchScope) {
 TEST(Distributed, GradientsEqualOneProcessSlmSequenceScope) {
   RHO_NEED_GLOO();
   expect_dp_gradients_equal(true, rho::SelectionScope::Sequence);
+}
+
+// Softmax weighting's batch scope is one softmax over every rank's tokens.
+TEST(Distributed, GradientsEqualOneProcessSoftmaxWeighting) {
+  RHO_NEED_GLOO();
+  for (auto scope : {rho::SelectionScope::Batch, rho::SelectionScope::MicroBatch, rho::SelectionScope::Sequence})
+    expect_dp_gradients_equal(true, scope, false, rho::TokenWeighting::Softmax);
 }
 
 TEST(Distributed, OverlappedReductionEqualsOneProcessClm) {

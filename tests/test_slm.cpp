@@ -351,6 +351,67 @@ TEST(Slm, ScoreFileErrorsNameTheFileAndPosition) {
   expect_error("500 scores");
 }
 
+std::unique_ptr<rho::SlmObjective> softmax_objective(std::vector<torch::Tensor> ref, rho::SelectionScope scope,
+                                                     double temperature) {
+  rho::SelectionOptions o;
+  o.scope = scope;
+  o.weighting = rho::TokenWeighting::Softmax;
+  o.temperature = temperature;
+  return std::make_unique<rho::SlmObjective>(o, std::make_unique<TableReference>(std::move(ref)), 1);
+}
+
+// Uniform weights are CLM: with the reference's losses equal to the model's, every excess is 0,
+// so each scope's softmax is 1/n and loss and gradients are CLM's.
+TEST(SoftWeighting, EqualScoresEqualClmInEveryScope) {
+  auto s = make_batches(2, 14);
+  auto clm_model = tiny_model(6);
+  auto clm = rho::accumulate_gradients(clm_model, s.micro);
+  auto clm_grads = grads(clm_model);
+  std::vector<torch::Tensor> own;  // the model's own per-token losses, as the reference's
+  for (auto& b : s.micro) own.push_back(rho::per_token_loss(tiny_model(6)->forward(b.inputs), b.targets).detach());
+  for (auto scope : {rho::SelectionScope::Sequence, rho::SelectionScope::MicroBatch, rho::SelectionScope::Batch}) {
+    auto model = tiny_model(6);
+    auto obj = softmax_objective(own, scope, 0.7);
+    auto soft = rho::accumulate_gradients(model, s.micro, {obj.get(), 0});
+    EXPECT_NEAR(soft.loss, clm.loss, 1e-6) << rho::to_string(scope);
+    EXPECT_EQ(soft.tokens_trained, clm.tokens_trained) << rho::to_string(scope);
+    EXPECT_LT(max_grad_diff(grads(model), clm_grads), 1e-7) << rho::to_string(scope);
+  }
+}
+
+// A hand-computed case: one micro-batch of 2 x 3 tokens whose excess losses are logs, so the
+// softmax at T = 1 is a ratio of small integers, and at T = 0.5 of their squares.
+TEST(SoftWeighting, HandComputedWeightsPerScope) {
+  const double l2 = std::log(2.0), l3 = std::log(3.0);
+  auto losses = torch::tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, torch::kFloat);
+  // excess = losses - ref: row 0 (0, ln 2, ln 3), row 1 (ln 3, 0, ln 2)
+  auto ref = losses - torch::tensor({{0.0, l2, l3}, {l3, 0.0, l2}}, torch::kFloat);
+  rho::Batch b;
+  b.windows = {{0, 0}, {0, 0}};  // table key 0
+  const std::vector<const rho::Batch*> batches = {&b};
+  auto weights = [&](rho::SelectionScope scope, double T, int64_t micro_per_step) {
+    rho::SelectionStats stats;
+    auto w = softmax_objective({ref}, scope, T)->weights({losses}, batches, 0, 0, micro_per_step, stats);
+    EXPECT_EQ(stats.selected, 6);  // every token trains
+    return to_vec(w[0]);
+  };
+  auto expect_near = [](const std::vector<float>& got, const std::vector<double>& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << what << " " << i;
+  };
+  // Sequence: each row's softmax (1, 2, 3) / 6, halved (two rows) and halved again (two micro-batches).
+  expect_near(weights(rho::SelectionScope::Sequence, 1.0, 2),
+              {1 / 24.0, 2 / 24.0, 3 / 24.0, 3 / 24.0, 1 / 24.0, 2 / 24.0}, "sequence, T 1");
+  // Micro-batch and batch: one softmax over all six, (1, 2, 3, 3, 1, 2) / 12.
+  expect_near(weights(rho::SelectionScope::MicroBatch, 1.0, 1),
+              {1 / 12.0, 2 / 12.0, 3 / 12.0, 3 / 12.0, 1 / 12.0, 2 / 12.0}, "micro-batch, T 1");
+  expect_near(weights(rho::SelectionScope::Batch, 1.0, 1),
+              {1 / 12.0, 2 / 12.0, 3 / 12.0, 3 / 12.0, 1 / 12.0, 2 / 12.0}, "batch, T 1");
+  // T = 0.5 squares the ratios: (1, 4, 9, 9, 1, 4) / 28.
+  expect_near(weights(rho::SelectionScope::Batch, 0.5, 1),
+              {1 / 28.0, 4 / 28.0, 9 / 28.0, 9 / 28.0, 1 / 28.0, 4 / 28.0}, "batch, T 0.5");
+}
+
 TEST(Slm, TrainingRecordsSelectedTokenCounts) {
   TempDir tmp;
   auto a = write_shard(tmp.path + "/data/a.bin", 4000, 1);

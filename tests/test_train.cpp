@@ -187,6 +187,30 @@ TEST(Train, CombinationsAreRefusedBeforeAnythingLoads) {
               o.selection.ref_model = "ref";
             }),
             "pass --ref-scores or --ref-model, not both");
+  // Softmax weighting's flags: each refused where it does nothing, a temperature <= 0 by range.
+  EXPECT_EQ(refused([](auto& o) { o.selection.weighting = rho::TokenWeighting::Softmax; }),
+            "--weighting applies to --objective slm only; this run is --objective clm");
+  auto slm = [](rho::TrainOptions& o) {
+    o.objective = "slm";
+    o.selection.ref_scores = "scores";
+  };
+  EXPECT_EQ(refused([&](auto& o) {
+              slm(o);
+              o.selection.temperature = 0.5;
+            }),
+            "--temperature applies to --weighting softmax only; this run is --weighting topk");
+  EXPECT_EQ(refused([&](auto& o) {
+              slm(o);
+              o.selection.weighting = rho::TokenWeighting::Softmax;
+              o.selection.ratio = 0.4;
+            }),
+            "--ratio is top-k's kept share; --weighting softmax trains on every token (weighted), so it does nothing");
+  EXPECT_EQ(refused([&](auto& o) {
+              slm(o);
+              o.selection.weighting = rho::TokenWeighting::Softmax;
+              o.selection.temperature = 0;
+            }),
+            "--temperature must be in (0, 1e+06], got 0.000000");
   EXPECT_EQ(refused([](auto& o) {
               o.head.fused = false;
               o.head.chunk_tokens = 64;

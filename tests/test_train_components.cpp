@@ -180,8 +180,13 @@ struct TableProbe {
   void real(const char* flag, const char* key, double& x, rho::Bounds b, rho::OnResume, const char*) {
     seen(flag, key);
     if (!flag || std::string(flag) == "--lr") return;  // lr's upper bound also bounds --min-lr; probed apart
+    // --temperature counts only with softmax weighting (which refuses a --ratio of its own).
+    const bool soft = std::string(flag) == "--temperature";
+    const auto saved = o->selection;
+    if (soft) o->selection.weighting = rho::TokenWeighting::Softmax;
     probe(flag, x, b.hi, std::nextafter(b.hi, 2 * b.hi + 1));
     probe(flag, x, b.open_lo ? std::nextafter(b.lo, b.hi) : b.lo, b.open_lo ? b.lo : std::nextafter(b.lo, b.lo - 1));
+    if (soft) o->selection = saved;
   }
   void text(const char* f, const char* k, std::string&, bool, rho::OnResume, const char*) { seen(f, k); }
   void texts(const char* f, const char* k, std::vector<std::string>&, bool, rho::OnResume, const char*) { seen(f, k); }

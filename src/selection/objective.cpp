@@ -146,34 +146,45 @@ SlmObjective::Kept SlmObjective::keep(const std::vector<torch::Tensor>& scores, 
     case SelectionScope::Batch:
       break;
   }
+  auto all = global_scores(scores);  // (1, N), every rank's
+  const int64_t k = selected_count(all.size(1), opts_.ratio);
+  auto sel = select_top_k(all, k);
+  global_selected_ = k;
+  kept.masks = own_parts(sel.mask, scores);
+  if (dist_ && dist_->world() > 1) {
+    kept.add(sel, 1, 0, with_stats);  // k is global; this rank's share is counted from its masks
+    for (auto& m : kept.masks) kept.selected += m.sum().item<int64_t>();
+  } else {
+    kept.add(sel, 1, k, with_stats);
+  }
+  return kept;
+}
+
+torch::Tensor SlmObjective::global_scores(const std::vector<torch::Tensor>& scores) const {
   std::vector<torch::Tensor> flat;
   for (auto& s : scores) flat.push_back(s.reshape({-1}));
   auto local = torch::cat(flat);  // (A*B*T) in this rank's micro-batch order
+  if (!dist_ || dist_->world() == 1) return local.unsqueeze(0);
+  // The gathered (W, A, B*T) reordered to (A, W, B*T).
+  const int64_t W = dist_->world(), A = int64_t(scores.size()), BT = scores[0].numel();
+  return dist_->all_gather(local).view({W, A, BT}).permute({1, 0, 2}).reshape({1, -1});
+}
+
+std::vector<torch::Tensor> SlmObjective::own_parts(const torch::Tensor& global,
+                                                   const std::vector<torch::Tensor>& scores) const {
+  std::vector<torch::Tensor> parts;
   if (dist_ && dist_->world() > 1) {
-    // Reorder the gathered (W, A, B*T) scores to the single-process order (A, W, B*T), so
-    // that ties break by the same global index, select, and keep this rank's rows.
     const int64_t W = dist_->world(), A = int64_t(scores.size()), BT = scores[0].numel();
-    auto ordered = dist_->all_gather(local).view({W, A, BT}).permute({1, 0, 2}).reshape({1, -1});
-    const int64_t k = selected_count(ordered.size(1), opts_.ratio);
-    auto sel = select_top_k(ordered, k);
-    kept.add(sel, 1, 0, with_stats);  // k is global; this rank's share is counted from its masks
-    global_selected_ = k;
-    auto mine = sel.mask.view({A, W, BT}).select(1, dist_->rank());  // (A, B*T)
-    kept.selected += mine.sum().item<int64_t>();
-    for (int64_t i = 0; i < A; ++i) kept.masks.push_back(mine[i].view(scores[size_t(i)].sizes()));
-    return kept;
+    auto mine = global.reshape({A, W, BT}).select(1, dist_->rank());  // (A, B*T)
+    for (int64_t i = 0; i < A; ++i) parts.push_back(mine[i].view(scores[size_t(i)].sizes()));
+    return parts;
   }
-  auto all = local.unsqueeze(0);  // (1, N)
-  const int64_t k = selected_count(all.size(1), opts_.ratio);
-  auto sel = select_top_k(all, k);
-  kept.add(sel, 1, k, with_stats);
-  global_selected_ = k;
   int64_t offset = 0;
   for (auto& s : scores) {
-    kept.masks.push_back(sel.mask.slice(1, offset, offset + s.numel()).view(s.sizes()));
+    parts.push_back(global.slice(1, offset, offset + s.numel()).view(s.sizes()));
     offset += s.numel();
   }
-  return kept;
+  return parts;
 }
 
 // Adds a selection to `stats`. The sums stay on the losses' device until the step's end: one host
@@ -210,6 +221,8 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
                                                  const std::vector<const Batch*>& batches, int64_t step,
                                                  int64_t micro_index, int64_t micro_per_step,
                                                  SelectionStats& stats) {
+  if (opts_.weighting == TokenWeighting::Softmax)
+    return soft_weights(losses, batches, step, micro_index, micro_per_step, stats);
   SelectionStats mine;
   auto masks = select(losses, batches, step, micro_index, &mine);
   const int64_t batch_k = global_selected_;  // kept tokens in the whole step, all ranks (scope Batch), known without a sync
@@ -232,6 +245,40 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
         break;
     }
   }
+  return w;
+}
+
+// Each scope's weights sum to 1, divided among the scopes as the top-k weights are: the step's
+// loss is sum_i w_i L_i, the mean over tokens re-weighted by N * w_i (mean 1). The weights are
+// computed from detached scores, so no gradient flows through them.
+std::vector<torch::Tensor> SlmObjective::soft_weights(const std::vector<torch::Tensor>& losses,
+                                                      const std::vector<const Batch*>& batches, int64_t step,
+                                                      int64_t micro_index, int64_t micro_per_step,
+                                                      SelectionStats& stats) {
+  const double T = opts_.temperature;
+  auto sc = scores(losses, batches, step, micro_index);
+  std::vector<torch::Tensor> w;
+  switch (opts_.scope) {
+    case SelectionScope::Sequence:
+      for (auto& s : sc) w.push_back(softmax_weights(s, T) / double(s.size(0) * micro_per_step));
+      break;
+    case SelectionScope::MicroBatch:
+      for (auto& s : sc) w.push_back(softmax_weights(s.reshape({1, -1}), T).view(s.sizes()) / double(micro_per_step));
+      break;
+    case SelectionScope::Batch:
+      w = own_parts(softmax_weights(global_scores(sc), T), sc);
+      break;
+  }
+  // Every token trains: the statistics count all as kept (no threshold).
+  std::vector<torch::Tensor> all;
+  int64_t n = 0;
+  for (auto& s : sc) {
+    all.push_back(torch::ones(s.sizes(), s.options().dtype(torch::kBool)));
+    n += s.numel();
+  }
+  SelectionStats mine;
+  add_selection_stats(mine, all, torch::zeros({}, losses[0].options().dtype(torch::kDouble)), 0, n, losses, batches);
+  stats.add(mine);
   return w;
 }
 

@@ -26,6 +26,8 @@ struct SelectionOptions {
   std::string ref_scores;       // directory of score files (offline, the normal way)
   std::string ref_model;        // model directory run inside each step (online)
   double start_fraction = 0.0;  // plain CLM for this fraction of the steps, then SLM
+  TokenWeighting weighting = TokenWeighting::TopK;
+  double temperature = 1.0;  // of the softmax weighting
   // Excess and reference-loss scores read reference losses; current-loss and random do not.
   bool needs_reference() const { return score == ScoreFunction::ExcessLoss || score == ScoreFunction::ReferenceLoss; }
 };
@@ -69,7 +71,9 @@ class SlmObjective {
   // False during the delayed start (the first start_fraction of max_steps).
   bool active(int64_t step, int64_t max_steps) const;
 
-  // Loss weights (B, T) for `batches`: the whole optimizer batch when scope is Batch, else one
+  // Loss weights (B, T) for `batches`: 1/k on the kept tokens (top-k weighting), or the
+  // softmax of the scores over the scope (softmax weighting); either way they sum to 1 over a
+  // scope, so a uniform weighting is CLM's mean. Batches as `batches`: the whole optimizer batch when scope is Batch, else one
   // micro-batch. `losses` are the model's per-token losses for them, detached. `micro_index` is
   // the first batch's index within the step (on this rank), `micro_per_step` the step's
   // micro-batch count over all ranks.
@@ -90,6 +94,15 @@ class SlmObjective {
                                     int64_t step, int64_t micro_index) const;
   // The top-k% of `scores` within the scope (all ranks' for the batch scope).
   Kept keep(const std::vector<torch::Tensor>& scores, bool with_stats);
+  // Softmax weighting's weights (every token trains), and its statistics into `stats`.
+  std::vector<torch::Tensor> soft_weights(const std::vector<torch::Tensor>& losses,
+                                          const std::vector<const Batch*>& batches, int64_t step,
+                                          int64_t micro_index, int64_t micro_per_step, SelectionStats& stats);
+  // The step's scores of every rank, flat (1, N), in the one-process order (micro-batch, rank,
+  // token), so that ties break by the same global index whatever the process count.
+  torch::Tensor global_scores(const std::vector<torch::Tensor>& scores) const;
+  // This rank's micro-batches of a (1, N) tensor in global_scores' order, each shaped as `scores`.
+  std::vector<torch::Tensor> own_parts(const torch::Tensor& global, const std::vector<torch::Tensor>& scores) const;
 
   SelectionOptions opts_;
   std::unique_ptr<Reference> reference_;

@@ -45,6 +45,12 @@ int64_t selected_count(int64_t n, double ratio) {
   return std::max<int64_t>(1, std::min(n, k));
 }
 
+torch::Tensor softmax_weights(const torch::Tensor& scores, double temperature) {
+  TORCH_CHECK(temperature > 0, "softmax_weights: temperature must be > 0");
+  // In float64: at small temperatures exp() of float32 scores / T under- and overflows sooner.
+  return torch::softmax(scores.to(torch::kDouble) / temperature, -1).to(scores.scalar_type());
+}
+
 Selection select_top_k(const torch::Tensor& scores, int64_t k) {
   const int64_t n = scores.size(-1);
   TORCH_CHECK(k >= 1 && k <= n, "select_top_k: k out of range");

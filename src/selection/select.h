@@ -30,10 +30,20 @@ enum class ScoreFunction {
   Random,         // uniform random scores: the same number of tokens, chosen blindly
 };
 
+// How the ranked tokens enter the loss.
+enum class TokenWeighting {
+  TopK,     // the k% best-scored tokens weigh alike, the rest nothing (Rho-1)
+  Softmax,  // every token, weighted by softmax(score / T) over the scope (no gradient through it)
+};
+
 SelectionScope parse_scope(const std::string& s);  // "sequence" | "micro-batch" | "batch"
 ScoreFunction parse_score_function(const std::string& s);  // "excess" | "ref-loss" | "current-loss" | "random"
 std::string to_string(SelectionScope s);
 std::string to_string(ScoreFunction f);
+
+// Softmax weights along the last dimension of `scores`: softmax(scores / temperature), each row
+// summing to 1 (so uniform scores give 1/n, the mean loss of CLM).
+torch::Tensor softmax_weights(const torch::Tensor& scores, double temperature);
 
 int64_t selected_count(int64_t n, double ratio);
 

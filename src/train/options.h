@@ -90,6 +90,11 @@ void TrainOptions::describe(V& v) {
            {{"excess", ScoreFunction::ExcessLoss}, {"ref-loss", ScoreFunction::ReferenceLoss},
             {"current-loss", ScoreFunction::CurrentLoss}, {"random", ScoreFunction::Random}},
            R::Same, "SLM: token score");
+  v.choice("--weighting", "weighting", selection.weighting,
+           {{"topk", TokenWeighting::TopK}, {"softmax", TokenWeighting::Softmax}}, R::Same,
+           "SLM: train on the top k% (topk) or on every token weighted by softmax(score / T) (softmax)");
+  v.real("--temperature", "temperature", selection.temperature, {0.0, 1e6, true}, R::Same,
+         "SLM --weighting softmax: the softmax's temperature T");
   v.text("--ref-scores", "ref_scores", selection.ref_scores, false, R::Same, "SLM: directory of score files from `rho score`");
   v.text("--ref-model", "ref_model", selection.ref_model, false, R::Same, "SLM: reference model run inside each step (online)");
   v.real("--slm-start", "slm_start", selection.start_fraction, {0.0, 0.999999}, R::Same,
