@@ -13,6 +13,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config
       libsentencepiece-dev sentencepiece python3-sentencepiece libicu-dev nlohmann-json3-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev
       zlib1g-dev libzstd-dev  # compressed corpora (.gz, .zst)
+      libginac-dev            # the math grader's computer algebra (eval/harness/expr.h)
       python3 python3-torch python3-numpy gnuplot-nox
       metamath-databases  # the demo's machine-made noise text (set.mm)
       chromium)           # renders the selected-token page in a test

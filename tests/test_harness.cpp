@@ -3,6 +3,10 @@
 // grading on the answer forms each data set and the exemplars use.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -215,7 +219,9 @@ TEST(HarnessGrading, EachTasksAnswerForms) {
       {"math", " so $\\boxed{2/3}$", "\\frac{2}{3}", "\\frac{2}{3}", true},
       {"math", " The final answer is $0.5$. I hope it is correct.", "\\frac{1}{2}", "0.5", true},  // numeric value
       {"math", " The final answer is $[2,5)$. I hope it is correct.", "[2,5)", "[2,5)", true},
-      {"math", " The final answer is $x^2+2x$. I hope it is correct.", "x(x+2)", "x^2+2x", true},
+      {"math", " The final answer is $x^2+2x$. I hope it is correct.", "(x+2)x", "x^2+2x", true},
+      // sympy's parse_latex reads x(x+2) as a call of a function x, so the harness says no.
+      {"math", " The final answer is $x^2+2x$. I hope it is correct.", "x(x+2)", "x^2+2x", false},
       {"math", " The final answer is $(3, 4)$. I hope it is correct.", "(3,4)", "(3,4)", true},
       {"math", " The final answer is $24$. I hope it is correct.", "25", "24", false},
       // Multiple choice: the letter after "answer is".
@@ -281,7 +287,44 @@ TEST(HarnessGrading, PythonTextSemantics) {
   EXPECT_EQ(*rho::harness::word_to_num("two hundred and five"), "205");
   EXPECT_EQ(*rho::harness::word_to_num("three point one four"), "3.14");
   EXPECT_FALSE(rho::harness::word_to_num("no numbers here").has_value());
-  EXPECT_FALSE(rho::harness::evaluate_expression("\\unknown{3}").has_value());
+}
+
+// The symbolic step on its own: as the harness reads LaTeX, and bounded in time and size.
+TEST(HarnessGrading, SymbolicEqualReadsAsSympy) {
+  using rho::harness::symbolic_equal;
+  EXPECT_TRUE(symbolic_equal("(x+1)^2", "x^2+2x+1"));
+  EXPECT_FALSE(symbolic_equal("\\sqrt{x^2}", "x"));          // not for negative x
+  EXPECT_TRUE(symbolic_equal("\\sec^2(y)", "\\tan^2(y)+1"));
+  EXPECT_TRUE(symbolic_equal("\\log_2 8", "3"));
+  EXPECT_TRUE(symbolic_equal("\\binom{n}{2}", "\\frac{n^2-n}{2}"));
+  EXPECT_FALSE(symbolic_equal("\\pi", "3.14159"));            // parse_latex makes \pi a symbol
+  EXPECT_TRUE(symbolic_equal("\\frac{1}{2},3", "\\frac{1}{2},4"));  // parse_latex reads "1/2"
+  EXPECT_FALSE(symbolic_equal("x**2", "x^2"));                 // parse_latex reads "x"
+  EXPECT_TRUE(symbolic_equal("{1,2}", "{2,1}"));               // parse_expr's sets
+  EXPECT_FALSE(symbolic_equal("\\unknown{3}", "3"));
+  EXPECT_FALSE(symbolic_equal("\\frac{1}{0}", "\\frac{2}{0}"));
+}
+
+TEST(HarnessGrading, SymbolicEqualGivesUpOnHugeInputs) {
+  using rho::harness::symbolic_equal;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(symbolic_equal("9^{9^{9}}", "9^{9^{9}}+1"));  // 10^8-digit numbers are not built
+  EXPECT_FALSE(symbolic_equal("1000000!", "1000000!+1"));
+  EXPECT_FALSE(symbolic_equal("(a+b+c+d+e)^{500}", "(a+b+c+d+e)^{499}(a+b+c+d+f)"));  // not expanded
+  EXPECT_FALSE(symbolic_equal(std::string(5000, '('), "1"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(HarnessGrading, SymbolicEqualFromManyThreads) {
+  std::vector<std::thread> threads;
+  std::atomic<int> right{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int k = 0; k < 20; ++k)
+        right += rho::harness::symbolic_equal("\\frac{x^2-1}{x-1}", "x+1") && !rho::harness::symbolic_equal("x", "y");
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(right.load(), 80);
 }
 
 }  // namespace

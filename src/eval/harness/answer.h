@@ -27,9 +27,8 @@ std::optional<std::string> word_to_num(const std::string& s);
 
 // grader.py's math_equal(prediction, reference) (include_percentage, is_close): equal strings;
 // both numbers and equal within rel. 1e-4 of the reference, its /100 or its x100; brackets and
-// braces ignored; tuples and pmatrix entries element-wise; "x = v" against v. sympy's symbolic
-// equivalence is replaced by numeric evaluation of both sides (harness_expr.h): same value, or
-// same values at sample points when they have one-letter variables.
+// braces ignored; tuples and pmatrix entries element-wise; "x = v" against v; then sympy's
+// symbolic equivalence, here with the GiNaC computer-algebra library (eval/harness/expr.h).
 bool math_equal(const std::string& prediction, const std::string& reference);
 
 }  // namespace rho::harness

@@ -1,5 +1,5 @@
-// math_equal of eval/harness/answer.h (grader.py at dcfa46a2), with sympy replaced by
-// eval/harness/expr.h.
+// math_equal of eval/harness/answer.h (grader.py at dcfa46a2); its last step, sympy's symbolic
+// equivalence, is eval/harness/expr.h (GiNaC).
 #include <cmath>
 #include <vector>
 
@@ -133,13 +133,13 @@ bool math_equal(const std::string& prediction, const std::string& reference) {
     const auto a = py::split(pred, "="), b = py::split(ref, "=");
     const std::string pe = py::strip(a[0]) + " - (" + py::strip(a[1]) + ")";
     const std::string re = py::strip(b[0]) + " - (" + py::strip(b[1]) + ")";
-    if (expressions_equal(pe, re) || expressions_equal("-(" + pe + ")", re)) return true;
+    if (symbolic_equal(pe, re) || symbolic_equal("-(" + pe + ")", re)) return true;
   } else if (count(pred, '=') == 1 && py::length(py::strip(py::split(pred, "=")[0])) <= 2 && !contains(ref, "=")) {
     if (math_equal(py::split(pred, "=")[1], ref)) return true;
   } else if (count(ref, '=') == 1 && py::length(py::strip(py::split(ref, "=")[0])) <= 2 && !contains(pred, "=")) {
     if (math_equal(pred, py::split(ref, "=")[1])) return true;
   }
-  return expressions_equal(pred, ref);
+  return symbolic_equal(pred, ref);
 }
 
 }  // namespace rho::harness
