@@ -331,6 +331,12 @@ CASES = [
     ("\\log_39", "2", "\\log_39 is log base 3 of 9, not base 39"),
     ("\\log_3 9", "2", "digits join across a space: still base 3 of 9"),
     ("\\sin^23", "\\sin(3)^2", "superscript 2 of sin, argument 3"),
+    ("\\sqrt{2}_3", "\\sqrt{2}", "a subscript after a group is dropped"),
+    ("x_", "x", "a bare _ after a letter: parse_latex fails, parse_expr reads a symbol x_"),
+    ("2.", "2", "2. is a float to math_equal's first step"),
+    ("x=", "x", "a relation with no right side fails parse_latex"),
+    ("\\infty!", "\\infty", "factorial(oo) is oo"),
+    ("\\frac{1}{0}", "\\frac{2}{0}", "division by zero"),
 ]
 
 

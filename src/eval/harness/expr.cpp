@@ -21,7 +21,8 @@ constexpr auto kTimeout = std::chrono::seconds(3);  // the harness's per-compari
 constexpr double kMaxTerms = 50000;                  // expansions estimated larger are not tried
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
   return s;
 }
 
@@ -118,7 +119,8 @@ bool symbolically_zero(const ex& d, Clock::time_point deadline) {
   if (Clock::now() > deadline || expansion_terms(d) > kMaxTerms) return false;
   ex prepared = combine_powers(rewrite_functions(d));
   const ex w = GiNaC::wild();
-  prepared = prepared.subs(GiNaC::pow(GiNaC::sin(w), 2) == 1 - GiNaC::pow(GiNaC::cos(w), 2), GiNaC::subs_options::algebraic);
+  prepared = prepared.subs(GiNaC::pow(GiNaC::sin(w), 2) == 1 - GiNaC::pow(GiNaC::cos(w), 2),
+                           GiNaC::subs_options::algebraic);  // also inside sin^3, sin^4, ...
   if (expansion_terms(prepared) > kMaxTerms || Clock::now() > deadline) return false;
   if (prepared.expand().is_zero()) return true;
   return Clock::now() < deadline && prepared.normal().is_zero();

@@ -290,23 +290,16 @@ class LatexParser {
  public:
   LatexParser(std::vector<Token> tokens, SymbolTable& symbols) : tokens_(std::move(tokens)), symbols_(symbols) {}
 
-  // math: relation. A chain (a < b < c) is an error in sympy's conversion.
+  // math: relation. sympy's parser commits to a relation at its operator ("x=" is an error, where
+  // "x+" is x), and a chain (a < b < c) is an error in its conversion.
   Reading relation() {
     Reading r;
     r.value = expr();
-    while (peek().type == T::kRelation) {
-      const size_t saved = pos_;
-      try {
-        const std::string op = next().text;
-        const ex rhs = expr();
-        if (r.kind == Reading::Kind::kRelation) throw HardFail{};
-        r = Reading{Reading::Kind::kRelation, ex(), op, r.value, rhs, {}};
-      } catch (const SoftFail&) {
-        pos_ = saved;
-        break;
-      }
-    }
-    return r;
+    if (peek().type != T::kRelation) return r;
+    const std::string op = next().text;
+    const ex rhs = committed([&] { return expr(); });
+    if (peek().type == T::kRelation) throw HardFail{};
+    return Reading{Reading::Kind::kRelation, ex(), op, r.value, rhs, {}};
   }
 
  private:
@@ -345,6 +338,16 @@ class LatexParser {
     } catch (const SoftFail&) {
       pos_ = saved;
       return std::nullopt;
+    }
+  }
+
+  // Runs f where sympy's parser has committed: a failure fails the whole text.
+  template <class F>
+  auto committed(F f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const SoftFail&) {
+      throw HardFail{};
     }
   }
 
@@ -415,13 +418,9 @@ class LatexParser {
   ex postfix(bool allow_func) {
     ex v = exp(allow_func);
     for (;;) {
-      if (accept(T::kBang)) {
-        v = bounded_factorial(v);
-      } else if (peek().type == T::kBar && (peek(1).type == T::kCaret || peek(1).type == T::kUnderscore)) {
-        throw HardFail{};  // eval-at bars (f|_{x=1}): not read here
-      } else {
-        return v;
-      }
+      // sympy's eval-at bars (f|^{b}_{a}) never win over a closing |x| in its parser; not read here.
+      if (!accept(T::kBang)) return v;
+      v = symbols_.is_infinity(v) ? v : bounded_factorial(v);  // sympy: factorial(oo) is oo
     }
   }
 
@@ -432,7 +431,8 @@ class LatexParser {
       auto e = attempt([&] {
         next();
         const ex exponent = atom_or_braced();
-        attempt([&] { return subexpr(); });  // a subscript after a power is read and dropped
+        // A subscript after a power is read and dropped; once its _ is there it must be whole.
+        if (peek().type == T::kUnderscore) committed([&] { return subexpr(); });
         return exponent;
       });
       if (!e) break;
@@ -504,12 +504,10 @@ class LatexParser {
     std::string name = t.text;
     std::string quotes;
     if (peek().type == T::kQuotes) quotes = next().text;
-    if (peek().type == T::kUnderscore) {
-      if (auto sub = attempt([&] { return subexpr(); })) {
-        std::ostringstream s;
-        s << name << "_{" << *sub << "}";
-        name = s.str();
-      }
+    if (peek().type == T::kUnderscore) {  // committed: "x_" is an error in sympy, not x
+      std::ostringstream s;
+      s << name << "_{" << committed([&] { return subexpr(); }) << "}";
+      name = s.str();
     }
     if (quotes.empty() && peek().type == T::kQuotes) quotes = next().text;
     return t.type == T::kLetter ? name + quotes : name;
@@ -573,8 +571,8 @@ class LatexParser {
              return g;
            }))
       digits += *group;
-    if (peek().type == T::kDot && peek(1).type == T::kDigit) {
-      next();
+    if (accept(T::kDot)) {  // committed: "1." is an error in sympy
+      if (peek().type != T::kDigit) throw HardFail{};
       while (peek().type == T::kDigit) fraction += next().text;
     }
     return number_of(digits, fraction);

@@ -1,9 +1,11 @@
 // Readers of answers into GiNaC expressions, standing in for the two parsers the harness's
-// symbolic_equal tries (grader.py at dcfa46a2): sympy's parse_latex (the ANTLR LaTeX grammar of
-// sympy 1.12-1.14, non-strict) and sympy's parse_expr (Python syntax). Both are read as sympy reads
-// them, quirks included, because the verdicts must be the harness's:
+// symbolic_equal tries (grader.py at dcfa46a2): sympy's parse_latex (its ANTLR LaTeX grammar, the
+// same file in sympy 1.11 to 1.14; non-strict) and sympy's parse_expr (Python syntax). Both are
+// read as sympy reads them, quirks included, because the verdicts must be the harness's:
 //  - parse_latex reads the longest prefix it can and ignores the rest: "x**2" is x, "1,2" is 1,
-//    "x^-1" is x; a construct it has started must finish ("(1,2)" is an error).
+//    "x^-1" is x; a construct it has started must finish ("(1,2)" is an error), and so must a
+//    relation after its operator ("x=" is an error), a subscript after its _ and a decimal
+//    after its point.
 //  - letters are one-letter symbols and e is one of them (not Euler's number); \pi is a symbol
 //    named pi (sympy's parser makes Symbol('pi'), not pi); \infty is infinity;
 //  - "x(...)" and "\alpha(...)" are calls of an unknown function, not products;
@@ -11,8 +13,9 @@
 //  - a lone x between two symbol-free factors is a times sign ("2 x 3" is 6);
 //  - a command is a backslash and every letter after it ("\pir" is a symbol, not \pi r).
 // Not read (the whole text is then unreadable, as if sympy had failed): \int, \lim, \frac{d}{dx},
-// \langle/\rangle, eval-at bars, primes on functions, and numbers too large to hold (a power of
-// more than 10^5 bits, a factorial past 5000!), which sympy would evaluate or time out on.
+// \langle/\rangle, symbolic bounds of \sum and \prod, numbers too large to hold (a power of more
+// than 10^5 bits, a factorial past 5000!) and texts over 10,000 characters, which sympy would
+// evaluate or time out on. Infinity is a symbol: sympy's oo - 1 is oo, here it is not.
 #pragma once
 #include <map>
 #include <optional>
@@ -28,7 +31,7 @@ namespace rho::harness {
 class SymbolTable {
  public:
   GiNaC::ex get(const std::string& name);
-  // sympy's oo (\infty, oo): a symbol here, so oo + 1 is not oo (sympy says it is).
+  // sympy's oo (\infty, oo).
   GiNaC::ex infinity() { return get("\xe2\x88\x9e"); }
   bool is_infinity(const GiNaC::ex& e) { return e.is_equal(infinity()); }
 
