@@ -337,6 +337,13 @@ CASES = [
     ("x=", "x", "a relation with no right side fails parse_latex"),
     ("\\infty!", "\\infty", "factorial(oo) is oo"),
     ("\\frac{1}{0}", "\\frac{2}{0}", "division by zero"),
+    ("(\\sin x+1)^3", "\\sin^3x+3\\sin^2x+3\\sin x+1", "expansion with powers of sin"),
+    ("3\\log(\\sqrt{\\pi})", "\\frac{3\\log(\\pi)}{2}", "log of a square root"),
+    ("\\log(x^2)", "2\\log(x)", "log(x^2) is not 2 log(x) for every x"),
+    ("\\frac{(\\sqrt{2}+\\pi)^{\\frac{3}{2}}}{3}", "\\frac{\\sqrt{2}\\sqrt{\\sqrt{2}+\\pi}}{3}+\\frac{\\pi\\sqrt{\\sqrt{2}+\\pi}}{3}",
+     "a^{3/2} against a*sqrt(a) spread over a's terms"),
+    ("(e^{\\frac{1}{2}-\\pi}+e)^{3}", "\\frac{e^{\\frac{3}{2}}}{e^{3\\pi}}+\\frac{3e^{2}}{e^{2\\pi}}+\\frac{3e^{\\frac{5}{2}}}{e^{\\pi}}+e^{3}",
+     "powers of the symbol e with sums in the exponent"),
 ]
 
 
@@ -355,6 +362,12 @@ RHO_DIFFERS = {
                                   "is true; rho builds no number past 10^5 bits, so reads neither side",
     ("(x+1)^{150}", binomial_expansion(150)): "sympy's simplify runs past the harness's 3 s (so False); "
                                               "GiNaC expands it in milliseconds and finds them equal",
+    ("\\frac{(\\sqrt{2}+\\pi)^{\\frac{3}{2}}}{3}", "\\frac{\\sqrt{2}\\sqrt{\\sqrt{2}+\\pi}}{3}+\\frac{\\pi\\sqrt{\\sqrt{2}+\\pi}}{3}"):
+        "sympy's simplify factors a out of a's terms and proves it; rho treats a^{3/2} and sqrt(a) "
+        "as unrelated in normal() (it does not reduce modulo sqrt(a)^2 = a)",
+    ("(e^{\\frac{1}{2}-\\pi}+e)^{3}", "\\frac{e^{\\frac{3}{2}}}{e^{3\\pi}}+\\frac{3e^{2}}{e^{2\\pi}}+\\frac{3e^{\\frac{5}{2}}}{e^{\\pi}}+e^{3}"):
+        "equal (z^(a+b) = z^a z^b for principal powers); GiNaC's expand() splits the exponents and "
+        "finds it, sympy's simplify does not",
 }
 
 

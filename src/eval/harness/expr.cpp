@@ -93,6 +93,11 @@ ex rewrite_functions(const ex& e) {
     return rewrite_functions(1 - 2 * GiNaC::pow(GiNaC::sin(*half), 2));
   if (GiNaC::is_the_function<GiNaC::factorial_SERIAL>(r))
     if (auto unfolded = factorial_expanded(u)) return *unfolded;
+  // log(z^r) = r log(z) for 0 < r <= 1 and every z (principal branches): log(sqrt(z)) = log(z)/2.
+  if (GiNaC::is_the_function<GiNaC::log_SERIAL>(r) && is_a<GiNaC::power>(u) && is_a<numeric>(u.op(1))) {
+    const numeric p = ex_to<numeric>(u.op(1));
+    if (p.is_rational() && p > 0 && p <= 1) return p * GiNaC::log(u.op(0));
+  }
   return r;
 }
 
@@ -118,10 +123,12 @@ bool symbolically_zero(const ex& d, Clock::time_point deadline) {
   if (d.is_zero()) return true;
   if (Clock::now() > deadline || expansion_terms(d) > kMaxTerms) return false;
   ex prepared = combine_powers(rewrite_functions(d));
-  const ex w = GiNaC::wild();
-  prepared = prepared.subs(GiNaC::pow(GiNaC::sin(w), 2) == 1 - GiNaC::pow(GiNaC::cos(w), 2),
-                           GiNaC::subs_options::algebraic);  // also inside sin^3, sin^4, ...
   if (expansion_terms(prepared) > kMaxTerms || Clock::now() > deadline) return false;
+  // Expanded first, so that every sin^2 is in sight of the substitution (not inside (a + b)^3).
+  const ex w = GiNaC::wild();
+  prepared = prepared.expand().subs(GiNaC::pow(GiNaC::sin(w), 2) == 1 - GiNaC::pow(GiNaC::cos(w), 2),
+                                    GiNaC::subs_options::algebraic);  // also inside sin^3, sin^4, ...
+  if (Clock::now() > deadline) return false;
   if (prepared.expand().is_zero()) return true;
   return Clock::now() < deadline && prepared.normal().is_zero();
 }
