@@ -73,10 +73,10 @@ class SlmObjective {
 
   // Loss weights (B, T) for `batches`: 1/k on the kept tokens (top-k weighting), or the
   // softmax of the scores over the scope (softmax weighting); either way they sum to 1 over a
-  // scope, so a uniform weighting is CLM's mean. Batches as `batches`: the whole optimizer batch when scope is Batch, else one
-  // micro-batch. `losses` are the model's per-token losses for them, detached. `micro_index` is
-  // the first batch's index within the step (on this rank), `micro_per_step` the step's
-  // micro-batch count over all ranks.
+  // scope, so a uniform weighting is CLM's mean. `batches`: the whole optimizer batch when scope
+  // is Batch, else one micro-batch. `losses` are the model's per-token losses for them,
+  // detached. `micro_index` is the first batch's index within the step (on this rank),
+  // `micro_per_step` the step's micro-batch count over all ranks.
   // sum over the step's micro-batches of sum(weights * losses) is the SLM loss.
   std::vector<torch::Tensor> weights(const std::vector<torch::Tensor>& losses,
                                      const std::vector<const Batch*>& batches, int64_t step,

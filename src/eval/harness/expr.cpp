@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 
+#include "common/pytext.h"
 #include "eval/harness/expr_parse.h"
 
 namespace rho::harness {
@@ -20,16 +21,10 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTimeout = std::chrono::seconds(3);  // the harness's per-comparison timeout
 constexpr double kMaxTerms = 50000;                  // expansions estimated larger are not tried
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
-  return s;
-}
-
 // grader.py's _parse: parse_latex, parse_expr (each on s with "\\\\" made "\\", then on s); a
 // text neither reads stays a string (nullopt here).
 std::optional<Reading> read_side(const std::string& s, SymbolTable& symbols) {
-  const std::string unescaped = replace_all(s, "\\\\", "\\");
+  const std::string unescaped = py::replace_all(s, "\\\\", "\\");
   for (auto reader : {read_latex, read_plain})
     for (const std::string* text : {&unescaped, &s})
       if (auto r = reader(*text, symbols)) return r;
