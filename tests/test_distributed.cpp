@@ -116,6 +116,7 @@ std::unique_ptr<rho::SlmObjective> objective(rho::SelectionScope scope, rho::Sco
   o.weighting = weighting;
   if (weighting == rho::TokenWeighting::TopK) o.ratio = 0.35;
   else o.temperature = 0.5;
+  o.stream_window = 1 << 20;  // the stream scope: every score so far
   return std::make_unique<rho::SlmObjective>(o, std::make_unique<PositionReference>(), 1);
 }
 
@@ -220,6 +221,12 @@ TEST(Distributed, GradientsEqualOneProcessSoftmaxWeighting) {
   RHO_NEED_GLOO();
   for (auto scope : {rho::SelectionScope::Batch, rho::SelectionScope::MicroBatch, rho::SelectionScope::Sequence})
     expect_dp_gradients_equal(true, scope, false, rho::TokenWeighting::Softmax);
+}
+
+// The stream scope's window holds every rank's scores in the one-process order.
+TEST(Distributed, GradientsEqualOneProcessStreamScope) {
+  RHO_NEED_GLOO();
+  expect_dp_gradients_equal(true, rho::SelectionScope::Stream);
 }
 
 TEST(Distributed, OverlappedReductionEqualsOneProcessClm) {

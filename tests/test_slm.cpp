@@ -435,3 +435,84 @@ TEST(Slm, TrainingRecordsSelectedTokenCounts) {
 }
 
 }  // namespace
+
+// --- the stream scope: a running threshold over the last M scores ------------------------------
+
+std::unique_ptr<rho::SlmObjective> stream_objective(std::vector<torch::Tensor> ref, double ratio, int64_t window) {
+  rho::SelectionOptions o;
+  o.scope = rho::SelectionScope::Stream;
+  o.ratio = ratio;
+  o.stream_window = window;
+  return std::make_unique<rho::SlmObjective>(o, std::make_unique<TableReference>(std::move(ref)), 1);
+}
+
+// A window of exactly one step's tokens is the batch scope: the k-th largest of the step.
+TEST(StreamScope, WindowOfOneStepIsTheBatchScope) {
+  auto s = make_batches(3, 21);
+  auto model = tiny_model(3);
+  std::vector<torch::Tensor> losses;
+  std::vector<const rho::Batch*> batches;
+  for (auto& b : s.micro) {
+    losses.push_back(rho::per_token_loss(model->forward(b.inputs), b.targets).detach());
+    batches.push_back(&b);
+  }
+  auto batch = objective(s, rho::SelectionScope::Batch, 0.4);
+  auto stream = stream_objective(s.ref, 0.4, 3 * kB * kT);
+  for (int64_t step = 0; step < 3; ++step) {  // the window is refilled each step
+    auto want = batch->select(losses, batches, step, 0);
+    auto got = stream->select(losses, batches, step, 0);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], want[i])) << "step " << step << " micro " << i;
+  }
+}
+
+// k = 100% keeps every token with weight 1/N: CLM's loss and gradients.
+TEST(StreamScope, RatioOneIsClm) {
+  auto s = make_batches(2, 22);
+  auto clm_model = tiny_model(6);
+  auto clm = rho::accumulate_gradients(clm_model, s.micro);
+  auto model = tiny_model(6);
+  auto obj = stream_objective(s.ref, 1.0, 2 * kB * kT + 5);
+  auto r = rho::accumulate_gradients(model, s.micro, {obj.get(), 0});
+  EXPECT_NEAR(r.loss, clm.loss, 1e-6);
+  EXPECT_EQ(r.tokens_trained, clm.tokens_trained);
+  EXPECT_LT(max_grad_diff(grads(model), grads(clm_model)), 1e-7);
+}
+
+// Hand-computed: steps of 4 tokens whose excess losses are given, k = 50%, M = 6.
+TEST(StreamScope, HandComputedThresholdAcrossSteps) {
+  auto losses = [](std::vector<float> v) { return torch::tensor(v, torch::kFloat).view({1, 4}); };
+  rho::Batch b;
+  b.windows = {{0, 0}};  // table key 0: reference losses all 0, so the score is the loss
+  const std::vector<const rho::Batch*> batches = {&b};
+  auto obj = stream_objective({torch::zeros({1, 4})}, 0.5, 6);
+  auto step = [&](std::vector<float> v, int64_t s) {
+    rho::SelectionStats stats;
+    auto w = obj->weights({losses(v)}, batches, s, 0, 1, stats);
+    return to_vec(w[0]);
+  };
+  // Window [1 2 3 4]: k = 2, threshold 3: tokens 3 and 4, 1/2 each.
+  EXPECT_EQ(step({1, 2, 3, 4}, 0), (std::vector<float>{0, 0, 0.5f, 0.5f}));
+  // Window [3 4 0.5 5 2.5 1]: k = 3 (5, 4, 3), threshold 3: only 5 of this step passes.
+  EXPECT_EQ(step({0.5f, 5, 2.5f, 1}, 1), (std::vector<float>{0, 1, 0, 0}));
+  // Window [2.5 1 0.2 0.1 3.5 0.3]: threshold 1 (3.5, 2.5, 1): 3.5 passes.
+  EXPECT_EQ(step({0.2f, 0.1f, 3.5f, 0.3f}, 2), (std::vector<float>{0, 0, 1, 0}));
+  // Window [3.5 0.3 0.05 0.04 0.01 0.02]: threshold 0.05 (3.5, 0.3, 0.05).
+  EXPECT_EQ(step({0.05f, 0.04f, 0.01f, 0.02f}, 3), (std::vector<float>{1, 0, 0, 0}));
+  // The window is the state a checkpoint keeps: the last 6 scores, oldest first.
+  EXPECT_EQ(obj->stream_window(), (std::vector<float>{3.5f, 0.3f, 0.05f, 0.04f, 0.01f, 0.02f}));
+  // M = 8: after [1 2 3 4], the window [1 2 3 4 .1 .2 .3 .4] has threshold 1 (4, 3, 2, 1) and
+  // none of the second step reaches it: its best (0.4) trains alone, so no step trains on nothing.
+  obj = stream_objective({torch::zeros({1, 4})}, 0.5, 8);
+  EXPECT_EQ(step({1, 2, 3, 4}, 0), (std::vector<float>{0, 0, 0.5f, 0.5f}));
+  EXPECT_EQ(step({0.1f, 0.2f, 0.3f, 0.4f}, 1), (std::vector<float>{0, 0, 0, 1}));
+  // A restored window continues where it was.
+  auto resumed = stream_objective({torch::zeros({1, 4})}, 0.5, 8);
+  resumed->set_stream_window(obj->stream_window());
+  rho::SelectionStats stats;
+  auto a = to_vec(obj->weights({losses({2.5f, 0.5f, 3.5f, 9})}, batches, 2, 0, 1, stats)[0]);
+  auto r = to_vec(resumed->weights({losses({2.5f, 0.5f, 3.5f, 9})}, batches, 2, 0, 1, stats)[0]);
+  EXPECT_EQ(a, r);
+  // Window [.1 .2 .3 .4 2.5 .5 3.5 9]: threshold 0.5 (9, 3.5, 2.5, 0.5): all four of this step.
+  EXPECT_EQ(a, (std::vector<float>{0.25f, 0.25f, 0.25f, 0.25f}));
+}

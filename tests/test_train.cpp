@@ -111,6 +111,43 @@ TEST(Train, ResumeIsExact) {
   EXPECT_EQ(expect, 9);
 }
 
+// The stream scope's threshold depends on the scores of earlier steps: a checkpoint keeps them.
+TEST(Train, ResumeIsExactWithStreamScope) {
+  TempDir tmp;
+  auto data = write_corpus(tmp.path + "/data", 20000, 2);
+  auto run = [&](const std::string& out) {
+    auto o = small_run(data, tmp.path + "/" + out);
+    o.objective = "slm";
+    o.selection.score = rho::ScoreFunction::CurrentLoss;  // needs no reference
+    o.selection.scope = rho::SelectionScope::Stream;
+    o.selection.stream_window = 3 * 4 * 16 * 2;  // three steps' tokens
+    return o;
+  };
+  auto a = rho::train(run("straight"));
+  auto halves = run("halves");
+  halves.stop_after = 4;
+  rho::train(halves);
+  halves.stop_after = 0;
+  halves.resume = true;
+  auto b = rho::train(halves);
+  EXPECT_EQ(a.final_train_loss, b.final_train_loss);  // bit-identical
+  EXPECT_EQ(a.tokens_trained, b.tokens_trained);
+  auto wa = weights(a.final_dir), wb = weights(b.final_dir);
+  for (auto& [name, t] : wa) EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+  // Without its window a stream checkpoint is refused by name, not resumed with another threshold.
+  const std::string ckpt = halves.out_dir + "/checkpoints/step_0000004";
+  ASSERT_TRUE(rho::file_exists(ckpt + "/selection.safetensors"));
+  std::filesystem::remove(ckpt + "/selection.safetensors");
+  std::filesystem::remove_all(halves.out_dir + "/checkpoints/step_0000008");
+  rho::write_file_atomic(halves.out_dir + "/checkpoints/latest", "step_0000004\n");
+  try {
+    rho::train(halves);
+    FAIL() << "resumed without the stream window";
+  } catch (const rho::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("selection.safetensors: missing"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Train, RefusesToOverwriteARunWithoutResume) {
   TempDir tmp;
   auto data = write_corpus(tmp.path + "/data", 5000, 3);
@@ -211,6 +248,26 @@ TEST(Train, CombinationsAreRefusedBeforeAnythingLoads) {
               o.selection.temperature = 0;
             }),
             "--temperature must be in (0, 1e+06], got 0.000000");
+  // The stream scope's window: only with that scope, at least one step's tokens, and no softmax.
+  EXPECT_EQ(refused([&](auto& o) {
+              slm(o);
+              o.selection.stream_window = 4096;
+            }),
+            "--stream-window applies to --selection-scope stream only; this run is --selection-scope batch");
+  EXPECT_EQ(refused([&](auto& o) {
+              slm(o);
+              o.selection.scope = rho::SelectionScope::Stream;
+              o.selection.stream_window = 100;
+            }),
+            "--stream-window must hold at least one step's tokens (--batch x --seq-len x --grad-accum x processes = 128), "
+            "got 100");
+  EXPECT_EQ(refused([&](auto& o) {
+              slm(o);
+              o.selection.scope = rho::SelectionScope::Stream;
+              o.selection.weighting = rho::TokenWeighting::Softmax;
+            }),
+            "--selection-scope stream keeps tokens above a running threshold; --weighting softmax has no threshold "
+            "(use it with --selection-scope batch, micro-batch or sequence)");
   EXPECT_EQ(refused([](auto& o) {
               o.head.fused = false;
               o.head.chunk_tokens = 64;

@@ -143,6 +143,8 @@ SlmObjective::Kept SlmObjective::keep(const std::vector<torch::Tensor>& scores, 
         kept.masks.push_back(sel.mask.view(s.sizes()));
       }
       return kept;
+    case SelectionScope::Stream:
+      return keep_stream(scores, with_stats);
     case SelectionScope::Batch:
       break;
   }
@@ -158,6 +160,47 @@ SlmObjective::Kept SlmObjective::keep(const std::vector<torch::Tensor>& scores, 
     kept.add(sel, 1, k, with_stats);
   }
   return kept;
+}
+
+// Every rank sees the same global scores, so every rank's window and threshold are the same, and
+// the window's contents do not depend on the process count (the one-process order).
+SlmObjective::Kept SlmObjective::keep_stream(const std::vector<torch::Tensor>& scores, bool with_stats) {
+  Kept kept;
+  auto all = global_scores(scores);  // (1, N), every rank's
+  if (opts_.stream_window < all.size(1))
+    fail("internal: a stream window of " + std::to_string(opts_.stream_window) + " scores is shorter than the step's " +
+         std::to_string(all.size(1)) + " (TrainOptions::check_selection refuses it)");
+  auto flat = all.reshape({-1}).to(torch::kFloat);
+  window_ = window_.defined() ? torch::cat({window_.to(flat.device()), flat}) : flat.clone();
+  if (window_.size(0) > opts_.stream_window) window_ = window_.slice(0, window_.size(0) - opts_.stream_window).clone();
+  const int64_t n = window_.size(0), k = selected_count(n, opts_.ratio);
+  auto threshold = std::get<0>(window_.kthvalue(n - k + 1)).to(all.dtype());  // the window's k-th largest
+  auto mask = all >= threshold;
+  // Every step trains on something: when none of its scores reaches the threshold, its best does.
+  mask = mask | ((mask.sum() == 0) & (all == all.max()));
+  global_selected_ = mask.sum().item<int64_t>();  // the step's k: one host read, as the weights need it
+  kept.masks = own_parts(mask, scores);
+  kept.add({mask, threshold.view({1, 1})}, 1, 0, with_stats);
+  if (dist_ && dist_->world() > 1) {
+    for (auto& m : kept.masks) kept.selected += m.sum().item<int64_t>();
+  } else {
+    kept.selected = global_selected_;
+  }
+  return kept;
+}
+
+std::vector<float> SlmObjective::stream_window() const {
+  if (!window_.defined()) return {};
+  auto w = window_.to(torch::kCPU).contiguous();
+  return std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+}
+
+void SlmObjective::set_stream_window(const std::vector<float>& scores) {
+  if (scores.empty()) {
+    window_ = torch::Tensor();
+    return;
+  }
+  window_ = torch::tensor(scores, torch::kFloat);
 }
 
 torch::Tensor SlmObjective::global_scores(const std::vector<torch::Tensor>& scores) const {
@@ -231,7 +274,8 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
   for (auto& m : masks) {
     auto mf = m.to(torch::kFloat);
     switch (opts_.scope) {
-      case SelectionScope::Batch: {
+      case SelectionScope::Batch:
+      case SelectionScope::Stream: {
         // One k over the whole step: every kept token weighs 1/k.
         w.push_back(mf / double(batch_k));
         break;
@@ -268,6 +312,8 @@ std::vector<torch::Tensor> SlmObjective::soft_weights(const std::vector<torch::T
     case SelectionScope::Batch:
       w = own_parts(softmax_weights(global_scores(sc), T), sc);
       break;
+    case SelectionScope::Stream:
+      fail("internal: --weighting softmax with --selection-scope stream (TrainOptions::check_selection refuses it)");
   }
   // Every token trains: the statistics count all as kept (no threshold).
   std::vector<torch::Tensor> all;

@@ -28,6 +28,9 @@ struct SelectionOptions {
   double start_fraction = 0.0;  // plain CLM for this fraction of the steps, then SLM
   TokenWeighting weighting = TokenWeighting::TopK;
   double temperature = 1.0;  // of the softmax weighting
+  // M of the stream scope: the scores the running threshold sees, at least one step's tokens (so
+  // k = 100% keeps every token); 0 in the options: 16 steps' worth (TrainOptions resolves it).
+  int64_t stream_window = 0;
   // Excess and reference-loss scores read reference losses; current-loss and random do not.
   bool needs_reference() const { return score == ScoreFunction::ExcessLoss || score == ScoreFunction::ReferenceLoss; }
 };
@@ -73,14 +76,19 @@ class SlmObjective {
 
   // Loss weights (B, T) for `batches`: 1/k on the kept tokens (top-k weighting), or the
   // softmax of the scores over the scope (softmax weighting); either way they sum to 1 over a
-  // scope, so a uniform weighting is CLM's mean. `batches`: the whole optimizer batch when scope
-  // is Batch, else one micro-batch. `losses` are the model's per-token losses for them,
+  // scope, so a uniform weighting is CLM's mean. `batches`: the whole optimizer batch when the
+  // scope selects over the step (selects_over_step), else one micro-batch. `losses` are the model's per-token losses for them,
   // detached. `micro_index` is the first batch's index within the step (on this rank),
   // `micro_per_step` the step's micro-batch count over all ranks.
   // sum over the step's micro-batches of sum(weights * losses) is the SLM loss.
   std::vector<torch::Tensor> weights(const std::vector<torch::Tensor>& losses,
                                      const std::vector<const Batch*>& batches, int64_t step,
                                      int64_t micro_index, int64_t micro_per_step, SelectionStats& stats);
+
+  // The stream scope's window: the latest scores (at most --stream-window, oldest first). A
+  // checkpoint keeps it, so a resumed run continues with the threshold it had.
+  std::vector<float> stream_window() const;
+  void set_stream_window(const std::vector<float>& scores);
 
   // The selection mask for `batches` (as weights() decides it, exposed for tests and analysis).
   std::vector<torch::Tensor> select(const std::vector<torch::Tensor>& losses,
@@ -94,6 +102,8 @@ class SlmObjective {
                                     int64_t step, int64_t micro_index) const;
   // The top-k% of `scores` within the scope (all ranks' for the batch scope).
   Kept keep(const std::vector<torch::Tensor>& scores, bool with_stats);
+  // The stream scope's selection: against the k-th largest of the window of recent scores.
+  Kept keep_stream(const std::vector<torch::Tensor>& scores, bool with_stats);
   // Softmax weighting's weights (every token trains), and its statistics into `stats`.
   std::vector<torch::Tensor> soft_weights(const std::vector<torch::Tensor>& losses,
                                           const std::vector<const Batch*>& batches, int64_t step,
@@ -108,7 +118,8 @@ class SlmObjective {
   std::unique_ptr<Reference> reference_;
   uint64_t seed_;
   Distributed* dist_ = nullptr;
-  int64_t global_selected_ = 0;  // kept tokens in the last batch-scope selection, all ranks
+  int64_t global_selected_ = 0;  // kept tokens in the last batch- or stream-scope selection, all ranks
+  torch::Tensor window_;          // stream scope: (n <= M) the latest scores, oldest first
 };
 
 }  // namespace rho

@@ -10,7 +10,8 @@ SelectionScope parse_scope(const std::string& s) {
   if (s == "sequence") return SelectionScope::Sequence;
   if (s == "micro-batch") return SelectionScope::MicroBatch;
   if (s == "batch") return SelectionScope::Batch;
-  fail("unknown selection scope '" + s + "' (known: sequence, micro-batch, batch)");
+  if (s == "stream") return SelectionScope::Stream;
+  fail("unknown selection scope '" + s + "' (known: sequence, micro-batch, batch, stream)");
 }
 
 ScoreFunction parse_score_function(const std::string& s) {
@@ -26,6 +27,7 @@ std::string to_string(SelectionScope s) {
     case SelectionScope::Sequence: return "sequence";
     case SelectionScope::MicroBatch: return "micro-batch";
     case SelectionScope::Batch: return "batch";
+    case SelectionScope::Stream: return "stream";
   }
   return "?";
 }

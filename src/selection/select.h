@@ -20,6 +20,9 @@ enum class SelectionScope {
   Batch,       // over the whole optimizer batch: all gradient-accumulation micro-batches (and,
                // data-parallel, all ranks). The default: it is the paper's "batch", and the
                // tokens chosen do not depend on how the batch is split into micro-batches.
+  Stream,      // against a running threshold: a token is kept when its score reaches the k-th
+               // largest of the last M scores seen (this step's included), so one batch may keep
+               // more or fewer than k% while the share kept stays near k over time
 };
 
 // What a token is ranked by (higher = kept first).
@@ -36,7 +39,10 @@ enum class TokenWeighting {
   Softmax,  // every token, weighted by softmax(score / T) over the scope (no gradient through it)
 };
 
-SelectionScope parse_scope(const std::string& s);  // "sequence" | "micro-batch" | "batch"
+// Whether a selection sees the whole optimizer step at once (every micro-batch, every rank).
+inline bool selects_over_step(SelectionScope s) { return s == SelectionScope::Batch || s == SelectionScope::Stream; }
+
+SelectionScope parse_scope(const std::string& s);  // "sequence" | "micro-batch" | "batch" | "stream"
 ScoreFunction parse_score_function(const std::string& s);  // "excess" | "ref-loss" | "current-loss" | "random"
 std::string to_string(SelectionScope s);
 std::string to_string(ScoreFunction f);

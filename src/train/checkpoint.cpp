@@ -27,6 +27,9 @@ std::string step_name(int64_t step) {
 // Removes a checkpoint directory so that a kill midway never leaves a half-deleted checkpoint under
 // its step name: one rename to a temporary name first (which remove_stale_temps clears should the
 // deletion be cut short), then the deletion.
+// Whether a run's settings ("run" of trainer_state.json) select with the stream scope.
+bool streams(const nlohmann::json& run) { return run.value("objective", "") == "slm" && run.value("scope", "") == "stream"; }
+
 void remove_checkpoint_dir(const std::string& dir) {
   std::error_code ec;
   const std::string doomed = dir + ".old.tmp." + std::to_string(::getpid());
@@ -55,6 +58,9 @@ std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
     write_file_atomic(tmp_dir + "/optimizer.pt", opt_bytes.str());
     save_safetensors(tmp_dir + "/rng.safetensors",
                      {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+    if (streams(state.run))
+      save_safetensors(tmp_dir + "/selection.safetensors",
+                       {{"stream_window", torch::tensor(state.stream_window, torch::kFloat)}});
     write_file_atomic(tmp_dir + "/trainer_state.json", trainer_state_json(state));
     fsync_dir(tmp_dir);
     remove_checkpoint_dir(final_dir);  // a checkpoint of the same step from an earlier, abandoned try
@@ -122,6 +128,15 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
   } catch (const c10::Error& e) {
     fail_file(opt_path, std::string("cannot load optimizer state: ") + e.what_without_backtrace());
   }
+  if (streams(s.run)) {
+    const std::string path = ckpt_dir + "/selection.safetensors";
+    if (!file_exists(path))
+      fail_file(path, "missing: a --selection-scope stream checkpoint keeps its window of recent scores there");
+    auto saved = load_safetensors(path);
+    if (!saved.tensors.count("stream_window")) fail_file(path, "missing tensor 'stream_window'");
+    auto w = saved.tensors.at("stream_window").to(torch::kFloat).contiguous().reshape({-1});
+    s.stream_window.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  }
   const std::string rng_path = ckpt_dir + "/rng.safetensors";
   auto rng = load_safetensors(rng_path);
   if (!rng.tensors.count("cpu")) fail_file(rng_path, "missing tensor 'cpu'");
@@ -133,7 +148,7 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
 
 void CheckpointPolicy::after_step(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state,
                                   bool last) {
-  if (!rank0_ || !(last || (every_ > 0 && state.step % every_ == 0))) return;
+  if (!due(state.step, last)) return;
   saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_);
   saved_step_ = state.step;
 }

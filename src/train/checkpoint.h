@@ -41,6 +41,8 @@ class CheckpointPolicy {
   // `saved_step`: the step of the checkpoint the run resumed from, or -1.
   CheckpointPolicy(std::string run_dir, int64_t every, int64_t keep_last, bool rank0, int64_t saved_step)
       : run_dir_(std::move(run_dir)), every_(every), keep_last_(keep_last), rank0_(rank0), saved_step_(saved_step) {}
+  // Whether after_step writes a checkpoint for this step (what goes into it can be gathered first).
+  bool due(int64_t step, bool last) const { return rank0_ && (last || (every_ > 0 && step % every_ == 0)); }
   void after_step(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state, bool last);
   // The checkpoint a stopped run continues from: written now, or the one this step already has.
   std::string on_stop(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state);

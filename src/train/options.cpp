@@ -113,7 +113,8 @@ void TrainOptions::check_selection() const {
         {s.ratio != defaults.ratio, "--ratio"},           {s.scope != defaults.scope, "--selection-scope"},
         {s.score != defaults.score, "--score"},           {!s.ref_scores.empty(), "--ref-scores"},
         {!s.ref_model.empty(), "--ref-model"},            {s.start_fraction != defaults.start_fraction, "--slm-start"},
-        {s.weighting != defaults.weighting, "--weighting"}, {s.temperature != defaults.temperature, "--temperature"}};
+        {s.weighting != defaults.weighting, "--weighting"}, {s.temperature != defaults.temperature, "--temperature"},
+        {s.stream_window != defaults.stream_window, "--stream-window"}};
     for (const auto& [given, flag] : slm_only)
       if (given) fail(std::string(flag) + " applies to --objective slm only; this run is --objective " + objective);
     return;
@@ -123,6 +124,15 @@ void TrainOptions::check_selection() const {
     fail("--temperature applies to --weighting softmax only; this run is --weighting topk");
   if (s.weighting == TokenWeighting::Softmax && s.ratio != defaults.ratio)
     fail("--ratio is top-k's kept share; --weighting softmax trains on every token (weighted), so it does nothing");
+  if (s.scope != SelectionScope::Stream && s.stream_window != defaults.stream_window)
+    fail("--stream-window applies to --selection-scope stream only; this run is --selection-scope " + to_string(s.scope));
+  const int64_t step_tokens = micro_batch * seq_len * grad_accum * world;
+  if (s.scope == SelectionScope::Stream && s.stream_window != 0 && s.stream_window < step_tokens)
+    fail("--stream-window must hold at least one step's tokens (--batch x --seq-len x --grad-accum x processes = " +
+         std::to_string(step_tokens) + "), got " + std::to_string(s.stream_window));
+  if (s.scope == SelectionScope::Stream && s.weighting == TokenWeighting::Softmax)
+    fail("--selection-scope stream keeps tokens above a running threshold; --weighting softmax has no threshold "
+         "(use it with --selection-scope batch, micro-batch or sequence)");
   const bool has_ref = !s.ref_scores.empty() || !s.ref_model.empty();
   if (s.needs_reference() && !has_ref)
     fail("--score " + to_string(s.score) + " needs reference losses: pass --ref-scores DIR or --ref-model DIR");

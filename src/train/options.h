@@ -84,8 +84,12 @@ void TrainOptions::describe(V& v) {
            "clm (every token) or slm (Selective Language Modeling)");
   v.real("--ratio", "ratio", selection.ratio, {0.0, 1.0, true}, R::Same, "SLM: fraction of tokens kept (k%)");
   v.choice("--selection-scope", "scope", selection.scope,
-           {{"sequence", SelectionScope::Sequence}, {"micro-batch", SelectionScope::MicroBatch}, {"batch", SelectionScope::Batch}},
-           R::Same, "SLM: where top-k% is taken");
+           {{"sequence", SelectionScope::Sequence}, {"micro-batch", SelectionScope::MicroBatch}, {"batch", SelectionScope::Batch},
+            {"stream", SelectionScope::Stream}},
+           R::Same, "SLM: where top-k% is taken (stream: against the k-th largest of the last --stream-window scores)");
+  v.integer("--stream-window", "stream_window", selection.stream_window, int64_t(0), int64_t(1) << 30, R::Same,
+            "SLM --selection-scope stream: M, how many of the latest token scores the running threshold sees "
+            "(at least one step's tokens; 0: 16 steps' worth)");
   v.choice("--score", "score", selection.score,
            {{"excess", ScoreFunction::ExcessLoss}, {"ref-loss", ScoreFunction::ReferenceLoss},
             {"current-loss", ScoreFunction::CurrentLoss}, {"random", ScoreFunction::Random}},

@@ -47,7 +47,7 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, cons
                   StepStats& s, Pending& p) {
   SlmObjective& slm = *st.slm;
   const int64_t A = int64_t(micro.size());
-  if (slm.options().scope == SelectionScope::Batch) {
+  if (selects_over_step(slm.options().scope)) {
     // The threshold needs every micro-batch's scores: run all forwards, select, then one backward.
     std::vector<torch::Tensor> losses, detached;
     std::vector<const Batch*> batches;

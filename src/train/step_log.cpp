@@ -64,6 +64,7 @@ void StepLog::record(const TrainerState& state, const StepStats& stats, double l
   if (slm_active) {
     const auto& sel = stats.selection;
     m["selected"] = sel.selected;
+    m["kept_share"] = double(sel.selected) / double(std::max<int64_t>(1, sel.candidates));
     m["selected_checksum"] = sel.selected_checksum;
     m["loss_selected"] = sel.loss_selected_sum / double(std::max<int64_t>(1, sel.selected));
     m["loss_unselected"] = sel.loss_unselected_sum / double(std::max<int64_t>(1, sel.candidates - sel.selected));

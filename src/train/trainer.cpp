@@ -83,7 +83,9 @@ std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const Packe
     measure.compute = compute;
     ref = online_reference(std::move(model), measure);
   }
-  auto slm = std::make_unique<SlmObjective>(o.selection, std::move(ref), o.seed);
+  SelectionOptions selection = o.selection;
+  if (selection.stream_window == 0) selection.stream_window = 16 * o.micro_batch * o.seq_len * o.grad_accum * o.world;
+  auto slm = std::make_unique<SlmObjective>(selection, std::move(ref), o.seed);
   slm->set_distributed(dist);
   return slm;
 }
@@ -156,6 +158,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   auto slm = build_objective(opts, *data, compute, dist);
   TrainerState state = start_or_resume(opts, resume_from, model, *optimizer);
   const int64_t resumed_from = resume_from ? state.step : -1;
+  if (slm) slm->set_stream_window(state.stream_window);
   Validator validator(opts, data->tokenizer(), compute, dist);
   StepLog log(opts, model->config, data->num_windows(), resumed_from, opts.rank == 0);
   CheckpointPolicy checkpoints(opts.out_dir, opts.ckpt_every, opts.keep_last, opts.rank == 0, resumed_from);
@@ -188,9 +191,11 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     const bool last = state.step == o.max_steps || state.step == opts.stop_after;
     const auto val = validator.after_step(model, state.step, last);
     log.record(state, stats, lr, val, objective != nullptr, last);
+    if (slm && checkpoints.due(state.step, last)) state.stream_window = slm->stream_window();
     checkpoints.after_step(model, *optimizer, state, last);
   }
   if (result.stopped_by) {
+    if (slm) state.stream_window = slm->stream_window();
     const std::string ckpt = checkpoints.on_stop(model, *optimizer, state);
     if (opts.rank == 0)
       std::fprintf(stderr, "stopped by %s after step %lld/%lld (checkpoint %s); continue with --resume\n",

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,9 @@ struct TrainerState {
   int64_t tokens_trained = 0;  // tokens the loss was taken over (== seen for CLM; selected for SLM)
   int64_t bad_steps = 0;     // steps skipped for a non-finite loss or gradient
   nlohmann::json run;        // the run's settings, for checking a resume is the same run
+  // SLM --selection-scope stream: the window of recent scores its threshold comes from, oldest
+  // first. Stored beside trainer_state.json (selection.safetensors), not in it.
+  std::vector<float> stream_window;
 };
 
 std::string trainer_state_json(const TrainerState& s);
