@@ -77,11 +77,11 @@ tokenize ref "$RUN/data/ref.jsonl" --template "$TEMPLATE"
 tokenize test "$RUN/data/test.jsonl" --template "$TEMPLATE"
 
 # --- training -------------------------------------------------------------------------------
-train() {  # out_dir, then rho train flags; skipped when finished, resumed when interrupted
+train() {  # out_dir, then rho train flags (VAL: other validation shards); skipped when finished, resumed when interrupted
   local out=$1; shift
   [ -f "$out/summary.json" ] && { echo "skip: $out done" >&2; return 0; }
   local resume=(); [ -f "$out/checkpoints/latest" ] && resume=(--resume)
-  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "$RUN/shards/test" --val-batches "$VAL_BATCHES" --log-every 25 "${resume[@]}" "$@"
+  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "${VAL:-$RUN/shards/test}" --val-batches "$VAL_BATCHES" --log-every 25 "${resume[@]}" "$@"
 }
 log "base model: $PRESET, CLM on noisy text (no math), $BASE_STEPS steps"
 train "$RUN/base" --data "$RUN/shards/base" --preset "$PRESET" --steps "$BASE_STEPS" --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
@@ -115,29 +115,49 @@ if [ "$CLM_LONG_STEPS" -gt 0 ]; then
     --lr 1e-3 --min-lr 1e-4 --seed "$first" --val-every "$VAL_EVERY"
 fi
 
-# --- score-function ablation (scripts/ablation.sh sets ABLATION) -----------------------------
-# ABLATION="excess:0.4,0.8 ref-loss:0.4,0.6,0.8 ...": SLM with that --score at each k, for every
-# seed, from the same base, scores, data order and steps as the main runs.
-ablation_run() {  # score, k, seed -> run name (excess keeps the names of the runs above)
-  local pct; pct=$(python3 -c "print(round(100 * $2))")
-  if [ "$1" = excess ]; then
-    if [ "$2" = "$RATIO" ]; then echo "slm-s$3"; else echo "slm-k$pct-s$3"; fi
-  else
-    echo "slm-$1-k$pct-s$3"
+# --- the ablation (scripts/ablation.sh sets ABLATION) ----------------------------------------
+# ABLATION="excess:0.4,0.8 ref-loss:0.6 softmax:0.5,2 stream:0.6 xtok:0.6 ...": SLM variants
+# (scripts/demo/variants.py names them and gives their flags), for every seed, from the same base,
+# data order and steps as the main runs.
+ablation_run() { python3 scripts/demo/variants.py name "$1" "$2" "$3" "$RATIO"; }
+if [[ " ${ABLATION:-} " == *" xtok:"* ]]; then
+  # A reference with its own tokenizer: a smaller vocabulary trained on the base text and the
+  # reference data, a base and a reference trained the same way with it, and the corpus (the
+  # main tokenizer's shards) scored through the bytes (rho score --cross-tokenizer).
+  XTOK_VOCAB=${XTOK_VOCAB:-3072}
+  if [ ! -f "$RUN/tok-ref.model" ]; then
+    log "reference tokenizer (BPE $XTOK_VOCAB) on the base text and the reference data"
+    python3 -c 'import json,sys
+t=sys.argv[1].replace("\\n", "\n")
+for line in open(sys.argv[2]):
+    print(json.dumps({"text": t.format(**json.loads(line))}))' "$TEMPLATE" "$RUN/data/ref.jsonl" >"$RUN/data/ref-text.jsonl"
+    $RHO_TOK tokenizer train --input "$RUN/data/base.jsonl" "$RUN/data/ref-text.jsonl" --fields text --vocab-size "$XTOK_VOCAB" \
+      --max-sentences 300000 --out "$RUN/tok-ref.model"
   fi
-}
+  for part in base ref test; do
+    [ -d "$RUN/shards/$part-xtok" ] || $RHO tokenize --tokenizer "$RUN/tok-ref.model" --input "$RUN/data/$part.jsonl" \
+      --out-dir "$RUN/shards/$part-xtok" --name "$part-xtok" $([ $part = base ] && echo --fields text || echo --template "$TEMPLATE") >/dev/null
+  done
+  log "base and reference with the reference tokenizer"
+  VAL=$RUN/shards/test-xtok train "$RUN/base-xtok" --data "$RUN/shards/base-xtok" --preset "$PRESET" --steps "$BASE_STEPS" \
+    --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
+  VAL=$RUN/shards/test-xtok train "$RUN/ref-xtok" --data "$RUN/shards/ref-xtok" --init-from "$RUN/base-xtok/final" \
+    --steps "$REF_STEPS" --warmup 20 --lr 1e-3 --min-lr 1e-4 --val-every "$VAL_EVERY"
+  log "scoring the corpus with the reference of the other tokenizer (through the bytes)"
+  $RHO score --model "$RUN/ref-xtok/final" --data "$RUN/shards/corpus" --out "$RUN/scores-xtok" --seq-len "$SEQ" --batch 16 \
+    --cross-tokenizer --data-tokenizer "$RUN/tok.model"
+fi
 for spec in ${ABLATION:-}; do
-  score=${spec%%:*}
-  for k in $(echo "${spec#*:}" | tr , ' '); do
+  kind=${spec%%:*}
+  for value in $(echo "${spec#*:}" | tr , ' '); do
     for seed in $ABLATION_SEEDS; do
-      name=$(ablation_run "$score" "$k" "$seed")
+      name=$(ablation_run "$kind" "$value" "$seed")
       [ -f "$RUN/$name/summary.json" ] && continue
-      log "ablation: SLM with --score $score, k = $k, seed $seed"
-      # current-loss and random rank without the reference (rho refuses a reference they would ignore).
-      ref=(--ref-scores "$RUN/scores"); case $score in current-loss|random) ref=() ;; esac
+      log "ablation: $name"
+      # shellcheck disable=SC2046
       train "$RUN/$name" --data "$RUN/shards/corpus" --init-from "$RUN/base/final" --steps "$STEPS" --warmup 20 \
-        --lr 1e-3 --min-lr 1e-4 --seed "$seed" --val-every "$VAL_EVERY" --objective slm --ratio "$k" --score "$score" \
-        "${ref[@]}"
+        --lr 1e-3 --min-lr 1e-4 --seed "$seed" --val-every "$VAL_EVERY" --objective slm \
+        $(python3 scripts/demo/variants.py flags "$kind" "$value" "$RUN")
     done
   done
 done
@@ -202,7 +222,7 @@ if [ -n "${ABLATION:-}" ]; then
         name=$(ablation_run "${spec%%:*}" "$k" "$seed")
         args+=(--model "$RUN/$name/final" --label "$name")
       done
-      curves+=("${spec%%:*} $(python3 -c "print(round(100 * $k))")%=$RUN/$(ablation_run "${spec%%:*}" "$k" "$first")/metrics.jsonl")
+      curves+=("$(python3 scripts/demo/variants.py label "${spec%%:*}" "$k")=$RUN/$(ablation_run "${spec%%:*}" "$k" "$first")/metrics.jsonl")
     done
   done
   # The same set of variants and seeds gives the same table: recomputed only when that changes.

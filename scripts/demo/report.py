@@ -7,6 +7,8 @@ import os
 import statistics
 import struct
 
+import variants as variants_lib  # scripts/demo/variants.py: the ablation's names
+
 
 def metrics(path):
     with open(path) as f:
@@ -173,55 +175,60 @@ def final_val(run, name):
 
 
 def ablation_section(run, seeds, ratio, spec):
-    """Every score function side by side: held-out loss and accuracy over the seeds."""
+    """Every variant side by side: held-out loss and accuracy over the seeds, paired differences
+    from CLM and from SLM's batch top-k by excess loss at the main ratio."""
     if not spec:
         return []
     acc_path = os.path.join(run, "report", "ablation-acc", "results.json")
     acc = choice_rows(acc_path) if os.path.exists(acc_path) else {}
-    def name(score, k, seed):
-        pct = round(100 * float(k))
-        if score == "excess":
-            return f"slm-s{seed}" if float(k) == float(ratio) else f"slm-k{pct}-s{seed}"
-        return f"slm-{score}-k{pct}-s{seed}"
-    variants = [("CLM", "", lambda s: f"clm-s{s}")]
+    variants = [("CLM", "100%", lambda s: f"clm-s{s}")]
     for entry in spec.split():
-        score, ks = entry.split(":")
-        for k in ks.split(","):
-            variants.append((score, k, lambda s, score=score, k=k: name(score, k, s)))
+        kind, values = entry.split(":")
+        for v in values.split(","):
+            variants.append((*variants_lib.label(kind, v), lambda s, kind=kind, v=v: variants_lib.run_name(kind, v, s, ratio)))
     clm_loss = {s: final_val(run, f"clm-s{s}")[0] for s in seeds}
-    out = ["## Ablation: score functions side by side", "",
+    slm_loss = {s: final_val(run, f"slm-s{s}")[0] for s in seeds}
+    slm_label = f"excess at {100 * float(ratio):.0f}%"
+    out = ["## Ablation: SLM variants side by side", "",
            f"Held-out GSM8K test loss (nats/token) after the same steps from the same base, data order and seeds "
-           f"({', '.join(seeds)}); mean over seeds with a 95% t interval; SLM - CLM is paired by seed. "
+           f"({', '.join(seeds)}); mean over seeds with a 95% t interval; the differences are paired by seed, from CLM "
+           f"and from SLM's batch top-k ({slm_label}). "
            "Accuracy: the held-out corner-shop test (multiple choice, chance 33%), mean over seeds.", "",
-           "| variant | k | test loss | 95% interval | minus CLM (95% interval) | per seed | tokens trained | shop acc. |",
-           "|---|---|---|---|---|---|---|---|"]
+           f"| variant | k | test loss | 95% interval | minus CLM (95% interval) | minus {slm_label} (95% interval) | per seed | tokens trained | shop acc. |",
+           "|---|---|---|---|---|---|---|---|---|"]
     summary = []
+    def diff_text(ds):
+        d, ci = t_interval(ds)
+        return (f"{d:+.4f} ({ci[0]:+.4f} to {ci[1]:+.4f})" if ci else f"{d:+.4f}"), d, ci
     for label, k, fn in variants:
-        losses, diffs, accs, trained = [], [], [], 0
+        losses, accs, trained = [], [], 0
         for s in seeds:
             loss, trained = final_val(run, fn(s))
             losses.append(loss)
-            diffs.append(loss - clm_loss[s])
             if fn(s) in acc:
                 accs.append(100 * acc[fn(s)]["acc"])
         m, ci = t_interval(losses)
-        d, dci = t_interval(diffs)
         ci_text = f"{ci[0]:.4f} to {ci[1]:.4f}" if ci else "(one seed)"
-        d_text = "" if label == "CLM" else (f"{d:+.4f} ({dci[0]:+.4f} to {dci[1]:+.4f})" if dci else f"{d:+.4f}")
+        c_text, d, dci = diff_text([l - clm_loss[s] for l, s in zip(losses, seeds)])
+        s_text, _, sci = diff_text([l - slm_loss[s] for l, s in zip(losses, seeds)])
+        is_slm = fn(seeds[0]) == f"slm-s{seeds[0]}"
         acc_text = f"{statistics.mean(accs):.1f}%" if accs else ""
-        out.append(f"| {label} | {'100%' if label == 'CLM' else f'{100 * float(k):.0f}%'} | {m:.4f} | {ci_text} | {d_text} | "
-                   f"{' / '.join(f'{x:.4f}' for x in losses)} | {trained:,} | {acc_text} |")
-        summary.append((m, label if label == "CLM" else f"{label} at {100 * float(k):.0f}%", dci if label != "CLM" else None, d))
+        out.append(f"| {label} | {k} | {m:.4f} | {ci_text} | {'' if label == 'CLM' else c_text} | "
+                   f"{'' if is_slm else s_text} | {' / '.join(f'{x:.4f}' for x in losses)} | {trained:,} | {acc_text} |")
+        summary.append((m, label if label == "CLM" else f"{label} at {k}", dci if label != "CLM" else None, sci if not is_slm and label != "CLM" else None))
     best = min(summary)
-    better = [n for m, n, ci, d in summary if ci and ci[1] < 0]
-    worse = [n for m, n, ci, d in summary if ci and ci[0] > 0]
+    better = [n for m, n, ci, sci in summary if ci and ci[1] < 0]
+    worse = [n for m, n, ci, sci in summary if ci and ci[0] > 0]
+    beat_slm = [n for m, n, ci, sci in summary if sci and sci[1] < 0]
     if len(seeds) < 2:
         verdict = ("One seed, so no intervals: read each difference against the seed-to-seed spread of the "
                    "CLM and SLM runs above.")
     else:
         verdict = ((f"Below CLM with the paired 95% interval excluding zero: {', '.join(better)}. " if better
                     else "No variant is below CLM with its paired interval excluding zero. ")
-                   + (f"Above CLM (worse) the same way: {', '.join(worse)}." if worse else "No variant is above CLM the same way."))
+                   + (f"Above CLM (worse) the same way: {', '.join(worse)}. " if worse else "No variant is above CLM the same way. ")
+                   + (f"Below {slm_label} the same way: {', '.join(beat_slm)}." if beat_slm
+                      else f"No variant is below {slm_label} with its paired interval excluding zero."))
     out += ["", f"What the table says: the lowest held-out loss is {best[1]} ({best[0]:.4f}). " + verdict,
             "", "![held-out loss against tokens trained, one line per variant (first seed)](ablation_loss.png)", ""]
     return out
