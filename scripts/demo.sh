@@ -77,11 +77,11 @@ tokenize ref "$RUN/data/ref.jsonl" --template "$TEMPLATE"
 tokenize test "$RUN/data/test.jsonl" --template "$TEMPLATE"
 
 # --- training -------------------------------------------------------------------------------
-train() {  # out_dir, then rho train flags (VAL: other validation shards); skipped when finished, resumed when interrupted
+train() {  # out_dir, then rho train flags (TRAIN_VAL: other validation shards); skipped when finished, resumed when interrupted
   local out=$1; shift
   [ -f "$out/summary.json" ] && { echo "skip: $out done" >&2; return 0; }
   local resume=(); [ -f "$out/checkpoints/latest" ] && resume=(--resume)
-  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "${VAL:-$RUN/shards/test}" --val-batches "$VAL_BATCHES" --log-every 25 "${resume[@]}" "$@"
+  $RHO train --out "$out" --seq-len "$SEQ" --batch "$BATCH" --val-data "${TRAIN_VAL:-$RUN/shards/test}" --val-batches "$VAL_BATCHES" --log-every 25 "${resume[@]}" "$@"
 }
 log "base model: $PRESET, CLM on noisy text (no math), $BASE_STEPS steps"
 train "$RUN/base" --data "$RUN/shards/base" --preset "$PRESET" --steps "$BASE_STEPS" --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
@@ -139,9 +139,9 @@ for line in open(sys.argv[2]):
       --out-dir "$RUN/shards/$part-xtok" --name "$part-xtok" $([ $part = base ] && echo --fields text || echo --template "$TEMPLATE") >/dev/null
   done
   log "base and reference with the reference tokenizer"
-  VAL=$RUN/shards/test-xtok train "$RUN/base-xtok" --data "$RUN/shards/base-xtok" --preset "$PRESET" --steps "$BASE_STEPS" \
+  TRAIN_VAL=$RUN/shards/test-xtok train "$RUN/base-xtok" --data "$RUN/shards/base-xtok" --preset "$PRESET" --steps "$BASE_STEPS" \
     --warmup 30 --lr 2e-3 --min-lr 2e-4 --val-every 100
-  VAL=$RUN/shards/test-xtok train "$RUN/ref-xtok" --data "$RUN/shards/ref-xtok" --init-from "$RUN/base-xtok/final" \
+  TRAIN_VAL=$RUN/shards/test-xtok train "$RUN/ref-xtok" --data "$RUN/shards/ref-xtok" --init-from "$RUN/base-xtok/final" \
     --steps "$REF_STEPS" --warmup 20 --lr 1e-3 --min-lr 1e-4 --val-every "$VAL_EVERY"
   log "scoring the corpus with the reference of the other tokenizer (through the bytes)"
   $RHO score --model "$RUN/ref-xtok/final" --data "$RUN/shards/corpus" --out "$RUN/scores-xtok" --seq-len "$SEQ" --batch 16 \
