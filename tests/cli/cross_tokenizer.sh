@@ -6,7 +6,7 @@
 set -u
 source "$(dirname "$0")/lib/setup.sh" "$@"
 make_shards 200 3000  # $WORK/tok.model (300 pieces) and $WORK/shards
-train_tokenizer "$WORK/c.jsonl" "$WORK/tok2.model" 420
+train_tokenizer "$WORK/c.jsonl" "$WORK/tok2.model" 360
 "$RHO" tokenize --tokenizer "$WORK/tok2.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards2" --shard-tokens 3000 \
   >/dev/null 2>"$WORK/err" || { echo "FAIL: tokenize with the second tokenizer"; cat "$WORK/err"; exit 1; }
 TRAIN=(train --preset debug --steps 3 --seq-len 16 --batch 2 --threads 1)
