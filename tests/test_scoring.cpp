@@ -199,6 +199,31 @@ TEST(Scoring, RanksLeaveTheBytesOneProcessWrites) {
   for (float v : c) EXPECT_TRUE(std::isnan(v));
 }
 
+// The shards' own tokenizer (no --cross-tokenizer): header bytes 44..63 stay zero, as in every
+// file before the reference tokenizer was recorded there, and a second run writes the same bytes.
+TEST(Scoring, SameTokenizerFilesKeepTheirBytes) {
+  TempDir tmp;
+  write_shard(tmp.path + "/data/a.bin", 300, 1);
+  const auto model = save_reference(tmp.path + "/ref", 9);
+  const auto first = score_opts(model, {tmp.path + "/data"}, tmp.path + "/one");
+  auto second = first;
+  second.out_dir = tmp.path + "/two";
+  rho::score_shards(first);
+  rho::score_shards(second);
+  const std::string bytes = bytes_of(tmp.path + "/one/a.scores");
+  EXPECT_EQ(bytes, bytes_of(tmp.path + "/two/a.scores"));
+  EXPECT_EQ(bytes.substr(44, 20), std::string(20, '\0'));
+  EXPECT_EQ(rho::ScoreFile::open(tmp.path + "/one/a.scores")->header().ref_tokenizer_fingerprint, 0u);
+
+  // --data-tokenizer and --cross-tokenizer go together.
+  auto cross = first;
+  cross.cross_tokenizer = true;
+  EXPECT_TRUE(contains(error_of([&] { rho::score_shards(cross); }), "--cross-tokenizer needs --data-tokenizer"));
+  auto data_tok = first;
+  data_tok.data_tokenizer = tmp.path + "/tok.model";
+  EXPECT_TRUE(contains(error_of([&] { rho::score_shards(data_tok); }), "--data-tokenizer applies with --cross-tokenizer only"));
+}
+
 // A rank killed mid-shard: its part holds windows past its last progress record (not yet
 // durable when it died). The restart cuts them off and scores from the record: the same bytes.
 TEST(Scoring, ResumesInsideAShardFromItsLastRecord) {

@@ -208,6 +208,14 @@ TEST(Train, CombinationsAreRefusedBeforeAnythingLoads) {
             "--score excess needs reference losses: pass --ref-scores DIR or --ref-model DIR");
   EXPECT_EQ(refused([](auto& o) { o.selection.ref_scores = "scores"; }),
             "--ref-scores applies to --objective slm only; this run is --objective clm");
+  EXPECT_EQ(refused([](auto& o) { o.selection.ref_tokenizer = "tok"; }),
+            "--ref-tokenizer applies to --objective slm only; this run is --objective clm");
+  EXPECT_EQ(refused([](auto& o) {
+              o.objective = "slm";
+              o.selection.ref_model = "ref";
+              o.selection.ref_tokenizer = "tok";
+            }),
+            "--ref-tokenizer needs --ref-scores: it names the tokenizer a --cross-tokenizer reference scored them with");
   EXPECT_EQ(refused([](auto& o) { o.selection.ratio = 0.4; }),
             "--ratio applies to --objective slm only; this run is --objective clm");
   EXPECT_EQ(refused([](auto& o) { o.selection.start_fraction = 0.1; }),

@@ -21,6 +21,10 @@ void register_score(CLI::App& app) {
   sub->add_option("--save-every", o->save_every, "Windows between progress saves: a killed run resumes there")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
       ->capture_default_str();
+  sub->add_flag("--cross-tokenizer", o->cross_tokenizer,
+                "The reference has another tokenizer (its directory carries it): score each window's text "
+                "through it and map the losses back to the shards' tokens by bytes (docs/slm.md)");
+  sub->add_option("--data-tokenizer", o->data_tokenizer, "With --cross-tokenizer: the shards' tokenizer (to read their text)");
   auto run = add_run_flags(sub);
   sub->callback([o, dtype, run] {
     start_model_command(*run);

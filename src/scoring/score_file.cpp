@@ -118,6 +118,7 @@ void encode_score_header(const ScoreHeader& h, unsigned char* out) {
   std::memcpy(out + 24, &h.shard_fingerprint, 8);
   std::memcpy(out + 32, &h.model_fingerprint, 8);
   std::memcpy(out + 40, &h.seq_len, 4);
+  std::memcpy(out + 44, &h.ref_tokenizer_fingerprint, 8);
 }
 
 uint64_t score_file_bytes(const ScoreHeader& h) { return kScoreHeaderBytes + h.n_scores * score_dtype_bytes(h.dtype); }
@@ -178,6 +179,7 @@ std::shared_ptr<const ScoreFile> ScoreFile::open(const std::string& path) {
   std::memcpy(&h.shard_fingerprint, b + 24, 8);
   std::memcpy(&h.model_fingerprint, b + 32, 8);
   std::memcpy(&h.seq_len, b + 40, 4);
+  std::memcpy(&h.ref_tokenizer_fingerprint, b + 44, 8);  // zero in every older file
   if (h.version != 1 && h.version != kScoreVersion)
     fail_file(path, "unsupported score file version " + std::to_string(h.version) + " (this rho reads 1 and 2)");
   if (dtype < 1 || dtype > 3 || (h.version == 1 && dtype != 1))

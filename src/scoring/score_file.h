@@ -10,7 +10,10 @@
 //       24     8  shard fingerprint (Shard::content_fingerprint())
 //       32     8  reference model fingerprint (model_fingerprint())
 //       40     4  seq_len T the shard was packed with (windows of T+1 at stride T, data/loader.h)
-//       44    20  reserved, zero
+//       44     8  reference tokenizer fingerprint: 0 when the reference read the shards' own
+//                  tokens (every file before --cross-tokenizer), else the Tokenizer::fingerprint()
+//                  of the reference's tokenizer (scoring/cross_tokenizer.h)
+//       52    12  reserved, zero
 //       64     .  n_scores values of the dtype
 // Positions that are the target of no window (position 0, the shard's tail, every position of a
 // shard shorter than T+1) hold NaN: "not scored". Every targeted position holds a finite loss >= 0.
@@ -48,11 +51,13 @@ struct ScoreHeader {
   uint64_t shard_fingerprint = 0;
   uint64_t model_fingerprint = 0;
   uint32_t seq_len = 0;
+  uint64_t ref_tokenizer_fingerprint = 0;  // 0: the shards' own tokenizer
   // Everything but the version: a version-1 file and a version-2 float32 file with equal fields
   // hold the same scores.
   bool same_content(const ScoreHeader& o) const {
     return dtype == o.dtype && n_scores == o.n_scores && shard_fingerprint == o.shard_fingerprint &&
-           model_fingerprint == o.model_fingerprint && seq_len == o.seq_len;
+           model_fingerprint == o.model_fingerprint && seq_len == o.seq_len &&
+           ref_tokenizer_fingerprint == o.ref_tokenizer_fingerprint;
   }
 };
 constexpr size_t kScoreHeaderBytes = 64;

@@ -21,7 +21,25 @@ uint64_t model_fingerprint(LlamaForCausalLM& model) {
   return fp;
 }
 
-ScoreSet::ScoreSet(const PackedDataset& data, const std::string& scores_dir) {
+namespace {
+
+// The file's reference tokenizer against the one training expects; the shards' own tokenizer
+// counts as 0 either way (a cross-tokenizer run whose reference shares it).
+void check_ref_tokenizer(const std::string& path, uint64_t recorded, uint64_t expected, uint64_t shards) {
+  if (recorded == shards) recorded = 0;
+  if (expected == shards) expected = 0;
+  if (recorded == expected) return;
+  if (expected == 0)
+    fail_file(path, "was scored by a reference with another tokenizer (fingerprint " + hex64(recorded) +
+                        "); pass --ref-tokenizer with that tokenizer to train on it");
+  fail_file(path, "was scored by a reference with " +
+                      (recorded == 0 ? std::string("the shards' own tokenizer") : "tokenizer fingerprint " + hex64(recorded)) +
+                      ", but --ref-tokenizer is tokenizer fingerprint " + hex64(expected));
+}
+
+}  // namespace
+
+ScoreSet::ScoreSet(const PackedDataset& data, const std::string& scores_dir, uint64_t expected_ref_tokenizer) {
   const int64_t T = data.seq_len();
   for (size_t i = 0; i < data.shards().size(); ++i) {
     const auto& shard = *data.shards()[i];
@@ -37,6 +55,7 @@ ScoreSet::ScoreSet(const PackedDataset& data, const std::string& scores_dir) {
                           std::to_string(T) + "; rescore with the training seq_len");
     if (h.shard_fingerprint != shard.content_fingerprint())
       fail_file(path, "fingerprint does not match shard " + shard.path() + " (scored a different shard?)");
+    check_ref_tokenizer(path, h.ref_tokenizer_fingerprint, expected_ref_tokenizer, data.tokenizer_fingerprint());
     if (i == 0) model_fp_ = h.model_fingerprint;
     else if (h.model_fingerprint != model_fp_)
       fail_file(path, "was scored by a different reference model than the other score files");

@@ -27,7 +27,10 @@ uint64_t model_fingerprint(LlamaForCausalLM& model);
 // negative loss at a targeted position is a UserError naming the file and the position.
 class ScoreSet {
  public:
-  ScoreSet(const PackedDataset& data, const std::string& scores_dir);
+  // `expected_ref_tokenizer`: the fingerprint of the tokenizer the reference read the text with
+  // (`rho train --ref-tokenizer`), 0 for the shards' own. Every file must record that one
+  // (ScoreHeader::ref_tokenizer_fingerprint): scores of another tokenizer's tokens are refused.
+  ScoreSet(const PackedDataset& data, const std::string& scores_dir, uint64_t expected_ref_tokenizer = 0);
   // Scores already in memory, one vector per shard (benchmarks, tests).
   explicit ScoreSet(std::vector<std::vector<float>> per_shard) : in_memory_(std::move(per_shard)) {}
   // Reference losses of the targets of `windows`: (B, T) float32.

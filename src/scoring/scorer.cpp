@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,7 @@
 #include "common/runtime.h"
 #include "measure/token_losses.h"
 #include "model/model_use.h"
+#include "scoring/cross_tokenizer.h"
 #include "scoring/score_set.h"
 
 namespace rho {
@@ -54,10 +56,14 @@ struct ShardJob {
   // Everything a part's bytes depend on: a progress record that differs in any is not ours.
   nlohmann::json identity(int r) const {
     const Range range = rank_range(batches, r, world);
-    return {{"shard_fingerprint", hex64(header.shard_fingerprint)}, {"model_fingerprint", hex64(header.model_fingerprint)},
-            {"n_scores", header.n_scores}, {"seq_len", T}, {"batch", B}, {"dtype", to_string(header.dtype)},
-            {"compute", compute}, {"rank", r}, {"world", world}, {"first_batch", range.first},
-            {"batches", range.size()}};
+    nlohmann::json id = {{"shard_fingerprint", hex64(header.shard_fingerprint)},
+                         {"model_fingerprint", hex64(header.model_fingerprint)},
+                         {"n_scores", header.n_scores}, {"seq_len", T}, {"batch", B}, {"dtype", to_string(header.dtype)},
+                         {"compute", compute}, {"rank", r}, {"world", world}, {"first_batch", range.first},
+                         {"batches", range.size()}};
+    // Only when set, so progress records of same-tokenizer runs read as before.
+    if (header.ref_tokenizer_fingerprint != 0) id["ref_tokenizer_fingerprint"] = hex64(header.ref_tokenizer_fingerprint);
+    return id;
   }
   // Batches of rank r's range recorded as durable; 0 when there is no record of this job.
   int64_t batches_done(int r) const {
@@ -124,9 +130,11 @@ void sync_fd(int fd, const std::string& path) {
 
 class Scorer {
  public:
-  Scorer(const ScoreOptions& o, LlamaForCausalLM& model, const PackedDataset& data, const MeasureOptions& eval,
-         ScoreStats& stats)
-      : o_(o), model_(model), data_(data), stats_(stats), eval_(eval), t0_(Clock::now()), last_print_(t0_) {}
+  // `aligner`: null for a reference that reads the shards' own tokens.
+  Scorer(const ScoreOptions& o, LlamaForCausalLM& model, const PackedDataset& data, const ByteAligner* aligner,
+         const MeasureOptions& eval, ScoreStats& stats)
+      : o_(o), model_(model), data_(data), aligner_(aligner), stats_(stats), eval_(eval), t0_(Clock::now()),
+        last_print_(t0_) {}
 
   // Rank r's range of the shard, from where its progress record says, into its part.
   void score_range(const ShardJob& job) {
@@ -163,7 +171,7 @@ class Scorer {
     const int64_t end_window = first + count;
     std::vector<unsigned char> buf;
     int64_t since_save = 0;
-    window_losses(model_, data_, first, count, eval_, [&](int64_t w, const float* losses) {
+    auto sink = [&](int64_t w, const float* losses) {
       const size_t at = buf.size();
       buf.resize(at + job.window_bytes());
       encode_scores(job.header.dtype, losses, size_t(job.T), buf.data() + at);
@@ -180,7 +188,9 @@ class Scorer {
         since_save = 0;
       }
       report(job, local + 1);
-    });
+    };
+    if (aligner_) cross_window_losses(model_, data_, *aligner_, first, count, eval_, sink);
+    else window_losses(model_, data_, first, count, eval_, sink);
   }
 
   // Writes the score file when every rank's range is complete. True when it is on disk.
@@ -246,24 +256,57 @@ class Scorer {
   const ScoreOptions& o_;
   LlamaForCausalLM& model_;
   const PackedDataset& data_;
+  const ByteAligner* aligner_;
   ScoreStats& stats_;
   MeasureOptions eval_;
   Clock::time_point t0_, last_print_;
 };
 
+// --cross-tokenizer's two tokenizers, checked: the shards' (given) and the reference's (its
+// directory's), and the aligner between them.
+struct CrossTokenizers {
+  Tokenizer data, ref;
+  ByteAligner aligner;
+  CrossTokenizers(const ScoreOptions& o, const PackedDataset& shards)
+      : data(shards_tokenizer(o.data_tokenizer, shards)), ref(reference_tokenizer(o.model)), aligner(data, ref) {}
+  CrossTokenizers(const CrossTokenizers&) = delete;  // the aligner holds references to both
+
+  static Tokenizer shards_tokenizer(const std::string& path, const PackedDataset& shards) {
+    Tokenizer t = Tokenizer::load(path);
+    if (t.fingerprint() != shards.tokenizer_fingerprint())
+      fail_file(path, "is not the shards' tokenizer (fingerprint " + hex64(t.fingerprint()) + ", the shards record " +
+                          hex64(shards.tokenizer_fingerprint()) + ")");
+    return t;
+  }
+  static Tokenizer reference_tokenizer(const std::string& model_dir) {
+    if (tokenizer_file_in(model_dir).empty())
+      fail_file(model_dir, "carries no tokenizer (tokenizer.json or tokenizer.model); --cross-tokenizer encodes the "
+                           "text with the reference's own tokenizer");
+    return Tokenizer::load(model_dir);
+  }
+};
+
 }  // namespace
 
 ScoreStats score_shards(const ScoreOptions& opts) {
+  if (opts.cross_tokenizer && opts.data_tokenizer.empty())
+    fail("--cross-tokenizer needs --data-tokenizer: the shards' tokenizer, to read their text");
+  if (!opts.cross_tokenizer && !opts.data_tokenizer.empty())
+    fail("--data-tokenizer applies with --cross-tokenizer only (a reference with another tokenizer)");
   if (opts.seq_len < 1) fail("--seq-len must be >= 1");
   if (opts.batch < 1) fail("--batch must be >= 1");
   if (opts.save_every < 1) fail("--save-every must be >= 1");
   if (opts.world < 1 || opts.rank < 0 || opts.rank >= opts.world)
     fail("rank " + std::to_string(opts.rank) + " is outside world size " + std::to_string(opts.world));
   const std::vector<std::string> files = list_shards(opts.data);
-  // Every shard must come from one tokenizer (PackedDataset refuses a mix), the model's. Shards
+  // Every shard must come from one tokenizer (PackedDataset refuses a mix), the model's unless
+  // --cross-tokenizer names both (then the model's is its directory's own). Shards
   // shorter than T+1 have no windows (data/loader.h) but still get their score file.
   const PackedDataset data(files, opts.seq_len);
-  auto model = load_model_for(opts.model, {"reference model", data.tokenizer(), opts.seq_len, opts.allow_unrecorded_tokenizer});
+  std::optional<CrossTokenizers> cross;
+  if (opts.cross_tokenizer) cross.emplace(opts, data);
+  const TokenizerId model_tokenizer = cross ? cross->ref.id() : data.tokenizer();
+  auto model = load_model_for(opts.model, {"reference model", model_tokenizer, opts.seq_len, opts.allow_unrecorded_tokenizer});
   model->eval();
   const uint64_t model_fp = model_fingerprint(model);  // of the weights as saved, whatever the precision
   prepare_for_inference(*model, opts.compute);
@@ -276,7 +319,7 @@ ScoreStats score_shards(const ScoreOptions& opts) {
 
   ScoreStats stats;
   const auto t0 = Clock::now();
-  Scorer scorer(opts, model, data, eval, stats);
+  Scorer scorer(opts, model, data, cross ? &cross->aligner : nullptr, eval, stats);
   for (size_t s = 0; s < files.size(); ++s) {
     const Shard& shard = *data.shards()[s];
     ShardJob job;
@@ -287,6 +330,7 @@ ScoreStats score_shards(const ScoreOptions& opts) {
     job.header.shard_fingerprint = shard.content_fingerprint();
     job.header.model_fingerprint = model_fp;
     job.header.seq_len = uint32_t(opts.seq_len);
+    job.header.ref_tokenizer_fingerprint = cross ? cross->ref.fingerprint() : 0;
     job.first_window = data.first_window(s);
     job.windows = data.first_window(s + 1) - job.first_window;
     job.B = opts.batch;

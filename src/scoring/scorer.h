@@ -21,6 +21,10 @@ struct ScoreOptions {
   int rank = 0, world = 1;          // this process's share of the work (RANK, WORLD_SIZE)
   double progress_seconds = 2.0;
   bool allow_unrecorded_tokenizer = false;  // model/model_use.h
+  // A reference with another tokenizer (scoring/cross_tokenizer.h): its directory carries its
+  // tokenizer, and data_tokenizer is the shards' (to read their text back).
+  bool cross_tokenizer = false;
+  std::string data_tokenizer;
   Compute compute;                          // bf16: the reference runs as bf16 weights
   HeadOptions head;                         // fused chunked head (default) or the plain path
 };
@@ -44,6 +48,9 @@ struct ScoreStats {
 // removes the parts. No collective is needed: N processes, one process, a rerun with another
 // process count, or ranks started at different times all leave the same bytes.
 // Shards whose score file exists with the same header are skipped.
+// With cross_tokenizer, each window's text is scored by the reference through its own tokenizer
+// and the losses mapped back to the shard's tokens (scoring/cross_tokenizer.h); the score files
+// record the reference's tokenizer, so training takes them only with --ref-tokenizer.
 ScoreStats score_shards(const ScoreOptions& opts);
 
 }  // namespace rho

@@ -31,8 +31,9 @@ class OnlineReference : public Reference {
 
 }  // namespace
 
-std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir) {
-  return std::make_unique<OfflineReference>(ScoreSet(data, scores_dir), data.seq_len());
+std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir,
+                                             uint64_t ref_tokenizer) {
+  return std::make_unique<OfflineReference>(ScoreSet(data, scores_dir, ref_tokenizer), data.seq_len());
 }
 
 std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len) {

@@ -25,6 +25,7 @@ struct SelectionOptions {
   ScoreFunction score = ScoreFunction::ExcessLoss;
   std::string ref_scores;       // directory of score files (offline, the normal way)
   std::string ref_model;        // model directory run inside each step (online)
+  std::string ref_tokenizer;    // the tokenizer a --cross-tokenizer reference scored with (offline only)
   double start_fraction = 0.0;  // plain CLM for this fraction of the steps, then SLM
   TokenWeighting weighting = TokenWeighting::TopK;
   double temperature = 1.0;  // of the softmax weighting
@@ -41,7 +42,9 @@ class Reference {
   virtual ~Reference() = default;
   virtual torch::Tensor losses(const Batch& b) = 0;
 };
-std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir);
+// `ref_tokenizer`: what the score files must record as their reference's tokenizer (ScoreSet).
+std::unique_ptr<Reference> offline_reference(const PackedDataset& data, const std::string& scores_dir,
+                                             uint64_t ref_tokenizer = 0);
 std::unique_ptr<Reference> offline_reference(ScoreSet scores, int64_t seq_len);
 // A reference model run inside each step, measured as every model that is not trained is
 // (measure/token_losses.h): `opts` carries the training run's head options and compute.

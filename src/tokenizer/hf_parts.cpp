@@ -59,6 +59,33 @@ const std::array<std::string, 256>& byte_chars() {
   return table;
 }
 
+// A byte-level token's bytes: each character through byte_chars() backwards; a token with a
+// character outside that table stays as it is (HF's ByteLevel decoder does the same).
+std::string byte_level_bytes(const std::string& t) {
+  static const auto reverse = [] {
+    std::unordered_map<std::string, char> r;
+    for (int b = 0; b < 256; ++b) r[byte_chars()[size_t(b)]] = char(b);
+    return r;
+  }();
+  std::string mapped;
+  for (size_t i = 0; i < t.size();) {
+    size_t len = 0;
+    unicode::decode(t, i, &len);
+    const auto it = reverse.find(t.substr(i, len));
+    if (it == reverse.end()) return t;
+    mapped += it->second;
+    i += len;
+  }
+  return mapped;
+}
+
+// ByteFallback's byte tokens, "<0x00>" .. "<0xFF>".
+bool is_byte_token(const std::string& t) {
+  return t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
+         std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]));
+}
+char byte_of_token(const std::string& t) { return char(std::stoi(t.substr(3, 2), nullptr, 16)); }
+
 // Rust's String::from_utf8_lossy, approximately: each invalid byte becomes U+FFFD.
 std::string lossy_utf8(std::string_view s) {
   std::string out;
@@ -293,25 +320,8 @@ std::string run_decoders(const std::vector<DecoderStep>& steps, std::vector<std:
   for (const DecoderStep& d : steps) {
     std::vector<std::string> next;
     if (d.kind == K::kByteLevel) {
-      static const auto reverse = [] {
-        std::unordered_map<std::string, char> r;
-        for (int b = 0; b < 256; ++b) r[byte_chars()[size_t(b)]] = char(b);
-        return r;
-      }();
       std::string bytes;
-      for (const std::string& t : tokens) {
-        std::string mapped;
-        bool all = true;
-        for (size_t i = 0; i < t.size() && all;) {
-          size_t len = 0;
-          unicode::decode(t, i, &len);
-          const auto it = reverse.find(t.substr(i, len));
-          all = it != reverse.end();
-          if (all) mapped += it->second;
-          i += len;
-        }
-        bytes += all ? mapped : t;
-      }
+      for (const std::string& t : tokens) bytes += byte_level_bytes(t);
       next.push_back(lossy_utf8(bytes));
     } else if (d.kind == K::kByteFallback) {
       std::string pending;
@@ -323,10 +333,8 @@ std::string run_decoders(const std::vector<DecoderStep>& steps, std::vector<std:
         pending.clear(), n_pending = 0;
       };
       for (const std::string& t : tokens) {
-        const bool is_byte = t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
-                             std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]));
-        if (is_byte) {
-          pending += char(std::stoi(t.substr(3, 2), nullptr, 16));
+        if (is_byte_token(t)) {
+          pending += byte_of_token(t);
           ++n_pending;
         } else {
           flush();
@@ -358,6 +366,17 @@ std::string run_decoders(const std::vector<DecoderStep>& steps, std::vector<std:
   std::string out;
   for (const std::string& t : tokens) out += t;
   return out;
+}
+
+std::string raw_token_bytes(const std::vector<DecoderStep>& steps, std::string t) {
+  using K = DecoderStep::Kind;
+  for (const DecoderStep& d : steps) {
+    if (d.kind == K::kByteLevel) t = byte_level_bytes(t);
+    else if (d.kind == K::kByteFallback && is_byte_token(t)) t = std::string(1, byte_of_token(t));
+    else if (d.kind == K::kReplace) replace_all(t, d.a, d.b);
+    else if (d.kind == K::kMetaspace) replace_all(t, d.a, " ");
+  }
+  return t;
 }
 
 void parse_post_processor(const std::string& path, const json& j, Model& model) {

@@ -87,6 +87,11 @@ struct DecoderStep {
 };
 std::vector<DecoderStep> parse_decoders(const std::string& path, const nlohmann::json& j);
 std::string run_decoders(const std::vector<DecoderStep>& steps, std::vector<std::string> tokens);
+// The bytes one model token stands for inside decoded text (Tokenizer::token_bytes): ByteLevel,
+// ByteFallback and Replace as run_decoders runs them but with no lossy UTF-8 repair, Metaspace's
+// replacement always a space (not the first-token rule); Strip and Fuse are ignored (they trim
+// or join the whole text, not a token's bytes).
+std::string raw_token_bytes(const std::vector<DecoderStep>& steps, std::string token);
 
 // TemplateProcessing (also inside a Sequence), Roberta/Bert processing: fills model.prefix,
 // model.suffix and, from their special tokens, model.bos / model.eos. ByteLevel is a no-op for ids.

@@ -129,6 +129,15 @@ class HfTokenizer : public Model {
   }
 
   std::string id_to_piece(int32_t id) const override { return id_to_token_[size_t(id)]; }
+  std::optional<std::string> token_bytes(int32_t id) const override {
+    if (const auto it = added_by_id_.find(id); it != added_by_id_.end()) {
+      if (it->second->special) return std::nullopt;
+      return it->second->content;  // matched in the text as it is, so it stands for itself
+    }
+    const std::string& token = id_to_token_[size_t(id)];
+    if (token.empty()) return std::nullopt;  // an id the vocabulary skips
+    return raw_token_bytes(decoders_, token);
+  }
   int32_t token_to_id(std::string_view token) const override {
     for (const AddedToken& a : added_)
       if (a.content == token) return a.id;

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,8 @@ class Model {
   // Ids already range-checked by the caller.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   virtual std::string id_to_piece(int32_t id) const = 0;
+  // Tokenizer::token_bytes; the id is range-checked by the caller.
+  virtual std::optional<std::string> token_bytes(int32_t id) const = 0;
   virtual int32_t token_to_id(std::string_view token) const = 0;  // -1 when absent
   virtual int32_t vocab_size() const = 0;
 

@@ -89,7 +89,7 @@ class SpmModel : public Model {
       const Piece& p = pieces_[size_t(id)];
       if (p.type == kControl) continue;
       if (p.type == kByte) {
-        bytes += char(std::stoi(p.text.substr(3, 2), nullptr, 16));
+        bytes += byte_of_piece(p.text);
         continue;
       }
       flush_bytes();
@@ -107,6 +107,17 @@ class SpmModel : public Model {
   }
 
   std::string id_to_piece(int32_t id) const override { return pieces_[size_t(id)].text; }
+  std::optional<std::string> token_bytes(int32_t id) const override {
+    const Piece& p = pieces_[size_t(id)];
+    if (p.type == kControl || p.type == kUnknown) return std::nullopt;  // no text (unknown: lost)
+    if (p.type == kByte) return std::string(1, byte_of_piece(p.text));
+    std::string out;
+    for (size_t i = 0; i < p.text.size();) {
+      if (p.text.compare(i, 3, kSpaceSymbol) == 0) out += ' ', i += 3;
+      else out += p.text[i++];
+    }
+    return out;
+  }
   int32_t token_to_id(std::string_view t) const override {
     if (auto it = reserved_.find(t); it != reserved_.end()) return it->second;
     if (auto it = normal_.find(t); it != normal_.end()) return it->second;
@@ -116,6 +127,7 @@ class SpmModel : public Model {
 
  private:
   static constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";
+  static char byte_of_piece(const std::string& text) { return char(std::stoi(text.substr(3, 2), nullptr, 16)); }  // <0xHH>
 
   void parse(std::string_view proto);
   void init(const std::string& path);

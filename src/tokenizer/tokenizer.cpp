@@ -171,6 +171,12 @@ std::string Tokenizer::id_to_piece(int32_t id) const {
   return model_->id_to_piece(id);
 }
 
+std::optional<std::string> Tokenizer::token_bytes(int32_t id) const {
+  if (id < 0 || id >= vocab_size())
+    fail_file(path_, "token id " + std::to_string(id) + " is outside the vocabulary");
+  return model_->token_bytes(id);
+}
+
 int32_t Tokenizer::vocab_size() const { return model_->vocab_size(); }
 int32_t Tokenizer::bos_id() const { return model_->bos; }
 int32_t Tokenizer::eos_id() const { return model_->eos; }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,13 @@ class Tokenizer {
   std::vector<int32_t> encode(std::string_view text, bool add_special = false) const;
   std::string decode(const std::vector<int32_t>& ids) const;  // special tokens are skipped
   std::string id_to_piece(int32_t id) const;
+  // The bytes token `id` stands for inside decoded text, with no start-of-text rule applied (a
+  // sentencepiece "\u2581the" is " the", a byte piece "<0x41>" the byte 0x41 even when it is half of
+  // a UTF-8 character, a GPT-2 byte-level token its bytes, never a lossy UTF-8 repair); nullopt
+  // for a token that stands for no text (BOS, EOS, pad and other control or special tokens,
+  // sentencepiece's unknown piece). Concatenated over encode(text), it gives `text`, with one
+  // space before it when the tokenizer adds a dummy prefix. UserError outside the vocabulary.
+  std::optional<std::string> token_bytes(int32_t id) const;
   int32_t vocab_size() const;  // one past the largest id, added tokens included
   int32_t bos_id() const;      // -1 when none
   int32_t eos_id() const;      // -1 when none

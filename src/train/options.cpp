@@ -112,7 +112,8 @@ void TrainOptions::check_selection() const {
     const std::pair<bool, const char*> slm_only[] = {
         {s.ratio != defaults.ratio, "--ratio"},           {s.scope != defaults.scope, "--selection-scope"},
         {s.score != defaults.score, "--score"},           {!s.ref_scores.empty(), "--ref-scores"},
-        {!s.ref_model.empty(), "--ref-model"},            {s.start_fraction != defaults.start_fraction, "--slm-start"},
+        {!s.ref_model.empty(), "--ref-model"},            {!s.ref_tokenizer.empty(), "--ref-tokenizer"},
+        {s.start_fraction != defaults.start_fraction, "--slm-start"},
         {s.weighting != defaults.weighting, "--weighting"}, {s.temperature != defaults.temperature, "--temperature"},
         {s.stream_window != defaults.stream_window, "--stream-window"}};
     for (const auto& [given, flag] : slm_only)
@@ -120,6 +121,8 @@ void TrainOptions::check_selection() const {
     return;
   }
   if (!s.ref_scores.empty() && !s.ref_model.empty()) fail("pass --ref-scores or --ref-model, not both");
+  if (!s.ref_tokenizer.empty() && s.ref_scores.empty())
+    fail("--ref-tokenizer needs --ref-scores: it names the tokenizer a --cross-tokenizer reference scored them with");
   if (s.weighting == TokenWeighting::TopK && s.temperature != defaults.temperature)
     fail("--temperature applies to --weighting softmax only; this run is --weighting topk");
   if (s.weighting == TokenWeighting::Softmax && s.ratio != defaults.ratio)

@@ -101,6 +101,7 @@ void TrainOptions::describe(V& v) {
          "SLM --weighting softmax: the softmax's temperature T");
   v.text("--ref-scores", "ref_scores", selection.ref_scores, false, R::Same, "SLM: directory of score files from `rho score`");
   v.text("--ref-model", "ref_model", selection.ref_model, false, R::Same, "SLM: reference model run inside each step (online)");
+  v.text("--ref-tokenizer", "ref_tokenizer", selection.ref_tokenizer, false, R::Same, "SLM --ref-scores made with --cross-tokenizer: the reference's tokenizer");
   v.real("--slm-start", "slm_start", selection.start_fraction, {0.0, 0.999999}, R::Same,
          "SLM: plain CLM for this fraction of steps first");
   // Batch shape.

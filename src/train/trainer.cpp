@@ -73,7 +73,8 @@ std::unique_ptr<SlmObjective> build_objective(const TrainOptions& o, const Packe
   if (o.objective != "slm") return nullptr;
   std::unique_ptr<Reference> ref;
   if (!o.selection.ref_scores.empty()) {
-    ref = offline_reference(data, o.selection.ref_scores);
+    const std::string& ref_tok = o.selection.ref_tokenizer;  // scores of a --cross-tokenizer reference
+    ref = offline_reference(data, o.selection.ref_scores, ref_tok.empty() ? 0 : read_tokenizer_files(ref_tok)->fingerprint);
   } else if (!o.selection.ref_model.empty()) {
     auto model = load_model_for(o.selection.ref_model,
                                 {"reference model", data.tokenizer(), o.seq_len, o.allow_unrecorded_tokenizer});
