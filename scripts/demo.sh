@@ -234,6 +234,17 @@ if [ -n "${ABLATION:-}" ]; then
   fi
   if command -v gnuplot >/dev/null; then
     $RHO analyze plot --out "$REPORT/ablation_loss.png" --metric val_loss --x tokens_trained "${curves[@]}" >/dev/null
+    # The stream threshold's kept share, step by step (batch top-k keeps exactly k every step).
+    shares=()
+    for spec in $ABLATION; do
+      [ "${spec%%:*}" = stream ] || continue
+      for k in $(echo "${spec#*:}" | tr , ' '); do
+        shares+=("stream, k $(python3 -c "print(round(100 * $k))")%=$RUN/$(ablation_run stream "$k" "$first")/metrics.jsonl")
+      done
+    done
+    if ((${#shares[@]})); then
+      $RHO analyze plot --out "$REPORT/stream_kept_share.png" --metric kept_share --x step "${shares[@]}" >/dev/null
+    fi
   fi
 fi
 mkdir -p "$REPORT/metrics"

@@ -231,7 +231,28 @@ def ablation_section(run, seeds, ratio, spec):
                       else f"No variant is below {slm_label} with its paired interval excluding zero."))
     out += ["", f"What the table says: the lowest held-out loss is {best[1]} ({best[0]:.4f}). " + verdict,
             "", "![held-out loss against tokens trained, one line per variant (first seed)](ablation_loss.png)", ""]
+    if os.path.exists(os.path.join(run, "report", "stream_kept_share.png")):
+        out += [stream_share_text(run, seeds, ratio, spec),
+                "", "![share of tokens kept per step by the stream threshold (first seed)](stream_kept_share.png)", ""]
     return out
+
+
+def stream_share_text(run, seeds, ratio, spec):
+    """How far the stream threshold's kept share strays from k, per step, over the seeds."""
+    lines = []
+    for entry in spec.split():
+        kind, values = entry.split(":")
+        if kind != "stream":
+            continue
+        for v in values.split(","):
+            shares = [r["kept_share"] for s in seeds
+                      for r in metrics(os.path.join(run, variants_lib.run_name(kind, v, s, ratio), "metrics.jsonl"))
+                      if "kept_share" in r]
+            if shares:
+                lines.append(f"Stream threshold at k = {100 * float(v):.0f}%: share kept per step over {len(shares)} steps "
+                             f"(all seeds) mean {100 * statistics.mean(shares):.1f}%, 5th-95th percentile "
+                             f"{100 * sorted(shares)[len(shares) // 20]:.1f}%-{100 * sorted(shares)[len(shares) * 19 // 20]:.1f}%.")
+    return " ".join(lines)
 
 
 def main():
