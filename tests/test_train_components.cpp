@@ -174,8 +174,13 @@ struct TableProbe {
   void integer(const char* flag, const char* key, I& x, I lo, I hi, rho::OnResume, const char*) {
     seen(flag, key);
     if (!flag) return;
+    // --stream-window counts only with the stream scope.
+    const bool stream = std::string(flag) == "--stream-window";
+    const auto saved = o->selection;
+    if (stream) o->selection.scope = rho::SelectionScope::Stream;
     if (lo > std::numeric_limits<I>::min()) probe(flag, x, lo, I(lo - 1));
     if (hi < std::numeric_limits<I>::max()) probe(flag, x, hi, I(hi + 1));
+    if (stream) o->selection = saved;
   }
   void real(const char* flag, const char* key, double& x, rho::Bounds b, rho::OnResume, const char*) {
     seen(flag, key);

@@ -28,7 +28,9 @@ std::string step_name(int64_t step) {
 // its step name: one rename to a temporary name first (which remove_stale_temps clears should the
 // deletion be cut short), then the deletion.
 // Whether a run's settings ("run" of trainer_state.json) select with the stream scope.
-bool streams(const nlohmann::json& run) { return run.value("objective", "") == "slm" && run.value("scope", "") == "stream"; }
+bool streams(const nlohmann::json& run) {
+  return run.is_object() && run.value("objective", "") == "slm" && run.value("scope", "") == "stream";
+}
 
 void remove_checkpoint_dir(const std::string& dir) {
   std::error_code ec;
