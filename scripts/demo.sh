@@ -135,8 +135,9 @@ for line in open(sys.argv[2]):
       --max-sentences 300000 --out "$RUN/tok-ref.model"
   fi
   for part in base ref test; do
+    format=(--template "$TEMPLATE"); [ $part = base ] && format=(--fields text)
     [ -d "$RUN/shards/$part-xtok" ] || $RHO tokenize --tokenizer "$RUN/tok-ref.model" --input "$RUN/data/$part.jsonl" \
-      --out-dir "$RUN/shards/$part-xtok" --name "$part-xtok" $([ $part = base ] && echo --fields text || echo --template "$TEMPLATE") >/dev/null
+      --out-dir "$RUN/shards/$part-xtok" --name "$part-xtok" "${format[@]}" >/dev/null
   done
   log "base and reference with the reference tokenizer"
   TRAIN_VAL=$RUN/shards/test-xtok train "$RUN/base-xtok" --data "$RUN/shards/base-xtok" --preset "$PRESET" --steps "$BASE_STEPS" \
