@@ -8,7 +8,7 @@
 # loss and arithmetic accuracy, mean over seeds with 95% intervals) and a plot of held-out loss
 # against tokens trained, one line per variant (report/ablation_loss.png).
 # Usage: scripts/ablation.sh [RUN_DIR]   (default runs/demo; SEEDS="1 2 3" by default here)
-# Settings as for scripts/demo.sh; ABLATION overrides the variants (SCORE:K,K,... entries).
+# Settings as for scripts/demo.sh; ABLATION overrides the variants (KIND:VALUE,... entries: scripts/demo/variants.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"1 2 3"} ABLATION=${ABLATION:-"excess:0.4,0.6,0.8 ref-loss:0.4,0.6,0.8 current-loss:0.4,0.6,0.8 random:0.6 softmax:1,4 stream:0.6 xtok:0.6"} \

@@ -215,7 +215,8 @@ def ablation_section(run, seeds, ratio, spec):
         acc_text = f"{statistics.mean(accs):.1f}%" if accs else ""
         out.append(f"| {label} | {k} | {m:.4f} | {ci_text} | {'' if label == 'CLM' else c_text} | "
                    f"{'' if is_slm else s_text} | {' / '.join(f'{x:.4f}' for x in losses)} | {trained:,} | {acc_text} |")
-        summary.append((m, label if label == "CLM" else f"{label} at {k}", dci if label != "CLM" else None, sci if not is_slm and label != "CLM" else None))
+        name = label if label == "CLM" or not k[0].isdigit() else f"{label} at {k}"
+        summary.append((m, name, dci if label != "CLM" else None, sci if not is_slm and label != "CLM" else None))
     best = min(summary)
     better = [n for m, n, ci, sci in summary if ci and ci[1] < 0]
     worse = [n for m, n, ci, sci in summary if ci and ci[0] > 0]
