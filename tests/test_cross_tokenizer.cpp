@@ -261,6 +261,36 @@ TEST(CrossTokenizer, LossesAreConservedOverRealWindows) {
   EXPECT_GT(windows, 10);
 }
 
+// Byte-fallback tokens split characters: a window may start or end inside one, and the reference
+// can only encode whole characters. Every start, so every boundary: each target still gets
+// exactly its own bytes (losses equal to byte counts), and nothing is refused.
+TEST(CrossTokenizer, WindowsThatCutACharacterAreScoredWhole) {
+  TempDir dir;
+  const auto data = rho::Tokenizer::load(kFix + "/rho_bpe.model");
+  const auto ref = load_json(dir, "llama", llama_style_json().dump(), R"({"eos_token": "</s>"})");
+  const std::string text = "ab \xE6\xBC\xA2\xE5\xAD\x97 cd \xF0\x9F\x98\x80 ef \xC3\xA9";  // CJK, an emoji, e-acute
+  const auto shard = shard_of(dir, data, {text, text});
+  int split = 0;  // byte-fallback tokens that are not a whole character
+  for (uint64_t i = 0; i < shard->size(); ++i) {
+    const auto b = data.token_bytes(shard->token(i));
+    split += b && !b->empty() && (static_cast<unsigned char>((*b)[0]) & 0xC0) == 0x80;
+  }
+  ASSERT_GT(split, 0) << "the fixture tokenizer spells these characters whole; the test needs byte fallback";
+  const rho::ByteAligner aligner(data, ref);
+  const int64_t T = 3;
+  for (uint64_t s = 0; s + uint64_t(T) < shard->size(); ++s) {
+    const auto w = aligner.build(*shard, s, T);
+    std::vector<float> by_bytes(w.ref_tokens.size() - 1), out(static_cast<size_t>(T));
+    for (size_t j = 1; j < w.spans.size(); ++j) by_bytes[j - 1] = float(w.spans[j].end - w.spans[j].begin);
+    aligner.map_losses(w, by_bytes.data(), out.data());
+    for (int64_t t = 0; t < T; ++t) {
+      const int32_t id = shard->token(s + 1 + uint64_t(t));
+      const size_t n = id == data.eos_id() ? 0 : data.token_bytes(id)->size();
+      EXPECT_FLOAT_EQ(out[size_t(t)], float(n)) << "window at " << s << " target " << t;
+    }
+  }
+}
+
 // The shards' own tokenizer through the cross path: where re-encoding gives the shard's ids back,
 // each target gets its reference loss exactly.
 TEST(CrossTokenizer, TheSameTokenizerGivesTheReferenceLossesExactly) {

@@ -34,6 +34,19 @@ std::string printable(const std::string& s) {
   return out;
 }
 
+// A UTF-8 continuation byte: the middle of a character.
+bool continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// `text` ends inside a character: its last lead byte announces more bytes than follow it.
+bool ends_mid_character(const std::string& text) {
+  size_t i = text.size(), tail = 0;
+  while (i > 0 && tail < 4 && continuation(static_cast<unsigned char>(text[i - 1]))) --i, ++tail;
+  if (i == 0) return tail > 0;
+  const auto lead = static_cast<unsigned char>(text[i - 1]);
+  const size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+  return tail < need;
+}
+
 }  // namespace
 
 // Builds one CrossWindow, shard token by shard token; a piece's text is encoded when it ends.
@@ -46,7 +59,8 @@ struct ByteAligner::Builder {
   bool doc_start = false;
 
   void add(uint64_t pos, int32_t id) {
-    const int32_t target = pos > start ? int32_t(pos - start - 1) : -1;
+    // Context before x_{s+1}; after x_{s+T}, bytes that only complete the last target's character.
+    const int32_t target = pos > start && pos <= start + uint64_t(w.T) ? int32_t(pos - start - 1) : -1;
     if (id == a.data_.eos_id() || id == a.data_.bos_id()) return add_special(id == a.data_.eos_id(), target);
     const auto bytes = a.data_.token_bytes(id);
     if (!bytes)
@@ -126,6 +140,13 @@ CrossWindow ByteAligner::build_from(const Shard& shard, uint64_t context_start, 
   const int32_t before = context_start > 0 ? shard.token(context_start - 1) : -1;
   b.doc_start = context_start == 0 || before == data_.eos_id() || before == data_.bos_id();
   for (uint64_t i = 0; i < n; ++i) b.add(context_start + i, int32_t(ids[i]));
+  // A byte-fallback target may end inside a character that the next tokens complete: the
+  // reference can only encode whole characters, so they are read too (as bytes of no target).
+  for (uint64_t pos = context_start + n; ends_mid_character(b.text) && pos < shard.size() && pos < context_start + n + 4; ++pos) {
+    const int32_t id = shard.token(pos);
+    if (id == data_.eos_id() || id == data_.bos_id() || uint32_t(id) >= uint32_t(data_.vocab_size())) break;
+    b.add(pos, id);
+  }
   b.end_piece();
   return std::move(b.w);
 }
@@ -139,7 +160,15 @@ CrossWindow ByteAligner::build(const Shard& shard, uint64_t start, int64_t T) co
       if (w.byte_target[size_t(b)] >= 0) return true;
     return false;
   };
+  // The text must start on a character: a byte-fallback token in the middle of one widens too.
+  auto starts_mid_character = [&](uint64_t c) {
+    const int32_t id = shard.token(c);
+    if (id < 0 || id >= data_.vocab_size()) return false;  // build_from's read names it
+    const auto bytes = data_.token_bytes(id);
+    return bytes && !bytes->empty() && continuation(static_cast<unsigned char>((*bytes)[0]));
+  };
   for (uint64_t c = start;; --c) {
+    if (c > lowest && starts_mid_character(c)) continue;
     CrossWindow w = build_from(shard, c, start, T);
     if (c == lowest || !first_covers_target(w)) return w;
   }

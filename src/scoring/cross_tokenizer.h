@@ -23,6 +23,9 @@
 //   - r_0 is not predicted, so it must cover no target byte: while it does, the context is
 //     widened one shard token back (at most kMaxContextWidening tokens, never before position 0)
 //     and the text encoded again. At shard position 0 the bytes r_0 still covers get nothing.
+//   - The reference encodes whole characters only: a context that starts inside a UTF-8 character
+//     (a byte-fallback token) is widened back to its start, and a last target that ends inside
+//     one is followed by the tokens that complete it (up to 4; their bytes belong to no target).
 // Refused (UserError naming the file): a shard token other than EOS / BOS that stands for no
 // text; a reference tokenizer that cannot reproduce the text (a normalizer that changes it, an
 // unknown character) or lacks the EOS / BOS the window needs.
