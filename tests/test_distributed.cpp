@@ -15,36 +15,16 @@
 #include "dist/grad_reducer.h"
 #include "selection/objective.h"
 #include "train/trainer.h"
+#include "dist_util.h"
 #include "test_util.h"
 #include "tiny.h"
 
 namespace {
 
 constexpr int64_t kVocab = 53, kT = 10, kB = 2, kA = 2, kW = 2;
-
-// PyTorch 2.x wheels ship no gloo headers, so builds against them have no CPU process group.
-#define RHO_NEED_GLOO()                                                                          \
-  if (!rho::Distributed::has_gloo())                                                             \
-  GTEST_SKIP() << "this rho was built without Gloo (no gloo headers, as with PyTorch 2.x wheels): " \
-                  "CPU data parallelism is not in this build"
-
-// Runs fn(rank, dist) on kW threads joined in one Gloo group.
 template <class F>
-void on_ranks(F fn, int world = kW) {
-  auto store = rho::Distributed::make_test_store();
-  std::vector<std::thread> threads;
-  std::vector<std::string> errors(static_cast<size_t>(world));
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        auto dist = rho::Distributed::connect_in_process(store, r, world);
-        fn(r, *dist);
-      } catch (const std::exception& e) {
-        errors[size_t(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < world; ++r) EXPECT_EQ(errors[size_t(r)], "") << "rank " << r;
+void on_ranks(F fn) {
+  rho_test::on_ranks(fn, kW);
 }
 
 TEST(Distributed, BucketedAllReduceSumsEveryTensor) {

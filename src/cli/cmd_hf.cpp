@@ -17,16 +17,13 @@
 
 namespace rho::cli {
 
-namespace {
-
-// "2GB", "500MB", "1GiB", "4096": bytes. UserError on anything else.
-int64_t parse_size(const std::string& s) {
+int64_t parse_size(const std::string& flag, const std::string& s) {
   size_t pos = 0;
   double v = 0;
   try {
     v = std::stod(s, &pos);
   } catch (const std::exception&) {
-    fail("--max-shard-size: '" + s + "' is not a size (e.g. 2GB, 500MB, 1GiB)");
+    fail(flag + ": '" + s + "' is not a size (e.g. 2GB, 500MB, 1GiB)");
   }
   const std::string unit = s.substr(pos);
   double mult = 0;
@@ -37,9 +34,11 @@ int64_t parse_size(const std::string& s) {
   else if (unit == "KiB") mult = 1024.0;
   else if (unit == "MiB") mult = 1024.0 * 1024;
   else if (unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  if (mult == 0 || !(v >= 0)) fail("--max-shard-size: '" + s + "' is not a size (units: B, KB, MB, GB, KiB, MiB, GiB)");
+  if (mult == 0 || !(v >= 0)) fail(flag + ": '" + s + "' is not a size (units: B, KB, MB, GB, KiB, MiB, GiB)");
   return int64_t(v * mult);
 }
+
+namespace {
 
 namespace fs = std::filesystem;
 
@@ -181,7 +180,7 @@ void register_hf(CLI::App& app) {
     sub->callback([in, out, tok, dtype, shard, allow] {
       SaveOptions so;
       so.dtype = parse_weight_dtype(*dtype);
-      so.max_shard_bytes = parse_size(*shard);
+      so.max_shard_bytes = parse_size("--max-shard-size", *shard);
       refuse_existing(*out);
       auto model = load_model(*in);
       const auto t = tokenizer_for_copy(*in, *tok, model, *allow);

@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "cli/commands.h"
@@ -79,9 +81,23 @@ int launch(int n, int port, const std::vector<std::string>& command) {
   std::signal(SIGINT, forward_signal);
   std::signal(SIGTERM, forward_signal);
   int exit_code = 0, running = n;
+  // After a rank fails the others get SIGTERM; one waiting in a collective for the dead rank may
+  // never return, so what still runs after kGrace is killed.
+  constexpr auto kGrace = std::chrono::seconds(30);
+  std::optional<std::chrono::steady_clock::time_point> kill_at;
   while (running > 0) {
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
+    const pid_t pid = ::waitpid(-1, &status, kill_at ? WNOHANG : 0);
+    if (pid == 0) {
+      if (std::chrono::steady_clock::now() > *kill_at) {
+        std::fprintf(stderr, "rho: error: launch: ranks still running %lld s after the failure; killing them\n",
+                     (long long)kGrace.count());
+        forward_signal(SIGKILL);
+        kill_at.reset();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
     if (pid < 0) {
       if (errno == EINTR) continue;
       break;
@@ -96,6 +112,7 @@ int launch(int n, int port, const std::vector<std::string>& command) {
                    WIFEXITED(status) ? "exited with code" : "was killed by signal",
                    WIFEXITED(status) ? code : WTERMSIG(status));
       forward_signal(SIGTERM);
+      kill_at = std::chrono::steady_clock::now() + kGrace;
     }
   }
   return exit_code;

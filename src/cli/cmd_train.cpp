@@ -15,16 +15,16 @@ void register_train(CLI::App& app) {
   AddFlags flags{sub};
   o->describe(flags);
   sub->callback([o] {
-    o->validate();  // every rule between settings, before any process connects or anything loads
-    start_model_command(*o, o->blas_threads);
     // Data parallel when launched as several processes (rho launch, torchrun, Slurm, mpirun).
     const DistEnv env = dist_env_from_environment();
+    o->rank = env.rank;
+    o->world = env.world;
+    o->validate();  // every rule between settings, before any process connects or anything loads
+    start_model_command(*o, o->blas_threads);
     std::unique_ptr<Distributed> dist;
     if (env.world > 1) {
       place_rank(*o, env);  // one process per GPU, over NCCL
       dist = Distributed::connect(env, o->compute().device);
-      o->rank = env.rank;
-      o->world = env.world;
     }
     const auto r = train(*o, dist.get());
     // Stopped by SIGINT/SIGTERM after a checkpoint: the shell's convention for a signal's exit

@@ -18,6 +18,10 @@ void register_eval(CLI::App& app);       // rho eval loss|fewshot|choice (cmd_ev
 void register_analyze(CLI::App& app);    // rho analyze dynamics|select|plot (cmd_analyze.cpp)
 void register_launch(CLI::App& app);     // rho launch -n N -- <command>
 void register_hf(CLI::App& app);         // rho import / rho export (Hugging Face directories)
+void register_plan(CLI::App& app);       // rho plan (cmd_plan.cpp)
+
+// "2GB", "500MB", "80GiB", "4096": bytes. UserError naming `flag` on anything else.
+int64_t parse_size(const std::string& flag, const std::string& text);
 
 // A real value within `b` (CLI::Range cannot leave 0 out, and lets NaN through comparisons).
 inline CLI::Validator in_bounds(Bounds b) {

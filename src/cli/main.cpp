@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   rho::cli::register_analyze(app);
   rho::cli::register_launch(app);
   rho::cli::register_hf(app);
+  rho::cli::register_plan(app);
   if (argc == 2 && std::string(argv[1]) == "--help-pages-json") {
     app.name("rho");
     print_help_pages(app);

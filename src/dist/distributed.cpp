@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 
 #include "common/error.h"
@@ -46,6 +47,21 @@ class WorkWait : public PendingCollective {
   c10::intrusive_ptr<c10d::Work> work_;
 };
 
+// Several collectives waited on together, then `done` (a copy out of a scratch buffer).
+class WaitAll : public PendingCollective {
+ public:
+  WaitAll(std::vector<c10::intrusive_ptr<c10d::Work>> works, std::function<void()> done)
+      : works_(std::move(works)), done_(std::move(done)) {}
+  void wait() override {
+    for (auto& w : works_) w->wait();
+    if (done_) done_();
+  }
+
+ private:
+  std::vector<c10::intrusive_ptr<c10d::Work>> works_;
+  std::function<void()> done_;
+};
+
 class ProcessGroupRunner : public Distributed {
  public:
   ProcessGroupRunner(c10::intrusive_ptr<compat::CommBackend> pg, int rank, int world, torch::Device device)
@@ -57,6 +73,42 @@ class ProcessGroupRunner : public Distributed {
   std::unique_ptr<PendingCollective> all_reduce_sum_async(const torch::Tensor& flat) override {
     std::vector<at::Tensor> one{flat};
     return std::make_unique<WorkWait>(pg_->allreduce(one));
+  }
+
+  std::unique_ptr<PendingCollective> reduce_scatter_sum_async(const torch::Tensor& flat,
+                                                              const torch::Tensor& out) override {
+    const int64_t S = out.numel();
+    if (flat.numel() != S * world_) fail("internal: reduce-scatter of a buffer that is not world x chunk");
+    if (device_.is_cuda()) {
+      at::Tensor o = out, in = flat;
+      return std::make_unique<WaitAll>(std::vector{pg_->_reduce_scatter_base(o, in)}, nullptr);
+    }
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (int r = 0; r < world_; ++r) {
+      c10d::ReduceOptions opts;
+      opts.rootRank = r;
+      std::vector<at::Tensor> chunk{flat.narrow(0, r * S, S)};
+      works.push_back(pg_->reduce(chunk, opts));
+    }
+    auto mine = flat.narrow(0, int64_t(rank_) * S, S);
+    return std::make_unique<WaitAll>(std::move(works), [mine, out]() mutable { out.copy_(mine); });
+  }
+
+  std::unique_ptr<PendingCollective> all_gather_in_place_async(const torch::Tensor& flat) override {
+    const int64_t S = flat.numel() / world_;
+    at::Tensor mine = flat.narrow(0, int64_t(rank_) * S, S), all = flat;
+    if (device_.is_cuda()) return std::make_unique<WaitAll>(std::vector{pg_->_allgather_base(all, mine)}, nullptr);
+    // Gloo gathers into a buffer of its own and then copies each chunk out, so the input may be
+    // a view of the output.
+    std::vector<at::Tensor> chunks;
+    for (int r = 0; r < world_; ++r) chunks.push_back(flat.narrow(0, r * S, S));
+    std::vector<std::vector<at::Tensor>> outs{chunks};
+    std::vector<at::Tensor> ins{mine};
+    return std::make_unique<WaitAll>(std::vector{pg_->allgather(outs, ins)}, nullptr);
+  }
+
+  std::string collective_fallbacks() const override {
+    return device_.is_cuda() ? "" : "reduce-scatter as one reduce per rank (Gloo has none)";
   }
 
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) override {

@@ -57,6 +57,16 @@ class Distributed {
   // Starts summing one contiguous tensor in place across ranks; the caller waits (every rank
   // must start the same collectives in the same order).
   virtual std::unique_ptr<PendingCollective> all_reduce_sum_async(const torch::Tensor& flat) = 0;
+  // ZeRO's two collectives on a flat buffer of N equal chunks (N = world), chunk r being rank r's:
+  // reduce_scatter_sum_async leaves the sum over ranks of chunk `rank()` in `out` once waited on
+  // (`flat` itself is scratch afterwards); all_gather_in_place_async fills every other chunk of
+  // `flat` with its owner's, this rank's chunk already in place. NCCL runs both natively. Gloo in
+  // Debian's libtorch 1.13 has no reduce-scatter: it runs as one reduce per rank onto that rank
+  // (the same sums, the same memory); collective_fallbacks() names what runs so, for the log.
+  virtual std::unique_ptr<PendingCollective> reduce_scatter_sum_async(const torch::Tensor& flat,
+                                                                      const torch::Tensor& out) = 0;
+  virtual std::unique_ptr<PendingCollective> all_gather_in_place_async(const torch::Tensor& flat) = 0;
+  virtual std::string collective_fallbacks() const = 0;
   // (world, ...) stacking every rank's `local` (same shape on every rank).
   virtual torch::Tensor all_gather(const torch::Tensor& local) = 0;
   // Overwrites `tensors` with rank `root`'s values.

@@ -55,6 +55,12 @@ void GradientReducer::on_grad(size_t k, const torch::Tensor& incoming) {
   if (++b.ready == int64_t(b.params.size())) launch(b);
 }
 
+int64_t GradientReducer::buffer_bytes() const {
+  int64_t n = 0;
+  for (const auto& b : buckets_) n += b.flat.numel() * int64_t(b.flat.element_size());
+  return n;
+}
+
 void GradientReducer::launch(Bucket& b) { b.pending = dist_.all_reduce_sum_async(b.flat); }
 
 void GradientReducer::finish() {

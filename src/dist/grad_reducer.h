@@ -13,17 +13,29 @@
 
 namespace rho {
 
-class GradientReducer {
+// What a data-parallel step calls around backward to combine the ranks' gradients: the
+// all-reduce below, or ZeRO's reduce-scatter (dist/sharded_optimizer.h).
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  // Before each backward of a step; `last`: the backward after which the gradients are complete
+  // (with gradient accumulation, the earlier ones only accumulate into .grad).
+  virtual void before_backward(bool last) = 0;
+  // After the step's last backward: every gradient combined across ranks.
+  virtual void finish() = 0;
+};
+
+class GradientReducer : public GradientSync {
  public:
   GradientReducer(Distributed& dist, const std::vector<torch::Tensor>& params, int64_t bucket_bytes = 25 << 20);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
-  // Before each backward of a step; `last`: the backward after which the gradients are complete
-  // (with gradient accumulation, the earlier ones only accumulate into .grad).
-  void before_backward(bool last);
-  // After the last backward: every bucket reduced, sums in .grad.
-  void finish();
+  void before_backward(bool last) override;
+  // Every bucket reduced, sums in .grad.
+  void finish() override;
+  // Bytes of the flat buffers the sums travel in (as large as the gradients themselves).
+  int64_t buffer_bytes() const;
 
  private:
   struct Bucket {

@@ -1,15 +1,19 @@
 #include "train/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
 #include "common/error.h"
 #include "common/torch_compat.h"
 #include "common/fileio.h"
+#include "dist/distributed.h"
+#include "dist/sharded_optimizer.h"
 #include "model/io.h"
 #include "model/safetensors.h"
 
@@ -41,23 +45,59 @@ void remove_checkpoint_dir(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+// A test of crash safety (tests/cli/sharded.sh): RHO_FAULT_KILL_IN_SAVE=R:S makes rank R kill
+// itself with SIGKILL right after writing its slices of step S's checkpoint, before the others
+// know it finished.
+void fault_kill_in_save(int rank, int64_t step) {
+  const char* v = std::getenv("RHO_FAULT_KILL_IN_SAVE");
+  if (v && std::to_string(rank) + ":" + std::to_string(step) == v) ::raise(SIGKILL);
+}
+
+// The temporary directory's name is rank 0's pid (remove_stale_temps knows such names): every
+// rank learns it from rank 0.
+int64_t rank0_pid(Distributed& dist) {
+  auto t = torch::tensor({double(::getpid())}, torch::kDouble).to(dist.device());
+  dist.broadcast({t}, 0);
+  return int64_t(t.cpu().item<double>());
+}
+
+}  // namespace
+
 std::string save_checkpoint(const std::string& run_dir, LlamaForCausalLM& model,
                             torch::optim::Optimizer& optimizer, const TrainerState& state,
-                            int64_t keep_last) {
+                            int64_t keep_last, ShardedParts sharded) {
   const std::string root = run_dir + "/checkpoints";
-  make_dirs(root);
-  remove_stale_temps(root);  // parts of checkpoints whose writer was killed
   const std::string final_dir = root + "/" + step_name(state.step);
-  const std::string tmp_dir = final_dir + ".tmp." + std::to_string(::getpid());
+  const bool rank0 = !sharded.optimizer || sharded.dist->rank() == 0;
+  const int64_t pid = sharded.optimizer ? rank0_pid(*sharded.dist) : ::getpid();
+  const std::string tmp_dir = final_dir + ".tmp." + std::to_string(pid);
   std::error_code ec;
-  fs::remove_all(tmp_dir, ec);
+  if (rank0) {
+    make_dirs(root);
+    remove_stale_temps(root);  // parts of checkpoints whose writer was killed
+    fs::remove_all(tmp_dir, ec);
+  }
+  if (sharded.optimizer) {
+    // Every rank's slices into rank 0's temporary directory; rank 0 renames it once all are in.
+    if (rank0) make_dirs(tmp_dir + "/optimizer");
+    sharded.dist->barrier();
+    sharded.optimizer->save_slices(tmp_dir + "/optimizer");
+    fsync_dir(tmp_dir + "/optimizer");
+    fault_kill_in_save(sharded.dist->rank(), state.step);
+    sharded.dist->barrier();
+    if (!rank0) return final_dir;
+  }
   try {
     save_model(tmp_dir, model);
-    std::ostringstream opt_bytes;
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
-    archive.save_to(opt_bytes);
-    write_file_atomic(tmp_dir + "/optimizer.pt", opt_bytes.str());
+    if (!sharded.optimizer) {
+      std::ostringstream opt_bytes;
+      torch::serialize::OutputArchive archive;
+      optimizer.save(archive);
+      archive.save_to(opt_bytes);
+      write_file_atomic(tmp_dir + "/optimizer.pt", opt_bytes.str());
+    }
     save_safetensors(tmp_dir + "/rng.safetensors",
                      {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
     if (streams(state.run))
@@ -100,17 +140,10 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   return dir;
 }
 
-TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& model,
-                             torch::optim::Optimizer& optimizer) {
-  const std::string state_path = ckpt_dir + "/trainer_state.json";
-  TrainerState s = parse_trainer_state(read_file(state_path), state_path);
-  const auto config = load_config(ckpt_dir + "/config.json");
-  if (to_json(config) != to_json(model->config))
-    fail_file(ckpt_dir + "/config.json", "model config differs from the run's");
-  const std::string weights = ckpt_dir + "/model.safetensors";
-  assign_parameters(model, load_safetensors(weights).tensors, weights);
+namespace {
 
-  const std::string opt_path = ckpt_dir + "/optimizer.pt";
+// AdamW's moments from optimizer.pt (an unsharded run's) into `optimizer`, on the parameters' devices.
+void load_full_optimizer(const std::string& opt_path, torch::optim::Optimizer& optimizer) {
   try {
     std::istringstream in(read_file(opt_path));
     torch::serialize::InputArchive archive;
@@ -130,6 +163,41 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
   } catch (const c10::Error& e) {
     fail_file(opt_path, std::string("cannot load optimizer state: ") + e.what_without_backtrace());
   }
+}
+
+// The optimizer state of either format into either kind of run (load_checkpoint's contract).
+void load_optimizer(const std::string& ckpt_dir, LlamaForCausalLM& model, torch::optim::Optimizer& optimizer,
+                    ShardedAdamW* sharded) {
+  const std::string slices = ckpt_dir + "/optimizer";
+  if (file_exists(slices + "/manifest.json")) {
+    if (sharded) return sharded->load_slices(slices);
+    auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);
+    if (!adamw) fail("internal: sliced optimizer state loads into AdamW only");
+    ShardedAdamW::NamedParams params;
+    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    return load_sliced_into(slices, params, *adamw);
+  }
+  load_full_optimizer(ckpt_dir + "/optimizer.pt", optimizer);
+  if (!sharded) return;
+  auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);
+  if (!adamw) fail("internal: a sharded run's optimizer.pt loads through AdamW");
+  sharded->load_from(*adamw);
+  adamw->state().clear();  // the whole moments were only a way to the slices
+}
+
+}  // namespace
+
+TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& model,
+                             torch::optim::Optimizer& optimizer, ShardedAdamW* sharded) {
+  const std::string state_path = ckpt_dir + "/trainer_state.json";
+  TrainerState s = parse_trainer_state(read_file(state_path), state_path);
+  const auto config = load_config(ckpt_dir + "/config.json");
+  if (to_json(config) != to_json(model->config))
+    fail_file(ckpt_dir + "/config.json", "model config differs from the run's");
+  const std::string weights = ckpt_dir + "/model.safetensors";
+  assign_parameters(model, load_safetensors(weights).tensors, weights);
+
+  load_optimizer(ckpt_dir, model, optimizer, sharded);
   if (streams(s.run)) {
     const std::string path = ckpt_dir + "/selection.safetensors";
     if (!file_exists(path))
@@ -151,13 +219,13 @@ TrainerState load_checkpoint(const std::string& ckpt_dir, LlamaForCausalLM& mode
 void CheckpointPolicy::after_step(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state,
                                   bool last) {
   if (!due(state.step, last)) return;
-  saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_);
+  saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_, sharded_);
   saved_step_ = state.step;
 }
 
 std::string CheckpointPolicy::on_stop(LlamaForCausalLM& model, torch::optim::Optimizer& opt, const TrainerState& state) {
-  if (rank0_ && saved_step_ != state.step) {
-    saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_);
+  if (writes_ && saved_step_ != state.step) {
+    saved_dir_ = save_checkpoint(run_dir_, model, opt, state, keep_last_, sharded_);
     saved_step_ = state.step;
   }
   return saved_dir_.empty() ? run_dir_ + "/checkpoints/" + step_name(state.step) : saved_dir_;

@@ -99,6 +99,10 @@ void TrainOptions::validate() const {
   // Rules between settings: every one is checked here, before any data or model is loaded.
   if (optim.min_lr > optim.lr) fail("--min-lr must be in [0, --lr]");
   if (rank < 0 || rank >= world) fail("rank must be in [0, world)");
+  if (shard != ShardLevel::None && world < 2)
+    fail("--shard " + std::string(shard == ShardLevel::Optimizer ? "optimizer" : "gradients") +
+         " splits the optimizer state across data-parallel processes and needs several; this is one process "
+         "(launch with `rho launch -n N -- train ...` or torchrun)");
   check_selection();
   if (!head.fused && head.chunk_tokens != 0) fail("--head-chunk sets the fused head's chunk; it does nothing with --plain-head");
   (void)compute();  // --device / --precision this process can use
@@ -149,6 +153,16 @@ void TrainOptions::check_resume(const nlohmann::json& saved, const std::string& 
   const nlohmann::json now = to_json();
   CheckResume v{saved, now, where};
   copy.describe(v);
+  // The global batch, however it is split: the data order and the selection depend on it alone.
+  auto split = [](const nlohmann::json& j) {
+    return std::to_string(j.value("world", int64_t(1))) + " process(es) x --grad-accum " +
+           std::to_string(j.value("grad_accum", int64_t(1)));
+  };
+  auto global = [](const nlohmann::json& j) { return j.value("world", int64_t(1)) * j.value("grad_accum", int64_t(1)); };
+  if (!saved.contains("grad_accum")) fail_file(where, "does not record --grad-accum (written by an older rho); resume needs every method setting");
+  if (global(saved) != global(now))
+    fail_file(where, "was written with " + split(saved) + " micro-batches per step, this run has " + split(now) +
+                         "; a resume may split the global batch differently but must keep its size");
 }
 
 }  // namespace rho

@@ -28,6 +28,11 @@ struct OptimOptions {
   double grad_clip = 1.0;  // max global L2 norm; 0 disables
 };
 
+// Data parallelism's ZeRO stages (dist/sharded_optimizer.h): AdamW's moments split across the
+// processes (Optimizer, stage 1), and the gradients too (Gradients, stage 2). How a run is laid
+// out, not what it computes: a resume may change it, and the world size with it.
+enum class ShardLevel { None, Optimizer, Gradients };
+
 // The run settings shared with every command (device, precision, threads, head,
 // allow_unrecorded_tokenizer) come from RunOptions, described inside this table.
 struct TrainOptions : RunOptions {
@@ -53,6 +58,8 @@ struct TrainOptions : RunOptions {
   int blas_threads = 0;            // OpenBLAS threads (0: OPENBLAS_NUM_THREADS, else every core)
   bool checkpoint_layers = false;  // activation checkpointing (model/llama.h)
   int64_t rank = 0, world = 1;              // data parallel: from the launcher, not from flags
+  ShardLevel shard = ShardLevel::None;
+  double bucket_mb = 25;  // gradient buckets of data parallelism (all-reduce or reduce-scatter)
 
   // Calls `v` once per setting, in --help order (the visitor protocol: common/described.h).
   template <class V>
@@ -107,8 +114,19 @@ void TrainOptions::describe(V& v) {
   // Batch shape.
   v.integer("--seq-len", "seq_len", seq_len, int64_t(1), int64_t(1) << 20, R::Same, "Tokens per sequence (T)");
   v.integer("--batch", "micro_batch", micro_batch, int64_t(1), int64_t(1) << 20, R::Same, "Sequences per micro-batch (B)");
-  v.integer("--grad-accum", "grad_accum", grad_accum, int64_t(1), int64_t(1) << 20, R::Same, "Micro-batches per optimizer step");
-  v.integer(nullptr, "world", world, int64_t(1), int64_t(1) << 20, R::Same, "Data-parallel processes");
+  // A resume may split the same global batch differently: world x --grad-accum is kept
+  // (check_resume), each alone may change.
+  v.integer("--grad-accum", "grad_accum", grad_accum, int64_t(1), int64_t(1) << 20, R::MayChange,
+            "Micro-batches per optimizer step (a resume keeps processes x this)");
+  v.integer(nullptr, "world", world, int64_t(1), int64_t(1) << 20, R::MayChange, "Data-parallel processes");
+  v.choice("--shard", "shard", shard,
+           {{"none", ShardLevel::None}, {"optimizer", ShardLevel::Optimizer}, {"gradients", ShardLevel::Gradients}},
+           R::MayChange,
+           "Data parallel: split AdamW's state across the processes (optimizer, ZeRO-1) and the gradients "
+           "too (gradients, ZeRO-2); needs several processes");
+  v.real("--bucket-mb", "bucket_mb", bucket_mb, {0.0, 1e6, true}, R::MayChange,
+         "Data parallel: MiB of gradients reduced at once (smaller buckets: less held in flight with "
+         "--shard gradients, more collectives)");
   v.integer("--seed", "seed", seed, uint64_t(0), ~uint64_t(0), R::Same, "Seed for initialisation and data order");
   // Optimizer and schedule.
   v.integer("--steps", "max_steps", optim.max_steps, int64_t(1), big, R::MayChange, "Optimizer steps");

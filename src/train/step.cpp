@@ -5,6 +5,7 @@
 #include "common/torch_compat.h"
 #include "dist/distributed.h"
 #include "dist/grad_reducer.h"
+#include "dist/sharded_optimizer.h"
 #include "measure/token_losses.h"
 
 namespace rho {
@@ -180,14 +181,20 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
     }
     settle(s, p, int64_t(micro_batches.size()), torch::Tensor());
     reduce_stats(*dist, s);
-    s.grad_norm = clip_gradients(model, grad_clip).item<double>();
+    s.grad_norm = (settings.sharded ? settings.sharded->clip(grad_clip) : clip_gradients(model, grad_clip)).item<double>();
   } else {
     settle(s, p, int64_t(micro_batches.size()), clip_gradients(model, grad_clip));
   }
   if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) {
     // One NaN in the update would spread to every weight through AdamW's moments.
-    compat::zero_grad(opt);
+    if (settings.sharded) settings.sharded->zero_grad();
+    else compat::zero_grad(opt);
     s.skipped = true;
+    return s;
+  }
+  if (settings.sharded) {
+    settings.sharded->step(lr);
+    settings.sharded->zero_grad();
     return s;
   }
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);

@@ -18,7 +18,8 @@
 namespace rho {
 
 class Distributed;
-class GradientReducer;
+class GradientSync;
+class ShardedAdamW;
 
 struct StepStats {
   double loss = 0;       // mean per-token loss over all the step's tokens (comparable across objectives)
@@ -37,7 +38,10 @@ struct StepSettings {
   Distributed* dist = nullptr;  // data parallel: gradients and statistics summed across ranks
   // Data parallel: sums the gradients while backward runs (dist/grad_reducer.h); without it they
   // are summed after backward.
-  GradientReducer* reducer = nullptr;
+  GradientSync* reducer = nullptr;
+  // --shard: ZeRO's AdamW (dist/sharded_optimizer.h) clips and steps instead of the AdamW passed
+  // to train_step; it is also the run's `reducer`.
+  ShardedAdamW* sharded = nullptr;
 };
 
 // AdamW with weight decay on matrices only.

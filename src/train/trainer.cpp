@@ -11,6 +11,7 @@
 #include "common/runtime.h"
 #include "dist/distributed.h"
 #include "dist/grad_reducer.h"
+#include "dist/sharded_optimizer.h"
 #include "model/model_use.h"
 #include "model/compute.h"
 #include "model/io.h"
@@ -106,10 +107,10 @@ std::optional<std::string> resume_point(const TrainOptions& o) {
 
 // A new run's state, or the checkpoint's (model, optimizer and RNG restored) when resuming.
 TrainerState start_or_resume(const TrainOptions& o, const std::optional<std::string>& from, LlamaForCausalLM& model,
-                             torch::optim::Optimizer& opt) {
+                             torch::optim::Optimizer& opt, ShardedAdamW* sharded) {
   TrainerState state;
   if (from) {
-    state = load_checkpoint(*from, model, opt);
+    state = load_checkpoint(*from, model, opt, sharded);
     if (o.rank == 0) std::fprintf(stderr, "resuming from %s (step %lld)\n", from->c_str(), (long long)state.step);
   }
   state.run = o.to_json();
@@ -120,7 +121,7 @@ TrainerState start_or_resume(const TrainOptions& o, const std::optional<std::str
 
 // After the last step: the final model and summary.json (rank 0).
 void finish(const TrainOptions& o, LlamaForCausalLM& model, const TrainerState& state, TrainResult& r,
-            Distributed* dist) {
+            Distributed* dist, const nlohmann::json& memory) {
   r.steps = state.step;
   r.bad_steps = state.bad_steps;
   r.tokens_seen = state.tokens_seen;
@@ -133,6 +134,7 @@ void finish(const TrainOptions& o, LlamaForCausalLM& model, const TrainerState& 
                             {"tokens_seen", r.tokens_seen}, {"tokens_trained", r.tokens_trained},
                             {"seconds", r.seconds}, {"model", r.final_dir}};
   if (!std::isnan(r.final_val_loss)) summary["final_val_loss"] = r.final_val_loss;
+  summary["memory_per_rank"] = memory;
   if (dist) {
     summary["world"] = dist->world();
     summary["comm_seconds"] = dist->comm_seconds();  // rank 0's time inside collectives
@@ -141,6 +143,51 @@ void finish(const TrainOptions& o, LlamaForCausalLM& model, const TrainerState& 
   std::fprintf(stderr, "done: %lld steps, %s tokens seen, %s trained on, in %s; model in %s\n", (long long)r.steps,
                format_count(double(r.tokens_seen)).c_str(), format_count(double(r.tokens_trained)).c_str(),
                format_duration(r.seconds).c_str(), r.final_dir.c_str());
+}
+
+// How the ranks combine gradients: none with one process; --shard's ZeRO AdamW (which then also
+// steps); else an all-reduce while backward runs.
+struct GradientPlan {
+  std::unique_ptr<ShardedAdamW> sharded;
+  std::unique_ptr<GradientReducer> reducer;
+  GradientSync* sync() const { return sharded ? static_cast<GradientSync*>(sharded.get()) : reducer.get(); }
+};
+GradientPlan plan_gradients(const TrainOptions& opts, LlamaForCausalLM& model, Distributed* dist) {
+  GradientPlan g;
+  if (!dist || dist->world() < 2) return g;
+  const int64_t bucket_bytes = std::max<int64_t>(1, int64_t(opts.bucket_mb * (1 << 20)));
+  if (opts.shard == ShardLevel::None) {
+    g.reducer = std::make_unique<GradientReducer>(*dist, model->parameters(), bucket_bytes);
+    return g;
+  }
+  ShardedAdamW::NamedParams params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  g.sharded = std::make_unique<ShardedAdamW>(*dist, params, opts.optim, opts.shard, bucket_bytes);
+  if (opts.rank == 0) {
+    const auto m = g.sharded->memory();
+    const std::string fallback = dist->collective_fallbacks();
+    std::fprintf(stderr, "shard: %s over %lld processes: AdamW state %.1f MiB a rank (unsharded: %.1f MiB)%s%s\n",
+                 opts.shard == ShardLevel::Optimizer ? "optimizer state (ZeRO-1)" : "optimizer state and gradients (ZeRO-2)",
+                 (long long)dist->world(), double(m.optimizer) / (1 << 20), double(2 * m.weights) / (1 << 20),
+                 fallback.empty() ? "" : "; ", fallback.c_str());
+  }
+  return g;
+}
+
+// Bytes per rank for summary.json: what the weights, the gradients at their peak and AdamW hold.
+nlohmann::json memory_record(const GradientPlan& g, LlamaForCausalLM& model, torch::optim::AdamW& opt) {
+  TrainMemory m;
+  if (g.sharded) {
+    m = g.sharded->memory();
+  } else {
+    for (auto& p : model->parameters()) m.weights += p.numel() * int64_t(p.element_size());
+    m.gradients_peak = m.weights + (g.reducer ? g.reducer->buffer_bytes() : 0);  // .grad, plus the all-reduce's buffers
+    for (auto& [key, st] : opt.state()) {
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*st);
+      m.optimizer += (s.exp_avg().numel() + s.exp_avg_sq().numel()) * int64_t(s.exp_avg().element_size());
+    }
+  }
+  return {{"weights_bytes", m.weights}, {"gradients_peak_bytes", m.gradients_peak}, {"optimizer_bytes", m.optimizer}};
 }
 
 }  // namespace
@@ -155,19 +202,19 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   const Compute compute = resolve_compute(opts.device, opts.precision);
   auto data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
   auto model = build_model(opts, *data, compute, dist);
-  auto optimizer = make_optimizer(model, o);
+  auto optimizer = make_optimizer(model, o);  // steps unless --shard's ZeRO AdamW does
+  GradientPlan gradients = plan_gradients(opts, model, dist);
   auto slm = build_objective(opts, *data, compute, dist);
-  TrainerState state = start_or_resume(opts, resume_from, model, *optimizer);
+  TrainerState state = start_or_resume(opts, resume_from, model, *optimizer, gradients.sharded.get());
   const int64_t resumed_from = resume_from ? state.step : -1;
   if (slm) slm->set_stream_window(state.stream_window);
   Validator validator(opts, data->tokenizer(), compute, dist);
   StepLog log(opts, model->config, data->num_windows(), resumed_from, opts.rank == 0);
-  CheckpointPolicy checkpoints(opts.out_dir, opts.ckpt_every, opts.keep_last, opts.rank == 0, resumed_from);
+  CheckpointPolicy checkpoints(opts.out_dir, opts.ckpt_every, opts.keep_last, opts.rank == 0, resumed_from,
+                               {gradients.sharded.get(), dist});
   DataLoader loader(data, opts.micro_batch, opts.seed, int(opts.rank), int(opts.world));
   loader.set_cursor(state.data_cursor);
   BadStepGuard bad_steps(opts.max_bad_steps, state.bad_steps);
-  std::unique_ptr<GradientReducer> reducer;
-  if (dist && dist->world() > 1) reducer = std::make_unique<GradientReducer>(*dist, model->parameters());
   StopSignals signals;
   TrainResult result;
   model->train();
@@ -179,7 +226,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
     const StepStats stats =
         train_step(model, *optimizer, micro, lr, o.grad_clip,
-                   {objective, state.step, opts.head, compute.bf16(), dist, reducer.get()});
+                   {objective, state.step, opts.head, compute.bf16(), dist, gradients.sync(), gradients.sharded.get()});
     // A skipped step still consumes its data and its place in the schedule (so a resumed run and
     // an uninterrupted one stay the same), but it trained on nothing.
     state.step += 1;
@@ -204,7 +251,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   }
   result.final_val_loss = validator.last();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  finish(opts, model, state, result, dist);
+  finish(opts, model, state, result, dist, memory_record(gradients, model, *optimizer));
   return result;
 }
 

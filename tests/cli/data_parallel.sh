@@ -1,7 +1,8 @@
 # Data-parallel training over loopback with Gloo: `rho launch -n 2 -- train` with micro-batches
 # of B and accumulation A against one process with accumulation 2A (the same global batch):
 # the same tokens selected at every step and the same weights after several steps, within
-# fp32 tolerance (gradients are summed in another order). Resume needs the same world size.
+# fp32 tolerance (gradients are summed in another order). A resume keeps the global batch
+# (processes x --grad-accum); tests/cli/sharded.sh resumes at other world sizes.
 # Usage: bash data_parallel.sh RHO_BINARY SOURCE_DIR
 set -u
 source "$(dirname "$0")/lib/setup.sh" "$@"
@@ -39,7 +40,7 @@ check "CLM: same weights after 6 steps (fp32 tolerance 2e-5)" $COMPARE "$WORK/on
 
 # Interrupted at step 3 and resumed with the same world size: the same weights as straight through.
 "$RHO" launch -n 2 -- train "${COMMON[@]}" "${SLM[@]}" --grad-accum 2 --out "$WORK/resumed" --stop-after 3 >/dev/null 2>&1
-expect_error "resume with another world size is refused" "world" -- train "${COMMON[@]}" "${SLM[@]}" --grad-accum 2 --out "$WORK/resumed" --resume
+expect_error "resume with another global batch (1 x 2 instead of 2 x 2) is refused" "global batch" -- train "${COMMON[@]}" "${SLM[@]}" --grad-accum 2 --out "$WORK/resumed" --resume
 "$RHO" launch -n 2 -- train "${COMMON[@]}" "${SLM[@]}" --grad-accum 2 --out "$WORK/resumed" --resume >/dev/null 2>&1
 check "resumed run equals the straight one exactly" $COMPARE "$WORK/two/final" "$WORK/resumed/final" 0
 
