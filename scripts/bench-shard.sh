@@ -32,8 +32,8 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 for n in 1 2 4; do
-  "$RHO" plan --preset "$PRESET" --gpus "$n" --seq-len "$SEQ" --batch "$BATCH" --device cpu --bucket-mb "$BUCKET_MB" \
-    --json >"$WORK/plan-$n.json"
+  "$RHO" plan --preset "$PRESET" --gpus "$n" --seq-len "$SEQ" --batch "$BATCH" --grad-accum $((4 / n)) --device cpu \
+    --bucket-mb "$BUCKET_MB" --json >"$WORK/plan-$n.json"
 done
 python3 - "$WORK" "$ROUNDS" "$CONFIGS" <<'PY'
 import json, statistics, sys

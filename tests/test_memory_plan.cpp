@@ -59,7 +59,10 @@ TEST(MemoryPlan, ActivationModelIsWithinFifteenPercentOfMeasurementOnTheCpu) {
         auto c = rho::preset(name);
         c.vocab_size = 512;
         const int64_t B = 2;
-        const double measured = double(measured_activations(c, B, T, checkpointing));
+        // The least of three: an allocation elsewhere in the process (a thread pool's buffer) can
+        // only add to one.
+        double measured = 1e18;
+        for (int i = 0; i < 3; ++i) measured = std::min(measured, double(measured_activations(c, B, T, checkpointing)));
         const double planned = double(rho::activation_bytes(c, B, T, "cpu", checkpointing));
         EXPECT_NEAR(planned / measured, 1.0, 0.15)
             << name << " T " << T << (checkpointing ? " checkpointed" : "") << ": planned " << planned

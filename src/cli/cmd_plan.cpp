@@ -38,6 +38,7 @@ void run_plan(const PlanFlags& f) {
   in.ranks = f.gpus;
   in.seq_len = f.seq_len;
   in.micro_batch = f.batch;
+  in.grad_accum = f.grad_accum;
   in.memory_bytes = parse_size("--gpu-memory", f.gpu_memory);
   in.slm = f.objective == "slm";
   if (!in.slm && (f.ref != "offline" || !f.ref_model.empty()))

@@ -161,6 +161,7 @@ ShardedAdamW::ShardedAdamW(Distributed& dist, NamedParams params, const OptimOpt
     }
     b.exp_avg = torch::zeros({b.slice}, opts);
     b.exp_avg_sq = torch::zeros({b.slice}, opts);
+    b.grad_slice = torch::zeros({b.slice}, opts);  // kept, as DeepSpeed keeps its gradient partition
   }
   for (size_t k = 0; k < params_.size(); ++k)
     hooks_.push_back(params_[k].second.register_hook([this, k](const torch::Tensor& g) {
@@ -216,8 +217,7 @@ void ShardedAdamW::launch(Bucket& b) {
     torch::Tensor reduced;
     void wait() override {
       inner->wait();
-      if (bucket->grad_slice.defined()) bucket->grad_slice.add_(reduced);
-      else bucket->grad_slice = reduced;
+      bucket->grad_slice.add_(reduced);
       bucket->grads = torch::Tensor();
     }
   };
@@ -286,7 +286,6 @@ void ShardedAdamW::note_grad_bytes() {
 torch::Tensor ShardedAdamW::clip(double max_norm) {
   std::vector<torch::Tensor> squares;
   for (auto& b : buckets_) {
-    if (!b.grad_slice.defined()) b.grad_slice = torch::zeros({b.slice}, b.weights.options());
     squares.push_back(b.grad_slice.norm(2).pow(2).to(torch::kDouble));
   }
   auto total = torch::stack(squares).sum().reshape({1});
@@ -325,7 +324,7 @@ void ShardedAdamW::step(double lr) {
 
 void ShardedAdamW::zero_grad() {
   release_grads();
-  for (auto& b : buckets_) b.grad_slice = torch::Tensor();
+  for (auto& b : buckets_) b.grad_slice.zero_();
 }
 
 TrainMemory ShardedAdamW::memory() const {

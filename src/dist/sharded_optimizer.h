@@ -8,12 +8,13 @@
 //   parameters  fp32, whole on every rank, stored as views into each bucket's flat buffer;
 //               a rank's slice of that buffer is its master copy, the one it updates
 //   AdamW       exp_avg and exp_avg_sq of the rank's slices only: 8 P / N bytes instead of 8 P
-//   gradients   optimizer: backward accumulates whole gradients in .grad (4 P) as in plain data
-//                 parallelism; after the step's last backward each bucket is reduce-scattered as
-//                 soon as its last gradient arrives, leaving each rank the sum of its slice
+//   gradients   each rank keeps the gradient of its slices (4 P / N), summed over ranks and
+//               micro-batches. optimizer: backward accumulates whole gradients in .grad (4 P) as
+//                 in plain data parallelism; after the step's last backward each bucket is
+//                 reduce-scattered as soon as its last gradient arrives
 //               gradients: every backward (each micro-batch) reduce-scatters its buckets as they
-//                 fill and adds the rank's slice into a slice accumulator; .grad is released
-//                 bucket by bucket, so a rank holds 4 P / N plus the buckets in flight
+//                 fill; .grad is released bucket by bucket, so a rank holds its 4 P / N plus the
+//                 buckets in flight (at most kMaxInFlight waiting, and the one filling)
 //
 // A step then: the global gradient norm from an all-reduce of the slices' squared norms, the same
 // clipping on every rank, AdamW on the owned slices (torch's AdamW arithmetic, weight decay on

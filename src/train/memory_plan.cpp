@@ -67,7 +67,9 @@ std::vector<PlanRow> plan_memory(const PlanInput& in) {
   const LlamaConfig& c = in.model;
   const int64_t P = c.num_params(), N = in.ranks;
   const int64_t largest = 4 * c.vocab_size * c.hidden_size;  // the embedding (or head): the largest tensor
-  const int64_t in_flight = 3 * std::max(in.bucket_bytes, largest);  // sharded_optimizer.cpp's bound
+  // Gradient buckets in flight at the peak (sharded_optimizer.cpp): the largest tensor's (its own
+  // bucket when it exceeds --bucket-mb) and one more, each with its slice-sized sum on the way.
+  const int64_t in_flight = std::max(in.bucket_bytes, largest) + in.bucket_bytes;
   const int64_t slices = 4 * ((P + N - 1) / N);
   std::vector<PlanRow> rows;
   for (auto shard : {ShardLevel::None, ShardLevel::Optimizer, ShardLevel::Gradients}) {
@@ -76,8 +78,10 @@ std::vector<PlanRow> plan_memory(const PlanInput& in) {
     r.shard = shard;
     r.weights = 4 * P + (cpu ? 0 : 2 * c.num_matmul_params());
     if (shard == ShardLevel::None) r.gradients = 4 * P * (N > 1 ? 2 : 1);
-    else if (shard == ShardLevel::Optimizer) r.gradients = 4 * P + slices + in_flight;
-    else r.gradients = slices + in_flight + 2 * largest;
+    // optimizer: without accumulation the peak is at the step's last gradient, which .grad lacks
+    // while a bucket holds it; with accumulation .grad is whole from the first micro-batch on.
+    else if (shard == ShardLevel::Optimizer) r.gradients = 4 * P + slices + in_flight / N + (in.grad_accum > 1 ? in_flight : 0);
+    else r.gradients = slices + in_flight + in_flight / N;
     r.optimizer = shard == ShardLevel::None ? 8 * P : 2 * slices;
     r.activations = activation_bytes(c, in.micro_batch, in.seq_len, in.device, in.activation_checkpointing) *
                         (in.slm ? in.graphs_per_step : 1) +

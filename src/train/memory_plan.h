@@ -5,8 +5,9 @@
 //                runs also the bf16 copies autocast makes of the matmul weights, which the
 //                linears keep for backward (2 P_matmul)
 //   gradients    none:      .grad (4 P), plus the all-reduce's buckets (4 P) with several ranks
-//                optimizer: .grad (4 P), this rank's slice sums (4 P / N), buckets in flight
-//                gradients: the slice sums (4 P / N), buckets in flight, two parameters' .grad
+//                optimizer: .grad (4 P), this rank's slice sums (4 P / N), the sums on the way,
+//                           and with accumulation the buckets in flight beside a whole .grad
+//                gradients: the slice sums (4 P / N), the buckets in flight and their sums
 //   optimizer    AdamW's two fp32 moments: 8 P, or 8 P / N sharded
 //   activations  what backward needs, per token and layer (activation_bytes_per_token), times B*T,
 //                plus the LM head's logits chunk; with --activation-checkpointing each layer keeps
@@ -29,7 +30,7 @@ namespace rho {
 struct PlanInput {
   LlamaConfig model;
   LlamaConfig reference;   // SLM online: the reference's shape (the model's unless given)
-  int64_t ranks = 1, seq_len = 2048, micro_batch = 1;
+  int64_t ranks = 1, seq_len = 2048, micro_batch = 1, grad_accum = 1;
   int64_t memory_bytes = 0;  // one GPU's (or process's) memory; 0: no verdict
   bool slm = false, online_reference = false;
   // SLM selecting over the whole step (--selection-scope batch or stream) runs every micro-batch's
