@@ -9,12 +9,9 @@ N=${1:-2}
 RHO=${RHO:-build/rho}
 PRESET=${PRESET:-demo-s}; SEQ=${SEQ:-256}; BATCH=${BATCH:-8}; STEPS=${STEPS:-30}; OBJECTIVE=${OBJECTIVE:-slm}
 WORK=${WORK:-$(mktemp -d /tmp/rho-bench-dp-XXXXXX)}
-# Data: text the machine has (licences and docs), so the benchmark needs nothing downloaded.
-if [ ! -d "$WORK/shards" ]; then
-  { find /usr/share/common-licenses /usr/share/doc -name '*.txt' -o -name 'copyright' 2>/dev/null || true; } | head -400 |
-    python3 -c 'import json,sys; [print(json.dumps({"text": open(p.strip(), errors="replace").read()[:20000]})) for p in sys.stdin]' >"$WORK/c.jsonl"
-  "$RHO" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 4096 >/dev/null 2>&1
-  "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1
+source scripts/lib/bench_shards.sh
+if [ ! -d "$WORK/base" ]; then
+  bench_shards "$WORK" "$RHO"
   "$RHO" train --data "$WORK/shards" --out "$WORK/base" --preset "$PRESET" --steps 1 --seq-len "$SEQ" --batch 1 >/dev/null 2>&1
   "$RHO" score --model "$WORK/base/final" --data "$WORK/shards" --out "$WORK/scores" --seq-len "$SEQ" >/dev/null 2>&1
 fi

@@ -11,12 +11,8 @@ RHO=${RHO:-build/rho}
 PRESET=${PRESET:-demo}; SEQ=${SEQ:-128}; BATCH=${BATCH:-2}; STEPS=${STEPS:-12}; BUCKET_MB=${BUCKET_MB:-1}
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/rho-bench-shard-XXXXXX)}
-if [ ! -d "$WORK/shards" ]; then
-  { find /usr/share/common-licenses /usr/share/doc -name '*.txt' -o -name 'copyright' 2>/dev/null || true; } | head -400 |
-    python3 -c 'import json,sys; [print(json.dumps({"text": open(p.strip(), errors="replace").read()[:20000]})) for p in sys.stdin]' >"$WORK/c.jsonl"
-  "$RHO" tokenizer train --input "$WORK/c.jsonl" --out "$WORK/tok.model" --vocab-size 4096 >/dev/null 2>&1
-  "$RHO" tokenize --tokenizer "$WORK/tok.model" --input "$WORK/c.jsonl" --out-dir "$WORK/shards" >/dev/null 2>&1
-fi
+source scripts/lib/bench_shards.sh
+bench_shards "$WORK" "$RHO"
 ARGS=(--data "$WORK/shards" --preset "$PRESET" --seq-len "$SEQ" --batch "$BATCH" --steps "$STEPS" --val-every 0
       --log-every 1 --bucket-mb "$BUCKET_MB")
 CONFIGS="1:none 2:none 2:optimizer 2:gradients 4:none 4:optimizer 4:gradients"
@@ -32,7 +28,7 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 for n in 1 2 4; do
-  "$RHO" plan --preset "$PRESET" --gpus "$n" --seq-len "$SEQ" --batch "$BATCH" --grad-accum $((4 / n)) --device cpu \
+  "$RHO" plan --preset "$PRESET" --vocab 4096 --gpus "$n" --seq-len "$SEQ" --batch "$BATCH" --grad-accum $((4 / n)) --device cpu \
     --bucket-mb "$BUCKET_MB" --json >"$WORK/plan-$n.json"
 done
 python3 - "$WORK" "$ROUNDS" "$CONFIGS" <<'PY'

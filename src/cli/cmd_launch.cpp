@@ -46,6 +46,46 @@ int free_port() {
   return port;
 }
 
+// Waits for the n ranks; the first failure's exit code (0 when all succeed). After a rank fails
+// the others get SIGTERM; one waiting in a collective for the dead rank may never return, so what
+// still runs after kGrace is killed.
+int wait_for_ranks(int n) {
+  int exit_code = 0, running = n;
+  constexpr auto kGrace = std::chrono::seconds(30);
+  std::optional<std::chrono::steady_clock::time_point> kill_at;
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, kill_at ? WNOHANG : 0);
+    if (pid == 0) {
+      if (std::chrono::steady_clock::now() > *kill_at) {
+        std::fprintf(stderr, "rho: error: launch: ranks still running %lld s after the failure; killing them\n",
+                     (long long)kGrace.count());
+        forward_signal(SIGKILL);
+        kill_at.reset();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    --running;
+    int rank = 0;
+    for (int r = 0; r < n; ++r) if (g_children[size_t(r)] == pid) { rank = r; g_children[size_t(r)] = -1; }
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0 && exit_code == 0) {
+      exit_code = code;
+      std::fprintf(stderr, "rho: error: launch: rank %d %s %d; stopping the other ranks\n", rank,
+                   WIFEXITED(status) ? "exited with code" : "was killed by signal",
+                   WIFEXITED(status) ? code : WTERMSIG(status));
+      forward_signal(SIGTERM);
+      kill_at = std::chrono::steady_clock::now() + kGrace;
+    }
+  }
+  return exit_code;
+}
+
 int launch(int n, int port, const std::vector<std::string>& command) {
   if (command.empty()) fail("launch: no command given (usage: rho launch -n 2 -- train --data ...)");
   if (port == 0) port = free_port();
@@ -80,42 +120,7 @@ int launch(int n, int port, const std::vector<std::string>& command) {
   }
   std::signal(SIGINT, forward_signal);
   std::signal(SIGTERM, forward_signal);
-  int exit_code = 0, running = n;
-  // After a rank fails the others get SIGTERM; one waiting in a collective for the dead rank may
-  // never return, so what still runs after kGrace is killed.
-  constexpr auto kGrace = std::chrono::seconds(30);
-  std::optional<std::chrono::steady_clock::time_point> kill_at;
-  while (running > 0) {
-    int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, kill_at ? WNOHANG : 0);
-    if (pid == 0) {
-      if (std::chrono::steady_clock::now() > *kill_at) {
-        std::fprintf(stderr, "rho: error: launch: ranks still running %lld s after the failure; killing them\n",
-                     (long long)kGrace.count());
-        forward_signal(SIGKILL);
-        kill_at.reset();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    --running;
-    int rank = 0;
-    for (int r = 0; r < n; ++r) if (g_children[size_t(r)] == pid) { rank = r; g_children[size_t(r)] = -1; }
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (code != 0 && exit_code == 0) {
-      exit_code = code;
-      std::fprintf(stderr, "rho: error: launch: rank %d %s %d; stopping the other ranks\n", rank,
-                   WIFEXITED(status) ? "exited with code" : "was killed by signal",
-                   WIFEXITED(status) ? code : WTERMSIG(status));
-      forward_signal(SIGTERM);
-      kill_at = std::chrono::steady_clock::now() + kGrace;
-    }
-  }
-  return exit_code;
+  return wait_for_ranks(n);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ namespace {
 struct PlanFlags {
   std::string model_dir, preset, ref_model, gpu_memory = "0", objective = "clm", ref = "offline", scope = "batch";
   std::string device = "cuda";
-  int64_t gpus = 1, seq_len = 2048, batch = 1, grad_accum = 1;
+  int64_t gpus = 1, seq_len = 2048, batch = 1, grad_accum = 1, vocab = 0;
   double bucket_mb = 25;
   bool checkpointing = false, json = false;
 };
@@ -34,6 +34,7 @@ void run_plan(const PlanFlags& f) {
   if (f.model_dir.empty() == f.preset.empty()) fail("pass --model DIR or --preset NAME (one of them)");
   PlanInput in;
   in.model = f.model_dir.empty() ? preset(f.preset) : load_config(f.model_dir + "/config.json");
+  if (f.vocab > 0) in.model.vocab_size = f.vocab;  // a preset trained on shards of another vocabulary
   in.reference = f.ref_model.empty() ? in.model : load_config(f.ref_model + "/config.json");
   in.ranks = f.gpus;
   in.seq_len = f.seq_len;
@@ -84,6 +85,8 @@ void register_plan(CLI::App& app) {
   auto f = std::make_shared<PlanFlags>();
   sub->add_option("--model", f->model_dir, "Model directory (its config.json)");
   sub->add_option("--preset", f->preset, "Model shape preset")->check(CLI::IsMember(preset_names()));
+  sub->add_option("--vocab", f->vocab, "Vocabulary size (0: the model's; training a preset takes the shards')")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 24));
   sub->add_option("--gpus", f->gpus, "Data-parallel ranks (GPUs)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--gpu-memory", f->gpu_memory, "Memory of one GPU, e.g. 80GiB (0: no verdict)");
   sub->add_option("--seq-len", f->seq_len, "Tokens per sequence (T)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));

@@ -66,6 +66,16 @@ check "the killed save's temporary was cleared" test -z "$(ls "$WORK/k4/checkpoi
 check "rho export writes a sharded run's checkpoint" test $? -eq 0 || cat "$WORK/export.err"
 check "... with the run's final weights" $COMPARE "$WORK/z2/final" "$WORK/hf" 0
 
+# rho plan: a row per --shard, the 7B verdicts of docs/data-parallel.md, bad input refused.
+"$RHO" plan --preset mistral-7b --gpus 8 --gpu-memory 80GiB --seq-len 4096 --batch 1 --grad-accum 4 --objective slm \
+  --ref offline --selection-scope micro-batch >"$WORK/plan.txt" 2>&1
+check "rho plan: 7B on 8 x 80 GiB does not fit unsharded" grep -q "^--shard none .* no (" "$WORK/plan.txt"
+check "rho plan: ... and fits with --shard gradients" grep -q "^--shard gradients .* yes$" "$WORK/plan.txt"
+"$RHO" plan --model "$WORK/base/final" --gpus 2 --seq-len 16 --batch 2 --device cpu --json >"$WORK/plan.json" 2>&1
+check "rho plan --model reads the model's config" python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert [x['shard'] for x in r]==['none','optimizer','gradients'] and r[1]['optimizer']*2 <= r[0]['optimizer']+16" "$WORK/plan.json"
+expect_error "rho plan: --model and --preset together are refused" "one of them" -- plan --model "$WORK/base/final" --preset debug
+expect_error "rho plan: a memory that is not a size is refused" "--gpu-memory" -- plan --preset debug --gpu-memory 80G
+
 # Bad input.
 expect_error "--shard in one process says what it needs" "needs several" -- train "${COMMON[@]}" --shard optimizer --out "$WORK/one"
 echo step_0000003 >"$WORK/r1/checkpoints/latest"
