@@ -53,19 +53,6 @@ TEST(Distributed, AllGatherStacksRanksInOrder) {
     EXPECT_TRUE(torch::equal(got[size_t(r)], torch::tensor({1.f, 1.f, 1.f, 2.f, 2.f, 2.f}).view({2, 3})));
 }
 
-// Reference losses from the tokens' positions, quantised to 6 levels so scores tie often:
-// selection must then break ties by global index exactly as one process does.
-class PositionReference : public rho::Reference {
- public:
-  torch::Tensor losses(const rho::Batch& b) override {
-    auto out = torch::empty({int64_t(b.windows.size()), kT});
-    auto a = out.accessor<float, 2>();
-    for (size_t i = 0; i < b.windows.size(); ++i)
-      for (int64_t t = 0; t < kT; ++t) a[int64_t(i)][t] = float((b.windows[i].start + uint64_t(t) * 7919) % 6);
-    return out;
-  }
-};
-
 struct DpData {
   rho_test::TempDir tmp;
   std::shared_ptr<const rho::PackedDataset> data;
@@ -97,7 +84,7 @@ std::unique_ptr<rho::SlmObjective> objective(rho::SelectionScope scope, rho::Sco
   if (weighting == rho::TokenWeighting::TopK) o.ratio = 0.35;
   else o.temperature = 0.5;
   o.stream_window = 1 << 20;  // the stream scope: every score so far
-  return std::make_unique<rho::SlmObjective>(o, std::make_unique<PositionReference>(), 1);
+  return std::make_unique<rho::SlmObjective>(o, std::make_unique<rho_test::PositionReference>(6, 1.f), 1);  // 6 levels: ties
 }
 
 TEST(Distributed, GlobalSelectionKeepsWhatOneProcessKeeps) {

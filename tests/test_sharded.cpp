@@ -52,34 +52,18 @@ struct ShardData {
   }
 };
 
-// Reference losses spread over [0, 5) by position, so excess losses are far apart: a rounding
-// difference in the weights (the sums' order) cannot flip which tokens are kept. (Ties and their
-// order are Distributed.GlobalSelectionKeepsWhatOneProcessKeeps's subject.)
-class SpreadReference : public rho::Reference {
- public:
-  torch::Tensor losses(const rho::Batch& b) override {
-    auto out = torch::empty({int64_t(b.windows.size()), kT});
-    auto a = out.accessor<float, 2>();
-    for (size_t i = 0; i < b.windows.size(); ++i)
-      for (int64_t t = 0; t < kT; ++t) a[int64_t(i)][t] = float((b.windows[i].start + uint64_t(t) * 7919) % 1000) / 200.f;
-    return out;
-  }
-};
-
 std::unique_ptr<rho::SlmObjective> objective(bool slm) {
   if (!slm) return nullptr;
   rho::SelectionOptions o;
+  // Reference losses spread over [0, 5): excess losses far apart, so a rounding difference in the
+  // weights (the sums' order) cannot flip which tokens are kept.
   o.score = rho::ScoreFunction::ExcessLoss;
   o.scope = rho::SelectionScope::Batch;
   o.ratio = 0.4;
-  return std::make_unique<rho::SlmObjective>(o, std::make_unique<SpreadReference>(), 1);
+  return std::make_unique<rho::SlmObjective>(o, std::make_unique<rho_test::PositionReference>(1000, 200.f), 1);
 }
 
-rho::ShardedAdamW::NamedParams named(rho::LlamaForCausalLM& m) {
-  rho::ShardedAdamW::NamedParams out;
-  for (auto& p : m->named_parameters()) out.emplace_back(p.key(), p.value());
-  return out;
-}
+rho::ShardedAdamW::NamedParams named(rho::LlamaForCausalLM& m) { return rho::named_params(*m); }
 
 // `steps` steps on every rank of `world`: ZeRO at `level`, or (None) torch's AdamW after an
 // all-reduce. Returns each rank's model; `each(rank, dist, model, adamw, sharded)` runs on every

@@ -4,28 +4,36 @@
 
 namespace rho {
 
-GradientReducer::GradientReducer(Distributed& dist, const std::vector<torch::Tensor>& params, int64_t bucket_bytes)
-    : dist_(dist), params_(params), bucket_of_(params.size()), offset_(params.size()) {
+std::vector<std::vector<size_t>> gradient_buckets(const std::vector<torch::Tensor>& params, int64_t bucket_bytes) {
+  std::vector<std::vector<size_t>> buckets;
   int64_t bytes = 0;
-  for (size_t k = params_.size(); k-- > 0;) {
-    const auto& p = params_[k];
+  for (size_t k = params.size(); k-- > 0;) {
+    const auto& p = params[k];
     const int64_t b = p.numel() * int64_t(p.element_size());
-    const bool fits = !buckets_.empty() && bytes + b <= bucket_bytes &&
-                      params_[buckets_.back().params[0]].options().dtype() == p.options().dtype();
+    const bool fits = !buckets.empty() && bytes + b <= bucket_bytes &&
+                      params[buckets.back()[0]].options().dtype() == p.options().dtype();
     if (!fits) {
-      buckets_.emplace_back();
+      buckets.emplace_back();
       bytes = 0;
     }
-    Bucket& bucket = buckets_.back();
-    bucket_of_[k] = buckets_.size() - 1;
-    offset_[k] = bytes / int64_t(p.element_size());
-    bucket.params.push_back(k);
+    buckets.back().push_back(k);
     bytes += b;
   }
-  for (auto& bucket : buckets_) {
+  return buckets;
+}
+
+GradientReducer::GradientReducer(Distributed& dist, const std::vector<torch::Tensor>& params, int64_t bucket_bytes)
+    : dist_(dist), params_(params), bucket_of_(params.size()), offset_(params.size()) {
+  for (auto& members : gradient_buckets(params_, bucket_bytes)) {
+    Bucket& bucket = buckets_.emplace_back();
     int64_t n = 0;
-    for (size_t k : bucket.params) n += params_[k].numel();
-    bucket.flat = torch::zeros({n}, params_[bucket.params[0]].options());
+    for (size_t k : members) {
+      bucket_of_[k] = buckets_.size() - 1;
+      offset_[k] = n;
+      n += params_[k].numel();
+    }
+    bucket.flat = torch::zeros({n}, params_[members[0]].options());
+    bucket.params = std::move(members);
   }
   for (size_t k = 0; k < params_.size(); ++k)
     hooks_.push_back(params_[k].register_hook([this, k](const torch::Tensor& g) {

@@ -13,6 +13,11 @@
 
 namespace rho {
 
+// The buckets gradients travel in: parameter indices in reverse order (the order backward
+// produces their gradients), a bucket closed when the next parameter would take it past
+// `bucket_bytes` or has another dtype. A parameter larger than that is a bucket of its own.
+std::vector<std::vector<size_t>> gradient_buckets(const std::vector<torch::Tensor>& params, int64_t bucket_bytes);
+
 // What a data-parallel step calls around backward to combine the ranks' gradients: the
 // all-reduce below, or ZeRO's reduce-scatter (dist/sharded_optimizer.h).
 class GradientSync {

@@ -1,5 +1,6 @@
 #include "dist/sharded_optimizer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -129,21 +130,19 @@ ShardedAdamW::ShardedAdamW(Distributed& dist, NamedParams params, const OptimOpt
     : dist_(dist), params_(std::move(params)), o_(o), level_(level), bucket_of_(params_.size()) {
   if (level == ShardLevel::None) fail("internal: ShardedAdamW with --shard none");
   const int64_t N = dist.world(), r = dist.rank();
-  int64_t bytes = 0;
-  for (size_t k = params_.size(); k-- > 0;) {
-    const auto& p = params_[k].second;
-    const int64_t b = bytes_of(p);
+  std::vector<torch::Tensor> tensors;
+  for (const auto& [name, p] : params_) {
     if (p.scalar_type() != torch::kFloat) fail("internal: ZeRO sharding keeps fp32 parameters");
-    if (buckets_.empty() || bytes + b > bucket_bytes) {
-      buckets_.emplace_back();
-      bytes = 0;
+    tensors.push_back(p);
+  }
+  for (auto& members : gradient_buckets(tensors, bucket_bytes)) {
+    Bucket& bucket = buckets_.emplace_back();
+    for (size_t k : members) {
+      bucket_of_[k] = buckets_.size() - 1;
+      bucket.offsets.push_back(bucket.elements);
+      bucket.elements += params_[k].second.numel();
     }
-    Bucket& bucket = buckets_.back();
-    bucket_of_[k] = buckets_.size() - 1;
-    bucket.params.push_back(k);
-    bucket.offsets.push_back(bucket.elements);
-    bucket.elements += p.numel();
-    bytes += b;
+    bucket.params = std::move(members);
   }
   torch::NoGradGuard no_grad;
   for (auto& b : buckets_) {
@@ -227,8 +226,7 @@ void ShardedAdamW::launch(Bucket& b) {
   acc->reduced = reduced;
   b.pending = std::move(acc);
   // Bounded scratch: wait for the oldest buckets still in flight.
-  size_t in_flight = 0;
-  for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) in_flight += it->pending != nullptr;
+  size_t in_flight = std::count_if(buckets_.begin(), buckets_.end(), [](const Bucket& x) { return x.pending != nullptr; });
   for (auto& other : buckets_) {
     if (in_flight <= kMaxInFlight) break;
     if (&other == &b || !other.pending) continue;
@@ -393,6 +391,12 @@ void ShardedAdamW::load_from(torch::optim::AdamW& full) {
   auto t = torch::tensor({double(std::max<int64_t>(step, 0))}, torch::kDouble).to(dist_.device());
   dist_.broadcast({t}, 0);
   steps_ = int64_t(t.cpu().item<double>());
+}
+
+ShardedAdamW::NamedParams named_params(const torch::nn::Module& module) {
+  ShardedAdamW::NamedParams out;
+  for (const auto& p : module.named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
 }
 
 void load_sliced_into(const std::string& dir, const ShardedAdamW::NamedParams& params, torch::optim::AdamW& opt) {

@@ -122,6 +122,10 @@ class ShardedAdamW : public GradientSync {
   int64_t grad_bytes_peak_ = 0;
 };
 
+// A module's parameters with their names, in registration order: what ShardedAdamW and the
+// sliced checkpoints take.
+ShardedAdamW::NamedParams named_params(const torch::nn::Module& module);
+
 // Puts the moments of a sliced checkpoint (`dir` as save_slices wrote it, any world size) into an
 // unsharded run's AdamW over `params`. UserError naming the file on any mismatch.
 void load_sliced_into(const std::string& dir, const ShardedAdamW::NamedParams& params, torch::optim::AdamW& opt);

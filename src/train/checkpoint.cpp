@@ -43,10 +43,6 @@ void remove_checkpoint_dir(const std::string& dir) {
   if (!ec) fs::remove_all(doomed, ec);
 }
 
-}  // namespace
-
-namespace {
-
 // A test of crash safety (tests/cli/sharded.sh): RHO_FAULT_KILL_IN_SAVE=R:S makes rank R kill
 // itself with SIGKILL right after writing its slices of step S's checkpoint, before the others
 // know it finished.
@@ -169,18 +165,14 @@ void load_full_optimizer(const std::string& opt_path, torch::optim::Optimizer& o
 void load_optimizer(const std::string& ckpt_dir, LlamaForCausalLM& model, torch::optim::Optimizer& optimizer,
                     ShardedAdamW* sharded) {
   const std::string slices = ckpt_dir + "/optimizer";
-  if (file_exists(slices + "/manifest.json")) {
-    if (sharded) return sharded->load_slices(slices);
-    auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);
-    if (!adamw) fail("internal: sliced optimizer state loads into AdamW only");
-    ShardedAdamW::NamedParams params;
-    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-    return load_sliced_into(slices, params, *adamw);
-  }
-  load_full_optimizer(ckpt_dir + "/optimizer.pt", optimizer);
-  if (!sharded) return;
+  const bool sliced = file_exists(slices + "/manifest.json");
+  if (sliced && sharded) return sharded->load_slices(slices);
+  if (!sliced) load_full_optimizer(ckpt_dir + "/optimizer.pt", optimizer);
+  if (!sliced && !sharded) return;
+  // Between the formats, through torch's AdamW.
   auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);
-  if (!adamw) fail("internal: a sharded run's optimizer.pt loads through AdamW");
+  if (!adamw) fail("internal: optimizer state changes format through AdamW only");
+  if (sliced) return load_sliced_into(slices, named_params(*model), *adamw);
   sharded->load_from(*adamw);
   adamw->state().clear();  // the whole moments were only a way to the slices
 }

@@ -57,6 +57,10 @@ struct Validate {
   void flag(const char*, const char*, bool&, bool, OnResume, const char*) {}
 };
 
+[[noreturn]] void fail_unrecorded(const std::string& where, const std::string& setting) {
+  fail_file(where, "does not record " + setting + " (written by an older rho); resume needs every method setting");
+}
+
 // Compares the settings a resume must keep with a checkpoint's record.
 struct CheckResume {
   const nlohmann::json& saved;
@@ -65,8 +69,7 @@ struct CheckResume {
   void same(const char* flag, const char* key, OnResume r) {
     if (!key || r != OnResume::Same) return;
     const std::string setting = flag ? flag : key;
-    if (!saved.contains(key))
-      fail_file(where, "does not record " + setting + " (written by an older rho); resume needs every method setting");
+    if (!saved.contains(key)) fail_unrecorded(where, setting);
     if (saved[key] != now[key])
       fail_file(where, "was written with " + setting + " " + saved[key].dump() + ", this run has " + now[key].dump() +
                            "; a resume must keep the method (start a new run with --init-from to change it)");
@@ -159,7 +162,7 @@ void TrainOptions::check_resume(const nlohmann::json& saved, const std::string& 
            std::to_string(j.value("grad_accum", int64_t(1)));
   };
   auto global = [](const nlohmann::json& j) { return j.value("world", int64_t(1)) * j.value("grad_accum", int64_t(1)); };
-  if (!saved.contains("grad_accum")) fail_file(where, "does not record --grad-accum (written by an older rho); resume needs every method setting");
+  if (!saved.contains("grad_accum")) fail_unrecorded(where, "--grad-accum");
   if (global(saved) != global(now))
     fail_file(where, "was written with " + split(saved) + " micro-batches per step, this run has " + split(now) +
                          "; a resume may split the global batch differently but must keep its size");

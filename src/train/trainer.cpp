@@ -160,9 +160,7 @@ GradientPlan plan_gradients(const TrainOptions& opts, LlamaForCausalLM& model, D
     g.reducer = std::make_unique<GradientReducer>(*dist, model->parameters(), bucket_bytes);
     return g;
   }
-  ShardedAdamW::NamedParams params;
-  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-  g.sharded = std::make_unique<ShardedAdamW>(*dist, params, opts.optim, opts.shard, bucket_bytes);
+  g.sharded = std::make_unique<ShardedAdamW>(*dist, named_params(*model), opts.optim, opts.shard, bucket_bytes);
   if (opts.rank == 0) {
     const auto m = g.sharded->memory();
     const std::string fallback = dist->collective_fallbacks();
