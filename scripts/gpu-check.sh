@@ -6,7 +6,7 @@
 # scripts/gpu/hf_tokenizer_check.py: AutoTokenizer on an export of a model trained from rho's own
 # tokenizer gives rho's ids, and a tied head saved by safetensors.save_model loads in rho),
 # then the benchmarks with the Python peer (../shared/bench/gpu_peer.py) in the same call,
-# interleaved: rho B=4, peer B=4, rho B=4, peer B=4, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
+# interleaved: rho B=4, rho B=4 with --master-weights fp32, peer B=4, twice, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
 # Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time. QUICK=1 (about 5
 # minutes) keeps what matters most: the build, the CUDA set, one round of rho and the peer.
 # Usage: [QUICK=1] bash scripts/gpu-check.sh
@@ -39,7 +39,7 @@ python3 scripts/gpu/hf_tokenizer_check.py "$RHO" "$PWD" "$PWD/build-gpu/hf_token
 
 stamp "CUDA set and parity, with figures"
 RHO_HF_PARITY_DIR=$PWD/build-gpu/hf_parity build-gpu/tests/rho_tests --gtest_filter='Cuda.*:HfParity*:ModelParity*:ModelFamilies*:Compute.*' 2>&1 |
-  grep -E "^\[ *(OK|FAILED|SKIPPED) *\]|parity|max abs|vs |resume on|rho score|fused|AdamW|Failure|Expected|Which is" | head -60
+  grep -E "^\[ *(OK|FAILED|SKIPPED) *\]|parity|max abs|vs |resume on|rho score|fused|master|AdamW|Failure|Expected|Which is" | head -60
 
 
 # TinyLlama-1.1B's shape at T = 2,048: CLM, SLM with offline scores, SLM with an online bf16
@@ -52,6 +52,8 @@ rounds="1 2"; [ "${QUICK:-0}" = 1 ] && rounds=1
 for round in $rounds; do
   stamp "round $round: rho, B=4"
   "$RHO" "${BENCH[@]}" --batch 4 2>&1
+  stamp "round $round: rho, B=4, --master-weights fp32 (bf16 parameters, fp32 masters)"
+  "$RHO" "${BENCH[@]}" --batch 4 --master-weights fp32 2>&1
   stamp "round $round: peer (transformers + torch), B=4"
   python3 "$PEER" 4 2>&1 | grep -v Warning
 done

@@ -24,6 +24,7 @@
 #include "scoring/scorer.h"
 #include "train/trainer.h"
 #include "measure/token_losses.h"
+#include "model/fused_head.h"
 
 namespace fs = std::filesystem;
 
@@ -265,6 +266,51 @@ TEST(Cuda, ResumeContinuesTheRun) {
     std::printf("resume on CUDA %s: final loss %.3g apart, weights max abs %.3g\n", precision,
                 std::abs(straight.final_train_loss - resumed.final_train_loss), worst);
   }
+}
+
+// --master-weights fp32 on CUDA: 8 bf16 steps with bf16 parameters and fp32 masters end within
+// 2% of the autocast run's loss (the CPU test's bound), and a resume continues it.
+TEST(Cuda, MasterWeightsFollowTheAutocastRun) {
+  RHO_NEED_CUDA();
+  TempDir tmp;
+  const auto data = write_shards(tmp.path + "/data");
+  auto autocast = rho::train(run_options(data, tmp.path + "/autocast", "bf16"));
+  auto o = run_options(data, tmp.path + "/master", "bf16");
+  o.master_fp32 = true;
+  auto master = rho::train(o);
+  EXPECT_NEAR(master.final_train_loss / autocast.final_train_loss, 1.0, 0.02);
+  auto halves = o;
+  halves.out_dir = tmp.path + "/halves";
+  halves.stop_after = 4;
+  rho::train(halves);
+  halves.stop_after = 0;
+  halves.resume = true;
+  EXPECT_NEAR(rho::train(halves).final_train_loss, master.final_train_loss, 1e-2);
+  std::printf("master weights on CUDA: final loss %.4f, autocast %.4f\n", master.final_train_loss,
+              autocast.final_train_loss);
+}
+
+// The SLM head told its kept-row bound (a top-k gather, no nonzero()) gives on CUDA what the
+// searched path gives.
+TEST(Cuda, FusedHeadToldItsKeptRowsMatchesTheSearch) {
+  RHO_NEED_CUDA();
+  torch::manual_seed(4);
+  const int64_t N = 300, C = 32, V = 97;
+  auto h0 = torch::randn({N, C}, kCuda), w0 = torch::randn({V, C}, kCuda) * 0.3;
+  auto targets = torch::randint(V, {N}, torch::TensorOptions().dtype(torch::kLong).device(kCuda));
+  auto g = (torch::rand({N}, kCuda) < 0.4).to(torch::kFloat) * (torch::rand({N}, kCuda) + 0.1);
+  const int64_t count = g.ne(0).sum().item<int64_t>();
+  std::vector<torch::Tensor> grads[2];
+  for (int told = 0; told < 2; ++told) {
+    auto h = h0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+    auto kept = told ? c10::make_intrusive<rho::KeptRows>() : c10::intrusive_ptr<rho::KeptRows>();
+    auto loss = rho::fused_head_loss(h, w, targets, 64, false, kept);
+    if (kept) kept->most = count + 5;
+    (loss * g).sum().backward();
+    grads[told] = {h.grad(), w.grad()};
+  }
+  EXPECT_LT(max_diff(grads[1][0], grads[0][0]), 1e-5);
+  EXPECT_LT(max_diff(grads[1][1], grads[0][1]), 1e-5);
 }
 
 // Each part in its own test, each exception reported without its backtrace: the first GPU run

@@ -26,12 +26,15 @@ struct HeadGrads {
 };
 
 // Per-token losses of (h, w, targets) by `fused` or the plain path, then backward of sum(g * loss).
+// `most`: the kept-row bound the head is told after its forward (-2: none given).
 HeadGrads run_head(bool fused, const torch::Tensor& h0, const torch::Tensor& w0, const torch::Tensor& targets,
-                   const torch::Tensor& g, int64_t chunk) {
+                   const torch::Tensor& g, int64_t chunk, int64_t most = -2) {
   auto h = h0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
   torch::Tensor loss;
   if (fused) {
-    loss = rho::fused_head_loss(h, w, targets, chunk);
+    auto kept = most == -2 ? c10::intrusive_ptr<rho::KeptRows>() : c10::make_intrusive<rho::KeptRows>();
+    loss = rho::fused_head_loss(h, w, targets, chunk, false, kept);
+    if (kept) kept->most = most;  // told between forward and backward, as a training step does
   } else {
     loss = torch::nn::functional::cross_entropy(torch::mm(h, w.t()), targets,
                                                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
@@ -93,6 +96,38 @@ TEST(FusedHead, ModelGradientsEqualThePlainPath) {
 
 // The trainer's SLM step through the fused head equals the plain head's (same selection, same
 // gradients), so the default path is tested against the reference one end to end.
+// Told how many rows at most are kept, backward gathers them by a top-k of that size (no search):
+// the same gradients for a bound equal to the count, above it, of every row, or unknown (-1).
+// A bound below the count would drop gradients: refused (the check runs on the CPU).
+TEST(FusedHead, ToldTheKeptRowsItGathersThemWithoutASearch) {
+  torch::manual_seed(4);
+  const int64_t N = 41, C = 16, V = 29;
+  auto h = torch::randn({N, C}), w = torch::randn({V, C}) * 0.3;
+  auto targets = torch::randint(V, {N}, torch::kLong);
+  auto g = (torch::rand({N}) < 0.5).to(torch::kFloat) * (torch::rand({N}) + 0.1);
+  const int64_t count = g.ne(0).sum().item<int64_t>();
+  ASSERT_GT(count, 3);
+  ASSERT_LT(count, N);
+  auto plain = run_head(false, h, w, targets, g, 0);
+  for (int64_t most : {count, count + 3, N, 2 * N, int64_t(-1)}) {
+    auto told = run_head(true, h, w, targets, g, 7, most);
+    EXPECT_LT(rel_err(told.grad_h, plain.grad_h), kRelTol) << "bound " << most;
+    EXPECT_LT(rel_err(told.grad_w, plain.grad_w), kRelTol) << "bound " << most;
+  }
+  try {
+    run_head(true, h, w, targets, g, 7, count - 1);
+    ADD_FAILURE() << "a bound below the kept count was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("the fused head was told at most " + std::to_string(count - 1) + " kept rows, but " +
+                                         std::to_string(count) + " have a gradient"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// The SLM step tells each head its bound (SlmObjective::kept_at_most); the CPU check above would
+// throw for a bound short of the kept count. Every scope and both weightings, against the plain
+// head (which is told nothing).
 TEST(FusedHead, SlmStepEqualsThePlainPath) {
   auto c = rho::preset("debug");
   c.vocab_size = 61;
@@ -101,24 +136,37 @@ TEST(FusedHead, SlmStepEqualsThePlainPath) {
   auto ids = torch::randint(c.vocab_size, {3, 13}, torch::kLong);
   b.inputs = ids.slice(1, 0, 12).contiguous();
   b.targets = ids.slice(1, 1, 13).contiguous();
-  rho::SelectionOptions so;
-  so.ratio = 0.3;
-  so.score = rho::ScoreFunction::CurrentLoss;
-  std::map<std::string, torch::Tensor> grads[2];
-  rho::StepStats stats[2];
-  for (int fused = 0; fused < 2; ++fused) {
-    torch::manual_seed(2);
-    rho::LlamaForCausalLM model(c);
-    rho::SlmObjective slm(so, nullptr, 1);
-    rho::HeadOptions head;
-    head.fused = fused;
-    stats[fused] = rho::accumulate_gradients(model, {b}, {&slm, 0, head});
-    for (auto& p : model->named_parameters()) grads[fused][p.key()] = p.value().grad().clone();
+  rho::Batch b2;
+  b2.inputs = b.targets.flip(1).contiguous();
+  b2.targets = b.inputs.flip(1).contiguous();
+  using Scope = rho::SelectionScope;
+  for (auto [scope, weighting] : {std::pair{Scope::Sequence, rho::TokenWeighting::TopK},
+                                  std::pair{Scope::MicroBatch, rho::TokenWeighting::TopK},
+                                  std::pair{Scope::Batch, rho::TokenWeighting::TopK},
+                                  std::pair{Scope::Stream, rho::TokenWeighting::TopK},
+                                  std::pair{Scope::MicroBatch, rho::TokenWeighting::Softmax}}) {
+    rho::SelectionOptions so;
+    so.ratio = 0.3;
+    so.score = rho::ScoreFunction::CurrentLoss;
+    so.scope = scope;
+    so.weighting = weighting;
+    so.stream_window = 1000;
+    std::map<std::string, torch::Tensor> grads[2];
+    rho::StepStats stats[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      torch::manual_seed(2);
+      rho::LlamaForCausalLM model(c);
+      rho::SlmObjective slm(so, nullptr, 1);
+      rho::HeadOptions head;
+      head.fused = fused;
+      stats[fused] = rho::accumulate_gradients(model, {b, b2}, {&slm, 0, head});
+      for (auto& p : model->named_parameters()) grads[fused][p.key()] = p.value().grad().clone();
+    }
+    const int s = int(scope), wt = int(weighting);
+    EXPECT_EQ(stats[1].selection.selected, stats[0].selection.selected) << s << " " << wt;
+    EXPECT_NEAR(stats[1].loss, stats[0].loss, 1e-5) << s << " " << wt;
+    for (auto& [k, g] : grads[0]) EXPECT_LT(rel_err(grads[1].at(k), g), kRelTol) << k << " scope " << s << " " << wt;
   }
-  EXPECT_EQ(stats[1].selection.selected, stats[0].selection.selected);
-  EXPECT_NEAR(stats[1].loss, stats[0].loss, 1e-5);
-  EXPECT_NEAR(stats[1].selection.loss_selected_sum, stats[0].selection.loss_selected_sum, 1e-4);
-  for (auto& [k, g] : grads[0]) EXPECT_LT(rel_err(grads[1].at(k), g), kRelTol) << k;
 }
 
 }  // namespace

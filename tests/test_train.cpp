@@ -27,33 +27,8 @@ using rho_test::TempDir;
 using rho_test::contains;
 using rho_test::error_of;
 
-// A shard of repeating, learnable patterns (counting sequences with noise) for vocab 97.
-std::string write_corpus(const std::string& dir, uint64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> toks;
-  for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 8 == 0 ? int32_t(rng() % 97) : int32_t(3 + i % 50));
-  rho_test::write_shard(dir + "/corpus_000000.bin", toks, /*vocab=*/97, /*fingerprint=*/42);
-  return dir;
-}
-
-rho::TrainOptions small_run(const std::string& data, const std::string& out) {
-  rho::TrainOptions o;
-  o.preset = "debug";
-  o.train_data = {data};
-  o.val_data = {data};
-  o.out_dir = out;
-  o.seq_len = 16;
-  o.micro_batch = 4;
-  o.grad_accum = 2;
-  o.optim.max_steps = 8;
-  o.optim.warmup_steps = 2;
-  o.optim.lr = 1e-2;
-  o.val_every = 4;
-  o.val_batches = 2;
-  o.log_every = 100;
-  o.keep_last = 0;
-  return o;
-}
+using rho_test::small_run;
+using rho_test::write_corpus;
 
 std::map<std::string, torch::Tensor> weights(const std::string& model_dir) {
   return rho::load_safetensors(model_dir + "/model.safetensors").tensors;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "model/io.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
+#include "train/options.h"
 
 namespace rho_test {
 
@@ -48,6 +50,36 @@ inline std::string write_shard(const std::string& path, const std::vector<int32_
   w.append(tokens.data(), tokens.size());
   w.finish();
   return path;
+}
+
+// A shard of repeating, learnable patterns (counting sequences with noise) for vocab 97, in `dir`;
+// returns `dir`.
+inline std::string write_corpus(const std::string& dir, uint64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> toks;
+  for (uint64_t i = 0; i < n; ++i) toks.push_back(rng() % 8 == 0 ? int32_t(rng() % 97) : int32_t(3 + i % 50));
+  rho_test::write_shard(dir + "/corpus_000000.bin", toks, /*vocab=*/97, /*fingerprint=*/42);
+  return dir;
+}
+
+// A few steps of the debug preset on `data` (write_corpus), written to `out`.
+inline rho::TrainOptions small_run(const std::string& data, const std::string& out) {
+  rho::TrainOptions o;
+  o.preset = "debug";
+  o.train_data = {data};
+  o.val_data = {data};
+  o.out_dir = out;
+  o.seq_len = 16;
+  o.micro_batch = 4;
+  o.grad_accum = 2;
+  o.optim.max_steps = 8;
+  o.optim.warmup_steps = 2;
+  o.optim.lr = 1e-2;
+  o.val_every = 4;
+  o.val_batches = 2;
+  o.log_every = 100;
+  o.keep_last = 0;
+  return o;
 }
 
 }  // namespace rho_test

@@ -9,6 +9,7 @@
 #include "common/runtime.h"
 #include "measure/token_losses.h"
 #include "model/config.h"
+#include "train/master_weights.h"
 #include "train/trainer.h"
 
 #ifdef RHO_WITH_CUDA
@@ -109,6 +110,7 @@ struct BenchSetup {
   LlamaConfig config;
   LlamaForCausalLM model{nullptr};
   OptimOptions optim;
+  std::unique_ptr<MasterWeights> master;
   std::unique_ptr<torch::optim::AdamW> opt;
   std::vector<Batch> micro;
   std::unique_ptr<SlmObjective> offline, online;
@@ -120,7 +122,8 @@ struct BenchSetup {
     config.max_position_embeddings = std::max(config.max_position_embeddings, o.seq_len);
     model = LlamaForCausalLM(config);
     model->to(o.compute.device);
-    opt = make_optimizer(model, optim);
+    if (o.master_weights) master = std::make_unique<MasterWeights>(model);
+    opt = make_optimizer(master ? master->masters() : model->parameters(), optim);
     // Synthetic tokens: throughput does not depend on their values. Each row is a window of a
     // synthetic shard so offline scores can be looked up as in training.
     Batch b;
@@ -146,7 +149,7 @@ struct BenchSetup {
   }
 
   void step(SlmObjective* slm, const HeadOptions& head, int64_t i, const Compute& c) {
-    train_step(model, *opt, micro, optim.lr, optim.grad_clip, {slm, i, head, c.bf16()});
+    train_step(model, *opt, micro, optim.lr, optim.grad_clip, {slm, i, head, c.bf16(), nullptr, nullptr, nullptr, master.get()});
   }
 };
 

@@ -34,6 +34,7 @@ struct BenchOptions {
   HeadOptions head;         // the LM head of the main variants (fused by default)
   bool compare_plain = false;  // also time CLM (and SLM offline) with the plain head, interleaved
   bool score = false;       // also time `rho score`'s forward (a bf16-weight copy in bf16 runs)
+  bool master_weights = false;  // --master-weights fp32: bf16 parameters, fp32 masters (train/master_weights.h)
   Compute compute;
 };
 

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/runtime.h"
 #include "model/config.h"
+#include "train/master_weights.h"
 
 namespace rho::cli {
 
@@ -138,14 +139,20 @@ void register_bench(CLI::App& app) {
                 "Peak memory instead of speed: each head (plain, fused) x objective in a fresh process");
   sub->add_flag("--memory-child", *memory_child, "")->group("");  // one probe, run by --memory
   auto objective = std::make_shared<std::string>("clm");
+  auto master_weights = std::make_shared<std::string>("none");
   sub->add_option("--objective", *objective, "clm, or slm to also time SLM steps (offline scores, online reference)")
       ->check(CLI::IsMember({"clm", "slm"}));
   sub->add_option("--ratio", o->ratio, "SLM: fraction of tokens kept")->check(unit_fraction());
   sub->add_flag("--score", o->score, "Also time `rho score`'s forward pass (tokens/s)");
+  sub->add_option("--master-weights", *master_weights, "bf16 runs: none (fp32 parameters under autocast) or fp32 "
+                  "(bf16 parameters, fp32 masters), as rho train's flag")
+      ->check(CLI::IsMember({"none", "fp32"}));
   auto run = add_run_flags(sub, {/*head=*/true, /*tokenizer_record=*/false});  // synthetic models: no tokenizer
-  sub->callback([o, run, blas, memory, memory_child, no_online, objective] {
+  sub->callback([o, run, blas, memory, memory_child, no_online, objective, master_weights] {
     start_model_command(*run, *blas);
     o->compute = run->compute();
+    o->master_weights = *master_weights == "fp32";
+    if (o->master_weights) require_bf16_for_master_weights(o->compute.bf16());
     o->head = run->head;
     o->slm = *objective == "slm";
     o->online = !*no_online;

@@ -10,7 +10,8 @@ namespace rho {
 
 torch::Tensor head_token_losses(LlamaForCausalLM& model, const torch::Tensor& hidden, const torch::Tensor& targets,
                                 const HeadOptions& head) {
-  if (head.fused) return fused_head_loss(hidden, model->head_weight(), targets, head.chunk_tokens, head.every_row_trained);
+  if (head.fused) return fused_head_loss(hidden, model->head_weight(), targets, head.chunk_tokens, head.every_row_trained,
+                                         head.kept_rows);
   return per_token_loss(model->logits(hidden).unsqueeze(0), targets.unsqueeze(0)).squeeze(0);
 }
 

@@ -15,10 +15,19 @@
 
 namespace rho {
 
+// How many rows of a head call can have a nonzero gradient, told after its forward (SLM learns
+// it from the selection, which runs between forward and backward). Backward then gathers those
+// rows with a top-k of fixed size instead of searching for them (nonzero(): a host
+// synchronisation on an accelerator). `most` must be at least the true count: rows beyond it
+// would lose their gradient (on the CPU backward checks this). -1: unknown, searched.
+struct KeptRows : torch::CustomClassHolder {
+  int64_t most = -1;
+};
+
 struct HeadOptions {
-  // CLM: every token's loss has a gradient, so backward need not look for the kept rows (that
-  // search is a host synchronisation on an accelerator).
+  // CLM: every token's loss has a gradient, so backward need not look for the kept rows.
   bool every_row_trained = false;
+  c10::intrusive_ptr<KeptRows> kept_rows;  // SLM: filled in before backward; null: searched
   bool fused = true;         // false: the plain path (full logits + cross_entropy), the reference
   int64_t chunk_tokens = 0;  // rows of logits computed at once; 0 = auto (head_chunk_tokens)
 };
@@ -36,6 +45,6 @@ int64_t head_chunk_tokens(int64_t vocab, int64_t n_tokens, int64_t requested = 0
 // fp32.
 torch::Tensor fused_head_loss(const torch::Tensor& hidden, const torch::Tensor& weight,
                               const torch::Tensor& targets, int64_t chunk_tokens = 0,
-                              bool every_row_trained = false);
+                              bool every_row_trained = false, c10::intrusive_ptr<KeptRows> kept_rows = {});
 
 }  // namespace rho

@@ -18,8 +18,10 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-halves[1], halves[0]}, -1);
 }
 
-// x: (B, n, T, D); cos/sin: (T, D) or (B, 1, T, D), broadcast over batch and heads. (Autograd
-// keeps only cos and sin for its backward: they need no gradient, so x is not saved.)
+// x: (B, n, T, D); cos/sin: (T, D) or (B, 1, T, D), broadcast over batch and heads. What
+// autograd keeps for backward depends on the version: PyTorch 2.x saves only the factor a
+// gradient needs (cos and sin, not x); Debian's 1.13 saves both factors of each product, so x and
+// rotate_half(x) too (measured: MemoryPlan's activation test, train/memory_plan.h).
 torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   return x * cos + rotate_half(x) * sin;
 }

@@ -293,6 +293,20 @@ std::vector<torch::Tensor> SlmObjective::weights(const std::vector<torch::Tensor
   return w;
 }
 
+int64_t SlmObjective::kept_at_most(const torch::Tensor& w) const {
+  if (opts_.weighting == TokenWeighting::Softmax) return w.numel();
+  switch (opts_.scope) {
+    case SelectionScope::Sequence:
+      return w.size(0) * selected_count(w.size(-1), opts_.ratio);  // k in each of the B rows
+    case SelectionScope::MicroBatch:
+      return selected_count(w.numel(), opts_.ratio);
+    case SelectionScope::Batch:
+    case SelectionScope::Stream:
+      break;
+  }
+  return std::min<int64_t>(w.numel(), global_selected_);  // the step's k, shared by its micro-batches
+}
+
 // Each scope's weights sum to 1, divided among the scopes as the top-k weights are: the step's
 // loss is sum_i w_i L_i, the mean over tokens re-weighted by N * w_i (mean 1). The weights are
 // computed from detached scores, so no gradient flows through them.

@@ -88,6 +88,11 @@ class SlmObjective {
                                      const std::vector<const Batch*>& batches, int64_t step,
                                      int64_t micro_index, int64_t micro_per_step, SelectionStats& stats);
 
+  // At most how many tokens of `w`, one micro-batch's weights from the last weights() call,
+  // are nonzero: known on the host from the ratio and the batch (the step's k for the batch and
+  // stream scopes), so the head's backward needs no search for them (model/fused_head.h).
+  int64_t kept_at_most(const torch::Tensor& w) const;
+
   // The stream scope's window: the latest scores (at most --stream-window, oldest first). A
   // checkpoint keeps it, so a resumed run continues with the threshold it had.
   std::vector<float> stream_window() const;

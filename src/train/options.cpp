@@ -1,6 +1,7 @@
 #include "train/options.h"
 
 #include "common/error.h"
+#include "train/master_weights.h"
 
 namespace rho {
 
@@ -106,6 +107,9 @@ void TrainOptions::validate() const {
     fail("--shard " + std::string(shard == ShardLevel::Optimizer ? "optimizer" : "gradients") +
          " splits the optimizer state across data-parallel processes and needs several; this is one process "
          "(launch with `rho launch -n N -- train ...` or torchrun)");
+  if (master_fp32) require_bf16_for_master_weights(compute().bf16());
+  if (master_fp32 && shard != ShardLevel::None)
+    fail("--master-weights fp32 with --shard is not built: ZeRO's buckets hold the fp32 parameters themselves");
   check_selection();
   if (!head.fused && head.chunk_tokens != 0) fail("--head-chunk sets the fused head's chunk; it does nothing with --plain-head");
   (void)compute();  // --device / --precision this process can use

@@ -60,6 +60,7 @@ struct TrainOptions : RunOptions {
   int64_t rank = 0, world = 1;              // data parallel: from the launcher, not from flags
   ShardLevel shard = ShardLevel::None;
   double bucket_mb = 25;  // gradient buckets of data parallelism (all-reduce or reduce-scatter)
+  bool master_fp32 = false;  // --master-weights fp32: bf16 parameters, fp32 masters in AdamW (train/master_weights.h)
 
   // Calls `v` once per setting, in --help order (the visitor protocol: common/described.h).
   template <class V>
@@ -151,6 +152,9 @@ void TrainOptions::describe(V& v) {
             "Stop after this many non-finite loss/gradient steps in a row (each is skipped)");
   // How it runs.
   RunOptions::describe(v);  // --device, --precision, --plain-head, --head-chunk, --threads, --allow-unrecorded-tokenizer
+  v.choice("--master-weights", "master_weights", master_fp32, {{"none", false}, {"fp32", true}}, R::MayChange,
+           "bf16 runs: none (fp32 parameters, autocast casts them to bf16 in each forward) or fp32 (bf16 "
+           "parameters, fp32 master copies in AdamW; checkpoints hold the masters either way)");
   v.flag("--activation-checkpointing", "activation_checkpointing", checkpoint_layers, true, R::MayChange,
          "Recompute each layer in backward instead of keeping its activations (for models that do not fit)");
   v.integer("--blas-threads", nullptr, blas_threads, 0, 1024, R::MayChange,

@@ -6,13 +6,14 @@
 #include "dist/distributed.h"
 #include "dist/grad_reducer.h"
 #include "dist/sharded_optimizer.h"
+#include "train/master_weights.h"
 #include "measure/token_losses.h"
 
 namespace rho {
 
-std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o) {
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Tensor>& params, const OptimOptions& o) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  for (auto& p : params) (p.dim() >= 2 ? decay : no_decay).push_back(p);
   auto opts = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(wd));
@@ -24,6 +25,11 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, con
 }
 
 namespace {
+
+// The tensors whose .grad holds the step's gradient and which AdamW updates.
+std::vector<torch::Tensor> trained_tensors(LlamaForCausalLM& model, const StepSettings& st) {
+  return st.master ? st.master->masters() : model->parameters();
+}
 
 // The step's loss, left on the device until the step's end (settle()), where it is read back
 // together with the gradient norm and the selection's sums.
@@ -48,29 +54,50 @@ void slm_backward(LlamaForCausalLM& model, const std::vector<Batch>& micro, cons
                   StepStats& s, Pending& p) {
   SlmObjective& slm = *st.slm;
   const int64_t A = int64_t(micro.size());
+  // Each head learns, between its forward and backward, how many of its rows the selection keeps.
+  auto told_head = [&] {
+    HeadOptions head = st.head;
+    head.kept_rows = c10::make_intrusive<KeptRows>();
+    return head;
+  };
   if (selects_over_step(slm.options().scope)) {
-    // The threshold needs every micro-batch's scores: run all forwards, select, then one backward.
+    // The threshold needs every micro-batch's scores: run all forwards, select, then one backward
+    // (one per micro-batch with master weights).
     std::vector<torch::Tensor> losses, detached;
     std::vector<const Batch*> batches;
+    std::vector<HeadOptions> heads;
     for (const auto& b : micro) {
-      losses.push_back(forward_losses(model, b, st, st.head));
+      heads.push_back(told_head());
+      losses.push_back(forward_losses(model, b, st, heads.back()));
       detached.push_back(losses.back().detach());
       batches.push_back(&b);
       add_loss(p, s, losses.back().detach().mean(), losses.back().numel());
     }
     auto w = slm.weights(detached, batches, st.step, 0, A * world, s.selection);
-    torch::Tensor total;
-    for (int64_t i = 0; i < A; ++i) {
-      auto part = (losses[i] * w[i]).sum();
-      total = total.defined() ? total + part : part;
+    for (int64_t i = 0; i < A; ++i) heads[i].kept_rows->most = slm.kept_at_most(w[i]);
+    if (st.master) {
+      // One backward per micro-batch (their graphs are separate), so each one's bf16 gradients
+      // reach the fp32 masters on their own: one backward over all would sum them in bf16 first.
+      for (int64_t i = 0; i < A; ++i) {
+        if (st.reducer) st.reducer->before_backward(i + 1 == A);
+        (losses[i] * w[i]).sum().backward();
+      }
+    } else {
+      torch::Tensor total;
+      for (int64_t i = 0; i < A; ++i) {
+        auto part = (losses[i] * w[i]).sum();
+        total = total.defined() ? total + part : part;
+      }
+      if (st.reducer) st.reducer->before_backward(true);
+      total.backward();
     }
-    if (st.reducer) st.reducer->before_backward(true);
-    total.backward();
   } else {
     for (int64_t i = 0; i < A; ++i) {
-      auto losses = forward_losses(model, micro[i], st, st.head);
+      const HeadOptions head = told_head();
+      auto losses = forward_losses(model, micro[i], st, head);
       add_loss(p, s, losses.detach().mean(), losses.numel());
       auto w = slm.weights({losses.detach()}, {&micro[i]}, st.step, i, A * world, s.selection);
+      head.kept_rows->most = slm.kept_at_most(w[0]);
       if (st.reducer) st.reducer->before_backward(i + 1 == A);
       (losses * w[0]).sum().backward();
     }
@@ -97,6 +124,7 @@ StepStats accumulate(LlamaForCausalLM& model, const std::vector<Batch>& micro, c
     }
     s.tokens_trained = s.tokens_seen;
   }
+  if (st.master) st.master->after_backward();
   return s;
 }
 
@@ -137,9 +165,9 @@ void reduce_stats(Distributed& dist, StepStats& s) {
 // Clips the gradients in place to a global L2 norm of `max_norm` (0: no clipping) and returns
 // their norm before clipping, as a device scalar: torch's clip_grad_norm_ reads it back to the
 // host, a synchronisation this keeps for the step's end.
-torch::Tensor clip_gradients(LlamaForCausalLM& model, double max_norm) {
+torch::Tensor clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
   std::vector<torch::Tensor> grads, norms;
-  for (auto& p : model->parameters())
+  for (auto& p : params)
     if (p.grad().defined()) {
       grads.push_back(p.grad());
       norms.push_back(p.grad().norm(2));
@@ -175,15 +203,15 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
       settings.reducer->finish();
     } else {
       std::vector<torch::Tensor> grads;
-      for (auto& param : model->parameters())
+      for (auto& param : trained_tensors(model, settings))
         if (param.grad().defined()) grads.push_back(param.grad());
       dist->all_reduce_sum(grads);
     }
     settle(s, p, int64_t(micro_batches.size()), torch::Tensor());
     reduce_stats(*dist, s);
-    s.grad_norm = (settings.sharded ? settings.sharded->clip(grad_clip) : clip_gradients(model, grad_clip)).item<double>();
+    s.grad_norm = (settings.sharded ? settings.sharded->clip(grad_clip) : clip_gradients(trained_tensors(model, settings), grad_clip)).item<double>();
   } else {
-    settle(s, p, int64_t(micro_batches.size()), clip_gradients(model, grad_clip));
+    settle(s, p, int64_t(micro_batches.size()), clip_gradients(trained_tensors(model, settings), grad_clip));
   }
   if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) {
     // One NaN in the update would spread to every weight through AdamW's moments.
@@ -200,6 +228,7 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
   compat::adamw_step(opt);
   compat::zero_grad(opt);
+  if (settings.master) settings.master->write_back();
   return s;
 }
 

@@ -19,6 +19,7 @@ namespace rho {
 
 class Distributed;
 class GradientSync;
+class MasterWeights;
 class ShardedAdamW;
 
 struct StepStats {
@@ -42,10 +43,17 @@ struct StepSettings {
   // --shard: ZeRO's AdamW (dist/sharded_optimizer.h) clips and steps instead of the AdamW passed
   // to train_step; it is also the run's `reducer`.
   ShardedAdamW* sharded = nullptr;
+  // --master-weights fp32 (train/master_weights.h): gradients gather in its fp32 masters, which
+  // the AdamW passed to train_step updates; the bf16 parameters take their values after the step.
+  MasterWeights* master = nullptr;
 };
 
-// AdamW with weight decay on matrices only.
-std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o);
+// AdamW with weight decay on matrices only, over the model's parameters or the tensors standing
+// for them (--master-weights' fp32 masters, in the same order).
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Tensor>& params, const OptimOptions& o);
+inline std::unique_ptr<torch::optim::AdamW> make_optimizer(LlamaForCausalLM& model, const OptimOptions& o) {
+  return make_optimizer(model->parameters(), o);
+}
 
 // Forward and backward of one step's micro-batches, gradients left in the parameters (the part
 // of train_step that the objective decides). The batches must be on the model's device.

@@ -17,6 +17,7 @@
 #include "model/io.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
+#include "train/master_weights.h"
 #include "train/schedule.h"
 #include "train/step_log.h"
 #include "train/validator.h"
@@ -107,9 +108,10 @@ std::optional<std::string> resume_point(const TrainOptions& o) {
 
 // A new run's state, or the checkpoint's (model, optimizer and RNG restored) when resuming.
 TrainerState start_or_resume(const TrainOptions& o, const std::optional<std::string>& from, LlamaForCausalLM& model,
-                             torch::optim::Optimizer& opt, ShardedAdamW* sharded) {
+                             torch::optim::Optimizer& opt, ShardedAdamW* sharded, MasterWeights* master) {
   TrainerState state;
   if (from) {
+    MasterWeights::Exposed masters(master);  // the checkpoint's fp32 weights load into the masters
     state = load_checkpoint(*from, model, opt, sharded);
     if (o.rank == 0) std::fprintf(stderr, "resuming from %s (step %lld)\n", from->c_str(), (long long)state.step);
   }
@@ -120,15 +122,18 @@ TrainerState start_or_resume(const TrainOptions& o, const std::optional<std::str
 }
 
 // After the last step: the final model and summary.json (rank 0).
-void finish(const TrainOptions& o, LlamaForCausalLM& model, const TrainerState& state, TrainResult& r,
-            Distributed* dist, const nlohmann::json& memory) {
+void finish(const TrainOptions& o, LlamaForCausalLM& model, MasterWeights* master, const TrainerState& state,
+            TrainResult& r, Distributed* dist, const nlohmann::json& memory) {
   r.steps = state.step;
   r.bad_steps = state.bad_steps;
   r.tokens_seen = state.tokens_seen;
   r.tokens_trained = state.tokens_trained;
   if (o.rank != 0 || r.stopped_by) return;
   r.final_dir = o.out_dir + "/final";
-  save_model(r.final_dir, model);
+  {
+    MasterWeights::Exposed masters(master);  // the final model holds the fp32 masters
+    save_model(r.final_dir, model);
+  }
   remove_stale_temps(r.final_dir);
   nlohmann::json summary = {{"objective", o.objective}, {"steps", r.steps}, {"final_train_loss", r.final_train_loss},
                             {"tokens_seen", r.tokens_seen}, {"tokens_trained", r.tokens_trained},
@@ -152,12 +157,15 @@ struct GradientPlan {
   std::unique_ptr<GradientReducer> reducer;
   GradientSync* sync() const { return sharded ? static_cast<GradientSync*>(sharded.get()) : reducer.get(); }
 };
-GradientPlan plan_gradients(const TrainOptions& opts, LlamaForCausalLM& model, Distributed* dist) {
+// `trained`: the tensors whose gradients are summed (the parameters, or --master-weights' masters,
+// whose gradients arrive through their own hooks, so the all-reduce waits for backward's end).
+GradientPlan plan_gradients(const TrainOptions& opts, LlamaForCausalLM& model, const std::vector<torch::Tensor>& trained,
+                            Distributed* dist) {
   GradientPlan g;
   if (!dist || dist->world() < 2) return g;
   const int64_t bucket_bytes = std::max<int64_t>(1, int64_t(opts.bucket_mb * (1 << 20)));
   if (opts.shard == ShardLevel::None) {
-    g.reducer = std::make_unique<GradientReducer>(*dist, model->parameters(), bucket_bytes);
+    g.reducer = std::make_unique<GradientReducer>(*dist, trained, bucket_bytes);
     return g;
   }
   g.sharded = std::make_unique<ShardedAdamW>(*dist, named_params(*model), opts.optim, opts.shard, bucket_bytes);
@@ -172,14 +180,21 @@ GradientPlan plan_gradients(const TrainOptions& opts, LlamaForCausalLM& model, D
   return g;
 }
 
-// Bytes per rank for summary.json: what the weights, the gradients at their peak and AdamW hold.
-nlohmann::json memory_record(const GradientPlan& g, LlamaForCausalLM& model, torch::optim::AdamW& opt) {
+// Bytes per rank for summary.json: what the weights (with --master-weights' fp32 masters), the
+// gradients at their peak and AdamW hold.
+nlohmann::json memory_record(const GradientPlan& g, LlamaForCausalLM& model, const MasterWeights* master,
+                             torch::optim::AdamW& opt) {
   TrainMemory m;
   if (g.sharded) {
     m = g.sharded->memory();
   } else {
     for (auto& p : model->parameters()) m.weights += p.numel() * int64_t(p.element_size());
-    m.gradients_peak = m.weights + (g.reducer ? g.reducer->buffer_bytes() : 0);  // .grad, plus the all-reduce's buffers
+    int64_t grads = m.weights;  // .grad in the parameters' dtype, or fp32 in the masters
+    if (master) {
+      m.weights += master->master_bytes();
+      grads = master->master_bytes();
+    }
+    m.gradients_peak = grads + (g.reducer ? g.reducer->buffer_bytes() : 0);  // plus the all-reduce's buffers
     for (auto& [key, st] : opt.state()) {
       auto& s = static_cast<torch::optim::AdamWParamState&>(*st);
       m.optimizer += (s.exp_avg().numel() + s.exp_avg_sq().numel()) * int64_t(s.exp_avg().element_size());
@@ -200,10 +215,12 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   const Compute compute = resolve_compute(opts.device, opts.precision);
   auto data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
   auto model = build_model(opts, *data, compute, dist);
-  auto optimizer = make_optimizer(model, o);  // steps unless --shard's ZeRO AdamW does
-  GradientPlan gradients = plan_gradients(opts, model, dist);
+  auto master = opts.master_fp32 ? std::make_unique<MasterWeights>(model) : nullptr;
+  const auto trained = master ? master->masters() : model->parameters();
+  auto optimizer = make_optimizer(trained, o);  // steps unless --shard's ZeRO AdamW does
+  GradientPlan gradients = plan_gradients(opts, model, trained, dist);
   auto slm = build_objective(opts, *data, compute, dist);
-  TrainerState state = start_or_resume(opts, resume_from, model, *optimizer, gradients.sharded.get());
+  TrainerState state = start_or_resume(opts, resume_from, model, *optimizer, gradients.sharded.get(), master.get());
   const int64_t resumed_from = resume_from ? state.step : -1;
   if (slm) slm->set_stream_window(state.stream_window);
   Validator validator(opts, data->tokenizer(), compute, dist);
@@ -224,7 +241,8 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     SlmObjective* objective = slm && slm->active(state.step, o.max_steps) ? slm.get() : nullptr;
     const StepStats stats =
         train_step(model, *optimizer, micro, lr, o.grad_clip,
-                   {objective, state.step, opts.head, compute.bf16(), dist, gradients.sync(), gradients.sharded.get()});
+                   {objective, state.step, opts.head, compute.bf16(), dist, gradients.sync(), gradients.sharded.get(),
+                    master.get()});
     // A skipped step still consumes its data and its place in the schedule (so a resumed run and
     // an uninterrupted one stay the same), but it trained on nothing.
     state.step += 1;
@@ -237,11 +255,14 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
     const bool last = state.step == o.max_steps || state.step == opts.stop_after;
     const auto val = validator.after_step(model, state.step, last);
     log.record(state, stats, lr, val, objective != nullptr, last);
-    if (slm && checkpoints.due(state.step, last)) state.stream_window = slm->stream_window();
+    const bool checkpoint_due = checkpoints.due(state.step, last);
+    if (slm && checkpoint_due) state.stream_window = slm->stream_window();
+    MasterWeights::Exposed masters(checkpoint_due ? master.get() : nullptr);  // checkpoints hold the fp32 masters
     checkpoints.after_step(model, *optimizer, state, last);
   }
   if (result.stopped_by) {
     if (slm) state.stream_window = slm->stream_window();
+    MasterWeights::Exposed masters(master.get());
     const std::string ckpt = checkpoints.on_stop(model, *optimizer, state);
     if (opts.rank == 0)
       std::fprintf(stderr, "stopped by %s after step %lld/%lld (checkpoint %s); continue with --resume\n",
@@ -249,7 +270,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   }
   result.final_val_loss = validator.last();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  finish(opts, model, state, result, dist, memory_record(gradients, model, *optimizer));
+  finish(opts, model, master.get(), state, result, dist, memory_record(gradients, model, master.get(), *optimizer));
   return result;
 }
 

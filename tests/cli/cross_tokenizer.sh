@@ -48,4 +48,9 @@ expect_error "train on them without --ref-tokenizer" "was scored by a reference 
   "${TRAIN[@]}" --data "$WORK/shards" --out "$WORK/slm2" --objective slm --ref-scores "$WORK/scores"
 expect_error "--ref-tokenizer without --ref-scores" "--ref-tokenizer needs --ref-scores" -- \
   "${TRAIN[@]}" --data "$WORK/shards" --out "$WORK/slm4" --objective slm --ref-model "$REF" --ref-tokenizer "$REF"
+# A reference directory without its tokenizer's files cannot encode the text.
+cp -r "$REF" "$WORK/ref-notok" && rm -f "$WORK/ref-notok/tokenizer.model" "$WORK/ref-notok/tokenizer_config.json"
+expect_error "a reference without its tokenizer" "ref-notok: carries no tokenizer (tokenizer.json or tokenizer.model)" -- \
+  score --model "$WORK/ref-notok" --data "$WORK/shards" --seq-len 16 --batch 4 --threads 1 --out "$WORK/s5" \
+  --cross-tokenizer --data-tokenizer "$WORK/tok.model"
 finish

@@ -2,7 +2,8 @@
 # of B and accumulation A against one process with accumulation 2A (the same global batch):
 # the same tokens selected at every step and the same weights after several steps, within
 # fp32 tolerance (gradients are summed in another order). A resume keeps the global batch
-# (processes x --grad-accum); tests/cli/sharded.sh resumes at other world sizes.
+# (processes x --grad-accum); tests/cli/sharded.sh resumes at other world sizes. The same with
+# --master-weights fp32.
 # Usage: bash data_parallel.sh RHO_BINARY SOURCE_DIR
 set -u
 source "$(dirname "$0")/lib/setup.sh" "$@"
@@ -37,6 +38,13 @@ check "SLM: rank 0 writes the summary with the world size" grep -q '"world": 2' 
 "$RHO" train "${COMMON[@]}" --grad-accum 4 --out "$WORK/one-clm" >/dev/null 2>&1
 "$RHO" launch -n 2 -- train "${COMMON[@]}" --grad-accum 2 --out "$WORK/two-clm" >/dev/null 2>&1
 check "CLM: same weights after 6 steps (fp32 tolerance 2e-5)" $COMPARE "$WORK/one-clm/final" "$WORK/two-clm/final" 2e-5
+
+# --master-weights fp32 (bf16 parameters, fp32 masters): the masters' gradients are what the
+# processes sum.
+MASTER=(--precision bf16 --master-weights fp32)
+"$RHO" train "${COMMON[@]}" "${SLM[@]}" "${MASTER[@]}" --grad-accum 4 --out "$WORK/one-master" >/dev/null 2>&1
+"$RHO" launch -n 2 -- train "${COMMON[@]}" "${SLM[@]}" "${MASTER[@]}" --grad-accum 2 --out "$WORK/two-master" >/dev/null 2>&1
+check "--master-weights fp32: same weights after 6 steps (2e-5)" $COMPARE "$WORK/one-master/final" "$WORK/two-master/final" 2e-5
 
 # Interrupted at step 3 and resumed with the same world size: the same weights as straight through.
 "$RHO" launch -n 2 -- train "${COMMON[@]}" "${SLM[@]}" --grad-accum 2 --out "$WORK/resumed" --stop-after 3 >/dev/null 2>&1

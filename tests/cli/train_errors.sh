@@ -74,4 +74,9 @@ if [ "$rc" -eq 1 ] && [ "$(grep -c "step skipped" "$WORK/err")" -eq 3 ] &&
 else
   failed=$((failed + 1)); echo "FAIL: NaN steps (exit $rc):"; sed 's/^/  | /' "$WORK/err"
 fi
+expect_error "--master-weights fp32 in an fp32 run" "it needs --precision bf16 (this run is fp32)" -- \
+  train --data "$WORK/shards" --out "$WORK/r-master" --steps 1 --seq-len 16 --precision fp32 --master-weights fp32
+expect_error "rho bench --master-weights fp32 in an fp32 run" "it needs --precision bf16 (this run is fp32)" -- \
+  bench --steps 1 --precision fp32 --master-weights fp32
+
 finish
