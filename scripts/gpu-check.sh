@@ -6,7 +6,8 @@
 # scripts/gpu/hf_tokenizer_check.py: AutoTokenizer on an export of a model trained from rho's own
 # tokenizer gives rho's ids, and a tied head saved by safetensors.save_model loads in rho),
 # then the benchmarks with the Python peer (../shared/bench/gpu_peer.py) in the same call,
-# interleaved: rho B=4, rho B=4 with --master-weights fp32, peer B=4, twice, then rho at B=8. Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
+# interleaved: rho B=4, rho B=4 with --master-weights fp32, peer B=4, twice, then rho at B=8; the first
+# round profiles rho's and the peer's steps (rho bench --profile, scripts/gpu/profile_peer.py). Everything goes to $OUT/gpu-check.txt (or ./gpu-check.txt).
 # Budget: about 10 minutes, so it can run twice in 15 minutes of GPU time. QUICK=1 (about 5
 # minutes) keeps what matters most: the build, the CUDA set, one round of rho and the peer.
 # Usage: [QUICK=1] bash scripts/gpu-check.sh
@@ -51,11 +52,17 @@ PEER=../shared/bench/gpu_peer.py
 rounds="1 2"; [ "${QUICK:-0}" = 1 ] && rounds=1
 for round in $rounds; do
   stamp "round $round: rho, B=4"
-  "$RHO" "${BENCH[@]}" --batch 4 2>&1
+  # Round 1 also profiles 3 more steps of each variant (tables here, traces in build-gpu/profile-rho).
+  profile=(); [ "$round" = 1 ] && profile=(--profile build-gpu/profile-rho --profile-steps 3)
+  "$RHO" "${BENCH[@]}" --batch 4 "${profile[@]}" 2>&1
   stamp "round $round: rho, B=4, --master-weights fp32 (bf16 parameters, fp32 masters)"
   "$RHO" "${BENCH[@]}" --batch 4 --master-weights fp32 2>&1
   stamp "round $round: peer (transformers + torch), B=4"
   python3 "$PEER" 4 2>&1 | grep -v Warning
+  if [ "$round" = 1 ]; then
+    stamp "the peer's steps under torch.profiler, B=4 (the table rho bench --profile prints)"
+    python3 scripts/gpu/profile_peer.py "$PEER" 4 build-gpu/profile-peer 3 2>&1 | grep -v Warning
+  fi
 done
 if [ "${QUICK:-0}" != 1 ]; then
   stamp "rho, B=8 (the larger micro-batch rho fits)"

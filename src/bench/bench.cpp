@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <cstdio>
 #include <vector>
 
+#include "bench/profile.h"
+#include "common/fileio.h"
 #include "common/runtime.h"
 #include "measure/token_losses.h"
 #include "model/config.h"
@@ -153,6 +156,31 @@ struct BenchSetup {
   }
 };
 
+// --profile: `steps` more steps of each variant under the profiler; its trace and table in `dir`.
+std::vector<std::pair<std::string, std::string>> profile_variants(const std::vector<std::string>& names,
+                                                                  const std::function<void(size_t, int64_t)>& run,
+                                                                  int64_t first_step, int64_t steps,
+                                                                  const torch::Device& device, const std::string& dir) {
+  make_dirs(dir);
+  std::vector<std::pair<std::string, std::string>> tables;
+  for (size_t v = 0; v < names.size(); ++v) {
+    sync(device);
+    StepProfiler profiler(device.is_cuda());
+    const auto t0 = Clock::now();
+    for (int64_t k = 0; k < steps; ++k) run(v, first_step + k);
+    sync(device);
+    const double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    bool kineto = false;
+    const auto events = profiler.stop(dir + "/" + names[v] + ".kineto.json", &kineto);
+    write_chrome_trace(dir + "/" + names[v] + ".trace.json", events);
+    const std::string table = profile_table(events, wall_ms, steps) + "trace: " + dir + "/" + names[v] + ".trace.json" +
+                              (kineto ? " (and Kineto's own: " + names[v] + ".kineto.json)" : "") + "\n";
+    write_file_atomic(dir + "/" + names[v] + ".txt", table);
+    tables.emplace_back(names[v], table);
+  }
+  return tables;
+}
+
 }  // namespace
 
 MemoryProbe run_memory_probe(const BenchOptions& o) {
@@ -224,6 +252,12 @@ BenchResult run_bench(const BenchOptions& o) {
   }
   for (size_t v = 0; v < variants.size(); ++v)
     r.variants.push_back({variants[v].name, median(step_s[v]) * 1e3, median(cpu_s[v]) * 1e3, peak_bytes[v]});
+  if (!o.profile_dir.empty()) {
+    std::vector<std::string> names;
+    for (const auto& v : variants) names.push_back(v.name);
+    r.profiles = profile_variants(names, [&](size_t v, int64_t i) { run(variants[v], i); }, o.warmup + o.steps,
+                                  o.profile_steps, o.compute.device, o.profile_dir);
+  }
   r.step_ms_median = r.variants[0].step_ms_median;
   r.tokens_per_s = double(o.micro_batch * o.seq_len) / (r.step_ms_median / 1e3);
   r.mfu = r.tokens_per_s * r.flops_per_token / (r.peak_gflops * 1e9);

@@ -34,6 +34,8 @@ struct BenchOptions {
   HeadOptions head;         // the LM head of the main variants (fused by default)
   bool compare_plain = false;  // also time CLM (and SLM offline) with the plain head, interleaved
   bool score = false;       // also time `rho score`'s forward (a bf16-weight copy in bf16 runs)
+  std::string profile_dir;   // non-empty: profile each variant's steps into it (bench/profile.h)
+  int64_t profile_steps = 3;  // steps profiled per variant, after the timed ones
   bool master_weights = false;  // --master-weights fp32: bf16 parameters, fp32 masters (train/master_weights.h)
   Compute compute;
 };
@@ -60,6 +62,7 @@ struct BenchResult {
   int64_t params = 0;
   int64_t peak_rss_bytes = 0;
   std::vector<BenchVariant> variants;  // every timed variant, "clm" first
+  std::vector<std::pair<std::string, std::string>> profiles;  // with profile_dir: (variant, table)
   double variant_ms(const std::string& name) const;  // 0 if not timed
 };
 

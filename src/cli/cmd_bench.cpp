@@ -114,6 +114,7 @@ void print_speed_report(const BenchOptions& o, const BenchResult& r) {
     std::printf("MFU with plain head %7.1f %%\n", 100.0 * r.mfu * r.step_ms_median / clm_plain);
   }
   std::printf("peak RSS           %8.1f MiB (whole run, all variants)\n", double(r.peak_rss_bytes) / MiB);
+  for (const auto& [variant, table] : r.profiles) std::printf("\nprofile of %s:\n%s", variant.c_str(), table.c_str());
 }
 
 }  // namespace
@@ -144,6 +145,11 @@ void register_bench(CLI::App& app) {
       ->check(CLI::IsMember({"clm", "slm"}));
   sub->add_option("--ratio", o->ratio, "SLM: fraction of tokens kept")->check(unit_fraction());
   sub->add_flag("--score", o->score, "Also time `rho score`'s forward pass (tokens/s)");
+  sub->add_option("--profile", o->profile_dir,
+                  "Directory: profile --profile-steps more steps of each variant (libtorch's profiler) and print "
+                  "the most expensive kernels (CPU: operators) with their share of the step; traces go there");
+  sub->add_option("--profile-steps", o->profile_steps, "Steps profiled per variant with --profile")
+      ->check(CLI::Range(int64_t(1), int64_t(1000)));
   sub->add_option("--master-weights", *master_weights, "bf16 runs: none (fp32 parameters under autocast) or fp32 "
                   "(bf16 parameters, fp32 masters), as rho train's flag")
       ->check(CLI::IsMember({"none", "fp32"}));

@@ -231,3 +231,26 @@ using CommBackend = c10d::ProcessGroup;
 #endif
 }  // namespace rho::compat
 #endif
+
+// The kineto profiler's events (only for files that include torch/csrc/autograd/profiler_kineto.h
+// and define RHO_PROFILER_INCLUDED first): 1.13 times them in microseconds (startUs, durationUs),
+// later versions in nanoseconds (startNs, durationNs). Chosen by which the event has.
+#if defined(RHO_PROFILER_INCLUDED) && !defined(RHO_COMPAT_PROFILER_DONE)
+#define RHO_COMPAT_PROFILER_DONE
+namespace rho::compat {
+namespace detail {
+template <class E>
+auto event_ns(const E& e, int) -> decltype(std::pair<int64_t, int64_t>(e.startNs(), e.durationNs())) {
+  return {int64_t(e.startNs()), int64_t(e.durationNs())};
+}
+template <class E>
+std::pair<int64_t, int64_t> event_ns(const E& e, long) {
+  return {int64_t(e.startUs()) * 1000, int64_t(e.durationUs()) * 1000};
+}
+}  // namespace detail
+// An event's start and duration in nanoseconds.
+inline std::pair<int64_t, int64_t> event_span_ns(const torch::autograd::profiler::KinetoEvent& e) {
+  return detail::event_ns(e, 0);
+}
+}  // namespace rho::compat
+#endif
