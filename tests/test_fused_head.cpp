@@ -114,6 +114,10 @@ TEST(FusedHead, ToldTheKeptRowsItGathersThemWithoutASearch) {
     EXPECT_LT(rel_err(told.grad_h, plain.grad_h), kRelTol) << "bound " << most;
     EXPECT_LT(rel_err(told.grad_w, plain.grad_w), kRelTol) << "bound " << most;
   }
+  // An exact bound gathers the searched rows in the searched order: the same gradients bit for bit.
+  auto searched = run_head(true, h, w, targets, g, 7), exact = run_head(true, h, w, targets, g, 7, count);
+  EXPECT_TRUE(torch::equal(exact.grad_w, searched.grad_w));
+  EXPECT_TRUE(torch::equal(exact.grad_h, searched.grad_h));
   try {
     run_head(true, h, w, targets, g, 7, count - 1);
     ADD_FAILURE() << "a bound below the kept count was accepted";

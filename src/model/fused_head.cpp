@@ -53,7 +53,9 @@ struct FusedHeadLoss : torch::autograd::Function<FusedHeadLoss> {
                   " have a gradient");
     }
     if (most >= N) return {};
-    return std::get<1>(nonzero.to(torch::kFloat).topk(most, 0, /*largest=*/true, /*sorted=*/false));
+    // Sorted, so an exact bound gathers the rows nonzero() would, in its order (the same sums).
+    auto rows = std::get<1>(nonzero.to(torch::kFloat).topk(most, 0, /*largest=*/true, /*sorted=*/false));
+    return std::get<0>(rows.sort());
   }
 
   // grad_logits = g * (softmax - onehot), only for rows with g != 0 (SLM's kept tokens):
