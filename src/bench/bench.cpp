@@ -126,7 +126,7 @@ struct BenchSetup {
     model = LlamaForCausalLM(config);
     model->to(o.compute.device);
     if (o.master_weights) master = std::make_unique<MasterWeights>(model);
-    opt = make_optimizer(master ? master->masters() : model->parameters(), optim);
+    opt = make_optimizer(trained_tensors(model, master.get()), optim);
     // Synthetic tokens: throughput does not depend on their values. Each row is a window of a
     // synthetic shard so offline scores can be looked up as in training.
     Batch b;

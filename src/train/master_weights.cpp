@@ -9,6 +9,10 @@ void require_bf16_for_master_weights(bool bf16) {
     fail("--master-weights fp32 keeps bf16 parameters for forward and backward; it needs --precision bf16 (this run is fp32)");
 }
 
+std::vector<torch::Tensor> trained_tensors(LlamaForCausalLM& model, const MasterWeights* master) {
+  return master ? master->masters() : model->parameters();
+}
+
 MasterWeights::MasterWeights(LlamaForCausalLM& model) : params_(model->parameters()) {
   torch::NoGradGuard no_grad;
   for (size_t k = 0; k < params_.size(); ++k) {

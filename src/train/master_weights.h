@@ -23,6 +23,11 @@ namespace rho {
 // UserError for --master-weights fp32 in a run that is not bf16 (rho train and rho bench).
 void require_bf16_for_master_weights(bool bf16);
 
+class MasterWeights;
+// The tensors AdamW updates and whose .grad holds a step's gradient: the model's parameters, or
+// with `master` its fp32 masters (in the same order).
+std::vector<torch::Tensor> trained_tensors(LlamaForCausalLM& model, const MasterWeights* master);
+
 class MasterWeights {
  public:
   // Takes the model's fp32 parameters as the masters and makes the parameters bf16 copies.

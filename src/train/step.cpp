@@ -26,11 +26,6 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Ten
 
 namespace {
 
-// The tensors whose .grad holds the step's gradient and which AdamW updates.
-std::vector<torch::Tensor> trained_tensors(LlamaForCausalLM& model, const StepSettings& st) {
-  return st.master ? st.master->masters() : model->parameters();
-}
-
 // The step's loss, left on the device until the step's end (settle()), where it is read back
 // together with the gradient norm and the selection's sums.
 struct Pending {
@@ -198,20 +193,21 @@ StepStats train_step(LlamaForCausalLM& model, torch::optim::AdamW& opt,
   const int64_t world = dist ? dist->world() : 1;
   Pending p;
   StepStats s = accumulate(model, micro_batches, settings, world, p);
+  const auto trained = trained_tensors(model, settings.master);
   if (world > 1) {
     if (settings.reducer) {
       settings.reducer->finish();
     } else {
       std::vector<torch::Tensor> grads;
-      for (auto& param : trained_tensors(model, settings))
+      for (auto& param : trained)
         if (param.grad().defined()) grads.push_back(param.grad());
       dist->all_reduce_sum(grads);
     }
     settle(s, p, int64_t(micro_batches.size()), torch::Tensor());
     reduce_stats(*dist, s);
-    s.grad_norm = (settings.sharded ? settings.sharded->clip(grad_clip) : clip_gradients(trained_tensors(model, settings), grad_clip)).item<double>();
+    s.grad_norm = (settings.sharded ? settings.sharded->clip(grad_clip) : clip_gradients(trained, grad_clip)).item<double>();
   } else {
-    settle(s, p, int64_t(micro_batches.size()), clip_gradients(trained_tensors(model, settings), grad_clip));
+    settle(s, p, int64_t(micro_batches.size()), clip_gradients(trained, grad_clip));
   }
   if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) {
     // One NaN in the update would spread to every weight through AdamW's moments.

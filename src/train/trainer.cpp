@@ -216,7 +216,7 @@ TrainResult train(const TrainOptions& opts, Distributed* dist) {
   auto data = std::make_shared<const PackedDataset>(list_shards(opts.train_data), opts.seq_len);
   auto model = build_model(opts, *data, compute, dist);
   auto master = opts.master_fp32 ? std::make_unique<MasterWeights>(model) : nullptr;
-  const auto trained = master ? master->masters() : model->parameters();
+  const auto trained = trained_tensors(model, master.get());
   auto optimizer = make_optimizer(trained, o);  // steps unless --shard's ZeRO AdamW does
   GradientPlan gradients = plan_gradients(opts, model, trained, dist);
   auto slm = build_objective(opts, *data, compute, dist);
